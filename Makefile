@@ -1,0 +1,34 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint unit deps bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/responder serve -c responder.yaml
+
+deps:
+	@if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
+	   || ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then \
+	  echo "installing Debian prometheus and prometheus-alertmanager"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check responder tests bench
+	$(BIN)/mypy responder
+	$(BIN)/lint-imports
+
+test: $(STAMP) deps lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

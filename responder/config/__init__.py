@@ -1,0 +1,1 @@
+"""Configuration: YAML with line marks in, frozen specs that carry their origin out."""

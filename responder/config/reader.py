@@ -1,0 +1,200 @@
+"""Strict, error-collecting access to one YAML mapping.
+
+Each getter validates its key and records a ``ConfigError`` at that key's line instead of
+raising, so one pass reports every mistake in a file. ``finish()`` reports keys nobody
+asked for: unknown keys are errors, never silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from responder.config.durations import parse_duration
+from responder.config.yamlmarks import MarkedDict, MarkedList
+from responder.errors import ConfigError, Origin
+
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+def origin_of(container: Any, key: str | int | None = None) -> Origin | None:
+    """The origin of ``container[key]`` (or of the container) when it is known."""
+    if isinstance(container, MarkedDict):
+        return container.origin_of(key) if isinstance(key, str) else container.origin
+    if isinstance(container, MarkedList):
+        return container.origin_of(key) if isinstance(key, int) else container.origin
+    return None
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    return type(value).__name__
+
+
+class Section:
+    """A mapping being validated; ``where`` names it in messages (e.g. ``channels.oncall``)."""
+
+    def __init__(
+        self,
+        data: Any,
+        errors: list[ConfigError],
+        *,
+        where: str = "",
+        origin: Origin | None = None,
+        base_dir: Path | None = None,
+    ) -> None:
+        self.errors = errors
+        self.where = where
+        self.base_dir = base_dir or Path(".")
+        self.origin = origin_of(data) or origin
+        self.valid = isinstance(data, dict)
+        if data is not None and not self.valid:
+            self.error(self.origin, f"{where or 'document'}: expected a mapping, got {type_name(data)}")
+        self.data: dict[str, Any] = data if isinstance(data, dict) else {}
+        self._seen: set[str] = set()
+
+    # -- reporting ---------------------------------------------------------------------
+    def error(self, origin: Origin | None, message: str) -> None:
+        self.errors.append(ConfigError(origin, message))
+
+    def at(self, key: str) -> Origin | None:
+        return origin_of(self.data, key) or self.origin
+
+    def name(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str, default: Any = None) -> Any:
+        self._seen.add(key)
+        return self.data.get(key, default)
+
+    def finish(self) -> None:
+        for key in self.data:
+            if key not in self._seen:
+                self.error(self.at(key), f"{self.name(key)}: unknown key")
+
+    # -- typed getters -----------------------------------------------------------------
+    def _get(self, key: str, default: Any, check: Callable[[Any], T], expected: str) -> T:
+        self._seen.add(key)
+        if key not in self.data or self.data[key] is None:
+            if default is _MISSING:
+                self.error(self.origin, f"{self.name(key)}: required")
+                return None  # type: ignore[return-value]
+            return default  # type: ignore[no-any-return]
+        value = self.data[key]
+        try:
+            return check(value)
+        except (TypeError, ValueError) as exc:
+            reason = str(exc) or f"expected {expected}, got {type_name(value)}"
+            self.error(self.at(key), f"{self.name(key)}: {reason}")
+            return default if default is not _MISSING else None  # type: ignore[no-any-return]
+
+    def str(self, key: str, default: Any = _MISSING) -> Any:
+        def check(v: Any) -> str:
+            if not isinstance(v, str):
+                raise TypeError(f"expected string, got {type_name(v)}")
+            return v
+
+        return self._get(key, default, check, "string")
+
+    def bool(self, key: str, default: Any = _MISSING) -> Any:
+        def check(v: Any) -> bool:
+            if not isinstance(v, bool):
+                raise TypeError(f"expected true or false, got {type_name(v)}")
+            return v
+
+        return self._get(key, default, check, "boolean")
+
+    def int(self, key: str, default: Any = _MISSING, *, minimum: int | None = None) -> Any:
+        def check(v: Any) -> int:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"expected integer, got {type_name(v)}")
+            if minimum is not None and v < minimum:
+                raise ValueError(f"must be at least {minimum}, got {v}")
+            return v
+
+        return self._get(key, default, check, "integer")
+
+    def number(
+        self, key: str, default: Any = _MISSING, *, minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> Any:
+        def check(v: Any) -> float:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise TypeError(f"expected number, got {type_name(v)}")
+            if minimum is not None and v < minimum:
+                raise ValueError(f"must be at least {minimum}, got {v}")
+            if maximum is not None and v > maximum:
+                raise ValueError(f"must be at most {maximum}, got {v}")
+            return float(v)
+
+        return self._get(key, default, check, "number")
+
+    def duration(self, key: str, default: Any = _MISSING) -> Any:
+        def check(v: Any) -> float:
+            if isinstance(v, bool) or not isinstance(v, str):
+                raise TypeError(f"expected a duration string like 30s or 5m, got {type_name(v)}")
+            return parse_duration(v)
+
+        return self._get(key, default, check, "duration")
+
+    def str_list(self, key: str, default: Any = _MISSING) -> Any:
+        def check(v: Any) -> list[str]:
+            if isinstance(v, str):
+                return [v]
+            if not isinstance(v, list) or not all(isinstance(i, str) for i in v):
+                raise TypeError(f"expected a list of strings, got {type_name(v)}")
+            return list(v)
+
+        return self._get(key, default, check, "list of strings")
+
+    def section(self, key: str, *, required: bool = False) -> Section | None:
+        self._seen.add(key)
+        if key not in self.data or self.data[key] is None:
+            if required:
+                self.error(self.origin, f"{self.name(key)}: required")
+            return None
+        return Section(self.data[key], self.errors, where=self.name(key),
+                       origin=self.at(key), base_dir=self.base_dir)
+
+    def path(self, key: str, default: Any = _MISSING) -> Any:
+        """A path relative to the config file's directory (``~`` expanded)."""
+        value = self.str(key, default)
+        if not isinstance(value, str):
+            return value
+        return (self.base_dir / Path(value).expanduser()).resolve()
+
+    def secret(self, key: str, *, required: bool = False) -> str | None:
+        """``key`` inline or ``key_file`` read relative to the config file; never echoed."""
+        inline = self.str(key, None)
+        file_key = f"{key}_file"
+        file_value = self.str(file_key, None)
+        if inline is not None and file_value is not None:
+            self.error(self.at(file_key), f"{self.name(key)}: give {key} or {file_key}, not both")
+            return None
+        if file_value is not None:
+            target = (self.base_dir / Path(file_value).expanduser())
+            try:
+                return target.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                self.error(self.at(file_key),
+                           f"{self.name(file_key)}: cannot read {target}: {exc.strerror or exc}")
+                return None
+        if inline is None and required:
+            self.error(self.origin, f"{self.name(key)}: required ({key} or {file_key})")
+        return inline  # type: ignore[no-any-return]

@@ -1,0 +1,226 @@
+"""The Alertmanager webhook (version 4) as frozen, typed values.
+
+Decoding is strict where it matters (types, required fields, ``version``) and lenient where
+Alertmanager evolves (unknown fields are ignored). The envelope is decoded first with each
+alert kept raw, then every alert on its own, so one bad alert is rejected alone with the
+field path that failed (``$.alerts[3].labels``) while its siblings are accepted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import msgspec
+
+Status = Literal["firing", "resolved"]
+_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
+
+
+class Alert(msgspec.Struct, frozen=True, kw_only=True):
+    """One alert of a webhook payload."""
+
+    status: Status
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    starts_at: datetime = msgspec.field(name="startsAt")
+    ends_at: datetime = msgspec.field(default=_ZERO_TIME, name="endsAt")
+    generator_url: str = msgspec.field(default="", name="generatorURL")
+    fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.fingerprint:
+            # Alertmanager always sends one; compute its value for hand-written payloads.
+            msgspec.structs.force_setattr(self, "fingerprint", label_fingerprint(self.labels))
+
+    @property
+    def alertname(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def instance(self) -> str:
+        """One firing of one alert: Alertmanager keeps ``startsAt`` across re-sends."""
+        return f"{self.fingerprint}@{self.starts_at.isoformat()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "startsAt": _rfc3339(self.starts_at),
+            "endsAt": _rfc3339(self.ends_at),
+            "generatorURL": self.generator_url,
+            "fingerprint": self.fingerprint,
+        }
+
+
+class _Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    version: Literal["4"]
+    group_key: str = msgspec.field(default="", name="groupKey")
+    truncated_alerts: int = msgspec.field(default=0, name="truncatedAlerts")
+    status: Status
+    receiver: str = ""
+    group_labels: dict[str, str] = msgspec.field(default_factory=dict, name="groupLabels")
+    common_labels: dict[str, str] = msgspec.field(default_factory=dict, name="commonLabels")
+    common_annotations: dict[str, str] = msgspec.field(
+        default_factory=dict, name="commonAnnotations")
+    external_url: str = msgspec.field(default="", name="externalURL")
+    alerts: list[msgspec.Raw]
+
+
+class AlertGroup(msgspec.Struct, frozen=True, kw_only=True):
+    """The envelope: one Alertmanager notification for one aggregation group."""
+
+    version: str = "4"
+    group_key: str = ""
+    truncated_alerts: int = 0
+    status: Status = "firing"
+    receiver: str = ""
+    group_labels: dict[str, str] = {}
+    common_labels: dict[str, str] = {}
+    common_annotations: dict[str, str] = {}
+    external_url: str = ""
+    alerts: tuple[Alert, ...] = ()
+
+    def to_dict(self, *, with_alerts: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "version": self.version,
+            "groupKey": self.group_key,
+            "truncatedAlerts": self.truncated_alerts,
+            "status": self.status,
+            "receiver": self.receiver,
+            "groupLabels": dict(self.group_labels),
+            "commonLabels": dict(self.common_labels),
+            "commonAnnotations": dict(self.common_annotations),
+            "externalURL": self.external_url,
+        }
+        if with_alerts:
+            out["alerts"] = [a.to_dict() for a in self.alerts]
+        return out
+
+    def with_alerts(self, alerts: tuple[Alert, ...]) -> AlertGroup:
+        return msgspec.structs.replace(self, alerts=alerts)
+
+
+class DecodeError(ValueError):
+    """The payload cannot be used; ``path`` is the JSON path that failed."""
+
+    def __init__(self, message: str, path: str = "$") -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    index: int
+    path: str
+    error: str
+
+
+_ENVELOPE_DECODER = msgspec.json.Decoder(_Envelope)
+_ALERT_DECODER = msgspec.json.Decoder(Alert)
+_PATH_SUFFIX = " - at `"
+
+
+def _split_msgspec_error(exc: Exception, prefix: str) -> tuple[str, str]:
+    text = str(exc)
+    if _PATH_SUFFIX in text:
+        message, _, path = text.rpartition(_PATH_SUFFIX)
+        path = path.rstrip("`")
+        return message, prefix + path[1:] if path.startswith("$") else prefix
+    return text, prefix
+
+
+def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
+    """Decode a webhook body: the group with its valid alerts, and what was rejected.
+
+    Raises DecodeError when the envelope itself is unusable.
+    """
+    if not body:
+        raise DecodeError("empty body: expected an Alertmanager webhook JSON object")
+    try:
+        env = _ENVELOPE_DECODER.decode(body)
+    except msgspec.ValidationError as exc:
+        message, path = _split_msgspec_error(exc, "$")
+        raise DecodeError(message, path) from None
+    except msgspec.DecodeError as exc:
+        text = str(exc)
+        if "invalid utf-8" in text.lower() or "utf-8" in text.lower():
+            raise DecodeError("body is not valid UTF-8 JSON") from None
+        raise DecodeError(f"invalid JSON: {text}") from None
+    alerts: list[Alert] = []
+    rejected: list[Rejected] = []
+    for index, raw in enumerate(env.alerts):
+        try:
+            alerts.append(_ALERT_DECODER.decode(raw))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            message, path = _split_msgspec_error(exc, f"$.alerts[{index}]")
+            rejected.append(Rejected(index, path, message))
+    group = AlertGroup(
+        version=env.version,
+        group_key=env.group_key,
+        truncated_alerts=env.truncated_alerts,
+        status=env.status,
+        receiver=env.receiver,
+        group_labels=env.group_labels,
+        common_labels=env.common_labels,
+        common_annotations=env.common_annotations,
+        external_url=env.external_url,
+        alerts=tuple(alerts),
+    )
+    return group, rejected
+
+
+def label_fingerprint(labels: dict[str, str]) -> str:
+    """Alertmanager's fingerprint of a label set: FNV-1a 64 over sorted names and values."""
+    h = 0xCBF29CE484222325
+    for name in sorted(labels):
+        for chunk in (name.encode(), b"\xff", labels[name].encode(), b"\xff"):
+            for byte in chunk:
+                h ^= byte
+                h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def _rfc3339(value: datetime) -> str:
+    if value == _ZERO_TIME:
+        return "0001-01-01T00:00:00Z"
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def sample_group(status: Status = "firing") -> AlertGroup:
+    """A realistic WorkflowFailed group used to render templates in ``responder check``."""
+    starts = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    labels = {
+        "alertname": "WorkflowFailed",
+        "severity": "warning",
+        "namespace": "taskmaster",
+        "workflow": "nightly-etl-x7k2p",
+        "workflow_template": "nightly-etl",
+        "cronworkflow": "nightly-etl",
+    }
+    annotations = {
+        "summary": "Workflow taskmaster/nightly-etl-x7k2p failed",
+        "description": "Workflow nightly-etl-x7k2p in taskmaster failed: "
+        "pod deleted: node ip-10-0-1-12 was lost",
+        "runbook_url": "https://runbooks.example.com/WorkflowFailed",
+    }
+    alert = Alert(
+        status=status,
+        labels=labels,
+        annotations=annotations,
+        starts_at=starts,
+        ends_at=starts if status == "resolved" else _ZERO_TIME,
+        generator_url="http://prometheus:9090/graph?g0.expr=argo_workflow_failed",
+        fingerprint=label_fingerprint(labels),
+    )
+    return AlertGroup(
+        group_key='{}:{alertname="WorkflowFailed"}',
+        status=status,
+        receiver="responder",
+        group_labels={"alertname": "WorkflowFailed"},
+        common_labels=dict(labels),
+        common_annotations=dict(annotations),
+        external_url="http://alertmanager:9093",
+        alerts=(alert,),
+    )
