@@ -72,14 +72,15 @@ class AlertGroup(msgspec.Struct, frozen=True, kw_only=True):
     """The envelope: one Alertmanager notification for one aggregation group."""
 
     version: str = "4"
-    group_key: str = ""
-    truncated_alerts: int = 0
+    group_key: str = msgspec.field(default="", name="groupKey")
+    truncated_alerts: int = msgspec.field(default=0, name="truncatedAlerts")
     status: Status = "firing"
     receiver: str = ""
-    group_labels: dict[str, str] = {}
-    common_labels: dict[str, str] = {}
-    common_annotations: dict[str, str] = {}
-    external_url: str = ""
+    group_labels: dict[str, str] = msgspec.field(default_factory=dict, name="groupLabels")
+    common_labels: dict[str, str] = msgspec.field(default_factory=dict, name="commonLabels")
+    common_annotations: dict[str, str] = msgspec.field(
+        default_factory=dict, name="commonAnnotations")
+    external_url: str = msgspec.field(default="", name="externalURL")
     alerts: tuple[Alert, ...] = ()
 
     def to_dict(self, *, with_alerts: bool = True) -> dict[str, Any]:
@@ -169,6 +170,15 @@ def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
         alerts=tuple(alerts),
     )
     return group, rejected
+
+
+def group_from_dict(envelope: dict[str, Any], alerts: list[dict[str, Any]]) -> AlertGroup:
+    """Rebuild a group from its journaled envelope and alerts."""
+    return msgspec.convert({**envelope, "alerts": alerts}, AlertGroup)
+
+
+def alert_from_dict(data: dict[str, Any]) -> Alert:
+    return msgspec.convert(data, Alert)
 
 
 def label_fingerprint(labels: dict[str, str]) -> str:

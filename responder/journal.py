@@ -1,0 +1,633 @@
+"""The durable journal: receipts, scheduled attempts, breaker state, outbox, events.
+
+Every alert is in the journal before Alertmanager gets its 200, and everything that is
+still to do (processing, a retry waiting out its backoff, a notification not yet
+delivered) is a row here, so a restart or ``kill -9`` resumes exactly where it stopped.
+
+SQLite (WAL) is the embedded backend. One thread owns the connection; writes that answer a
+webhook are group-committed: requests arriving while a commit is in flight are written
+together in the next transaction, so the fsync cost is shared under load while each
+request still waits for its own rows to be durable. The SQL sticks to what PostgreSQL also
+speaks (``ON CONFLICT``, ``RETURNING``) and the vocabulary (receipt, delivery, attempt,
+breaker, outbox, event) is the interface a second backend would implement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from responder.model import AlertGroup, Rejected
+
+T = TypeVar("T")
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    group_key TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    received_at REAL NOT NULL,
+    new_receipts BLOB NOT NULL,
+    dup_receipts BLOB NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (state, id);
+CREATE TABLE IF NOT EXISTS receipts (
+    id INTEGER PRIMARY KEY,
+    instance TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    alert BLOB NOT NULL,
+    delivery_id INTEGER NOT NULL,
+    received_at REAL NOT NULL,
+    deliveries INTEGER NOT NULL DEFAULT 1,
+    last_delivery_at REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    analysis BLOB,
+    runbooks BLOB,
+    UNIQUE (instance, status)
+);
+CREATE INDEX IF NOT EXISTS receipts_recent ON receipts (last_delivery_at);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    receipt_id INTEGER,
+    instance TEXT,
+    runbook TEXT,
+    action TEXT,
+    target TEXT,
+    outcome TEXT,
+    detail BLOB
+);
+CREATE INDEX IF NOT EXISTS events_receipt ON events (receipt_id);
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY,
+    instance TEXT NOT NULL,
+    runbook TEXT NOT NULL,
+    target TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    params BLOB NOT NULL,
+    due_at REAL NOT NULL,
+    state TEXT NOT NULL,
+    receipt_id INTEGER,
+    context BLOB,
+    outcome TEXT,
+    detail TEXT,
+    executed_at REAL,
+    UNIQUE (instance, runbook, target, n)
+);
+CREATE INDEX IF NOT EXISTS attempts_due ON attempts (state, due_at);
+CREATE TABLE IF NOT EXISTS breakers (
+    key TEXT PRIMARY KEY,
+    state BLOB NOT NULL,
+    spec BLOB,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    dedup TEXT NOT NULL UNIQUE,
+    message BLOB NOT NULL,
+    fallback TEXT,
+    receipt_id INTEGER,
+    state TEXT NOT NULL DEFAULT 'pending',
+    tries INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    sent_at REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_at);
+CREATE TABLE IF NOT EXISTS flags (name TEXT PRIMARY KEY, value BLOB NOT NULL, updated_at REAL NOT NULL);
+"""
+
+
+class JournalUnavailable(Exception):
+    """The journal cannot be written: the webhook answers 503 so Alertmanager retries."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    delivery_id: int
+    accepted: int
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    id: int
+    instance: str
+    status: str
+    alert: dict[str, Any]
+    deliveries: int
+    received_at: float
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    id: int
+    group: dict[str, Any]
+    received_at: float
+    new: tuple[Receipt, ...]
+    duplicates: tuple[Receipt, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: str
+    receipt_id: int | None = None
+    instance: str | None = None
+    runbook: str | None = None
+    action: str | None = None
+    target: str | None = None
+    outcome: str | None = None
+    detail: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    id: int
+    instance: str
+    runbook: str
+    target: str
+    n: int
+    action: str
+    params: dict[str, Any]
+    due_at: float
+    state: str
+    receipt_id: int | None
+    context: dict[str, Any]
+    outcome: str | None
+    detail: str | None
+    executed_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    channel: str
+    dedup: str
+    message: dict[str, Any]
+    fallback: str | None
+    receipt_id: int | None
+    state: str
+    tries: int
+    next_at: float
+    last_error: str | None
+
+
+_ATTEMPT_COLS = ("id, instance, runbook, target, n, action, params, due_at, state, receipt_id, "
+                 "context, outcome, detail, executed_at")
+_OUTBOX_COLS = "id, channel, dedup, message, fallback, receipt_id, state, tries, next_at, last_error"
+
+
+def _attempt(row: Sequence[Any]) -> Attempt:
+    return Attempt(row[0], row[1], row[2], row[3], row[4], row[5], _json_decode(row[6]), row[7],
+                   row[8], row[9], _json_decode(row[10]) if row[10] else {}, row[11], row[12],
+                   row[13])
+
+
+def _outbox(row: Sequence[Any]) -> OutboxItem:
+    return OutboxItem(row[0], row[1], row[2], _json_decode(row[3]), row[4], row[5], row[6],
+                      row[7], row[8], row[9])
+
+
+class Journal:
+    """The SQLite journal. Open with ``await journal.open()``; every method is async."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
+                 synchronous: str = "FULL") -> None:
+        self.path = path
+        self.clock = clock
+        self.synchronous = synchronous
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None
+        self._batch: list[tuple[AlertGroup, list[Rejected], asyncio.Future[DeliveryResult]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.healthy = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def open(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        await self._call(self._open_sync)
+        self.healthy = True
+
+    def _open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self.synchronous}")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        db.execute("INSERT INTO meta(name, value) VALUES ('schema', ?) ON CONFLICT(name) DO NOTHING",
+                   (str(SCHEMA_VERSION),))
+        self._db = db
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+        if self._db is not None:
+            db = self._db
+            await self._call(db.close)
+            self._db = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self.healthy = False
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise JournalUnavailable("journal is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._db
+        if db is None:
+            raise JournalUnavailable("journal is closed")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+        except sqlite3.Error as exc:
+            raise JournalUnavailable(f"journal write failed: {exc}") from exc
+
+    async def tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` in one transaction on the journal's thread."""
+        return await self._call(self._tx, fn)
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._db
+        if db is None:
+            raise JournalUnavailable("journal is closed")
+        try:
+            return fn(db)
+        except sqlite3.Error as exc:
+            raise JournalUnavailable(f"journal read failed: {exc}") from exc
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._call(self._read, fn)
+
+    # -- receipts (group commit) -------------------------------------------------------
+    async def record_delivery(self, group: AlertGroup, rejected: list[Rejected]) -> DeliveryResult:
+        """Journal a webhook delivery; returns once its rows are committed."""
+        future: asyncio.Future[DeliveryResult] = asyncio.get_running_loop().create_future()
+        self._batch.append((group, rejected, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop())
+        return await future
+
+    async def _flush_loop(self) -> None:
+        while self._batch:
+            batch, self._batch = self._batch, []
+            try:
+                results = await self._call(self._tx, lambda db: self._write_deliveries(db, batch))
+            except Exception as exc:  # the whole batch failed: every request answers 503
+                self.healthy = not isinstance(exc, JournalUnavailable)
+                error = exc if isinstance(exc, JournalUnavailable) else JournalUnavailable(str(exc))
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            self.healthy = True
+            for (_, _, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    def _write_deliveries(
+        self, db: sqlite3.Connection,
+        batch: list[tuple[AlertGroup, list[Rejected], asyncio.Future[DeliveryResult]]],
+    ) -> list[DeliveryResult]:
+        now = self.clock()
+        results = []
+        for group, rejected, _ in batch:
+            envelope = _json_encode(group.to_dict(with_alerts=False))
+            cur = db.execute(
+                "INSERT INTO deliveries (group_key, envelope, received_at, new_receipts, "
+                "dup_receipts) VALUES (?, ?, ?, '[]', '[]') RETURNING id",
+                (group.group_key, envelope, now))
+            delivery_id = cur.fetchone()[0]
+            new: list[int] = []
+            dup: list[int] = []
+            for alert in group.alerts:
+                row = db.execute(
+                    "INSERT INTO receipts (instance, status, fingerprint, alertname, alert, "
+                    "delivery_id, received_at, last_delivery_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (instance, status) DO UPDATE SET "
+                    "deliveries = receipts.deliveries + 1, last_delivery_at = excluded.received_at "
+                    "RETURNING id, delivery_id",
+                    (alert.instance, alert.status, alert.fingerprint, alert.alertname,
+                     _json_encode(alert.to_dict()), delivery_id, now, now)).fetchone()
+                (new if row[1] == delivery_id else dup).append(row[0])
+            for item in rejected:
+                db.execute(
+                    "INSERT INTO events (ts, kind, outcome, detail) VALUES (?, 'rejected', "
+                    "'invalid', ?)",
+                    (now, _json_encode({"group_key": group.group_key, "index": item.index,
+                                        "path": item.path, "error": item.error})))
+            if new or dup:
+                db.execute("UPDATE deliveries SET new_receipts = ?, dup_receipts = ? WHERE id = ?",
+                           (_json_encode(new), _json_encode(dup), delivery_id))
+            else:
+                db.execute("UPDATE deliveries SET state = 'done', finished_at = ? WHERE id = ?",
+                           (now, delivery_id))
+            results.append(DeliveryResult(delivery_id, len(new), len(dup)))
+        return results
+
+    async def record_rejection(self, detail: dict[str, Any]) -> None:
+        """A payload refused as a whole is still an audit event (best effort)."""
+        now = self.clock()
+        await self.tx(lambda db: db.execute(
+            "INSERT INTO events (ts, kind, outcome, detail) VALUES (?, 'rejected', 'invalid', ?)",
+            (now, _json_encode(detail))))
+
+    async def pending_deliveries(self, after_id: int = 0, limit: int = 100) -> list[PendingDelivery]:
+        def fetch(db: sqlite3.Connection) -> list[PendingDelivery]:
+            out = []
+            rows = db.execute(
+                "SELECT id, envelope, received_at, new_receipts, dup_receipts FROM deliveries "
+                "WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?", (after_id, limit)
+            ).fetchall()
+            for did, envelope, received_at, new_ids, dup_ids in rows:
+                out.append(PendingDelivery(
+                    did, _json_decode(envelope), received_at,
+                    tuple(self._receipts(db, _json_decode(new_ids))),
+                    tuple(self._receipts(db, _json_decode(dup_ids)))))
+            return out
+
+        return await self.read(fetch)
+
+    @staticmethod
+    def _receipts(db: sqlite3.Connection, ids: Sequence[int]) -> list[Receipt]:
+        out = []
+        for rid in ids:
+            row = db.execute(
+                "SELECT id, instance, status, alert, deliveries, received_at, state "
+                "FROM receipts WHERE id = ?", (rid,)).fetchone()
+            if row is not None:
+                out.append(Receipt(row[0], row[1], row[2], _json_decode(row[3]), row[4], row[5],
+                                   row[6]))
+        return out
+
+    async def finish_delivery(
+        self, delivery_id: int, receipts: Iterable[tuple[int, str, Any, Any]],
+        events: Iterable[Event],
+    ) -> None:
+        """Mark a delivery processed with each receipt's (id, state, analysis, runbooks)."""
+        now = self.clock()
+        receipts = list(receipts)
+        events = list(events)
+
+        def write(db: sqlite3.Connection) -> None:
+            for rid, state, analysis, runbooks in receipts:
+                db.execute("UPDATE receipts SET state = ?, analysis = ?, runbooks = ? WHERE id = ?",
+                           (state, _json_encode(analysis), _json_encode(runbooks), rid))
+            self._insert_events(db, events, now)
+            db.execute("UPDATE deliveries SET state = 'done', finished_at = ? WHERE id = ?",
+                       (now, delivery_id))
+
+        await self.tx(write)
+
+    # -- events ------------------------------------------------------------------------
+    @staticmethod
+    def _insert_events(db: sqlite3.Connection, events: Iterable[Event], now: float) -> None:
+        db.executemany(
+            "INSERT INTO events (ts, kind, receipt_id, instance, runbook, action, target, "
+            "outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(now, e.kind, e.receipt_id, e.instance, e.runbook, e.action, e.target, e.outcome,
+              _json_encode(e.detail) if e.detail is not None else None) for e in events])
+
+    async def add_events(self, events: Iterable[Event]) -> None:
+        events = list(events)
+        if events:
+            now = self.clock()
+            await self.tx(lambda db: self._insert_events(db, events, now))
+
+    async def recent(self, limit: int = 50) -> dict[str, Any]:
+        """The audit log: recent receipts with their events, and recent rejections."""
+
+        def fetch(db: sqlite3.Connection) -> dict[str, Any]:
+            alerts = []
+            rows = db.execute(
+                "SELECT id, instance, status, alert, deliveries, received_at, last_delivery_at, "
+                "state, analysis, runbooks FROM receipts ORDER BY last_delivery_at DESC, id DESC "
+                "LIMIT ?", (limit,)).fetchall()
+            for row in rows:
+                events = [
+                    _event_dict(e) for e in db.execute(
+                        "SELECT id, ts, kind, receipt_id, instance, runbook, action, target, "
+                        "outcome, detail FROM events WHERE receipt_id = ? OR "
+                        "(instance = ? AND receipt_id IS NOT ?) ORDER BY id",
+                        (row[0], row[1], row[0])).fetchall()
+                ]
+                alerts.append({
+                    "id": row[0], "instance": row[1], "status": row[2],
+                    "alert": _json_decode(row[3]), "deliveries": row[4],
+                    "received_at": row[5], "last_delivery_at": row[6], "state": row[7],
+                    "analysis": _json_decode(row[8]) if row[8] else None,
+                    "runbooks": _json_decode(row[9]) if row[9] else [],
+                    "events": events,
+                })
+            rejected = [
+                _event_dict(e) for e in db.execute(
+                    "SELECT id, ts, kind, receipt_id, instance, runbook, action, target, outcome, "
+                    "detail FROM events WHERE kind = 'rejected' ORDER BY id DESC LIMIT ?",
+                    (limit,)).fetchall()
+            ]
+            return {"alerts": alerts, "rejected": rejected}
+
+        return await self.read(fetch)
+
+    async def events(self, *, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        def fetch(db: sqlite3.Connection) -> list[dict[str, Any]]:
+            sql = ("SELECT id, ts, kind, receipt_id, instance, runbook, action, target, outcome, "
+                   "detail FROM events")
+            args: tuple[Any, ...] = ()
+            if kind is not None:
+                sql += " WHERE kind = ?"
+                args = (kind,)
+            sql += " ORDER BY id DESC LIMIT ?"
+            return [_event_dict(r) for r in db.execute(sql, (*args, limit)).fetchall()]
+
+        return await self.read(fetch)
+
+    # -- attempts ----------------------------------------------------------------------
+    async def schedule_attempt(
+        self, *, instance: str, runbook: str, target: str, n: int, action: str,
+        params: dict[str, Any], due_at: float, receipt_id: int | None,
+        context: dict[str, Any], state: str = "scheduled",
+    ) -> Attempt | None:
+        """Create attempt ``n`` unless it exists already (idempotent); the new row or None."""
+
+        def write(db: sqlite3.Connection) -> Attempt | None:
+            row = db.execute(
+                "INSERT INTO attempts (instance, runbook, target, n, action, params, due_at, "
+                "state, receipt_id, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"ON CONFLICT (instance, runbook, target, n) DO NOTHING RETURNING {_ATTEMPT_COLS}",
+                (instance, runbook, target, n, action, _json_encode(params), due_at, state,
+                 receipt_id, _json_encode(context))).fetchone()
+            return _attempt(row) if row else None
+
+        return await self.tx(write)
+
+    async def due_attempts(self, now: float, limit: int = 50) -> list[Attempt]:
+        return await self.read(lambda db: [_attempt(r) for r in db.execute(
+            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE state = 'scheduled' AND due_at <= ? "
+            "ORDER BY due_at, id LIMIT ?", (now, limit)).fetchall()])
+
+    async def next_attempt_due(self) -> float | None:
+        row = await self.read(lambda db: db.execute(
+            "SELECT MIN(due_at) FROM attempts WHERE state = 'scheduled'").fetchone())
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def attempts_for(self, instance: str, runbook: str | None = None) -> list[Attempt]:
+        def fetch(db: sqlite3.Connection) -> list[Attempt]:
+            if runbook is None:
+                rows = db.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE instance = ? "
+                                  "ORDER BY runbook, target, n", (instance,)).fetchall()
+            else:
+                rows = db.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE instance = ? AND "
+                                  "runbook = ? ORDER BY target, n", (instance, runbook)).fetchall()
+            return [_attempt(r) for r in rows]
+
+        return await self.read(fetch)
+
+    async def update_attempt(
+        self, attempt_id: int, *, state: str, outcome: str | None = None,
+        detail: str | None = None, executed_at: float | None = None,
+        due_at: float | None = None, expect_state: str | None = None,
+    ) -> bool:
+        """Move an attempt on; with ``expect_state`` only if it is still in that state."""
+
+        def write(db: sqlite3.Connection) -> bool:
+            sql = ("UPDATE attempts SET state = ?, outcome = COALESCE(?, outcome), "
+                   "detail = COALESCE(?, detail), executed_at = COALESCE(?, executed_at), "
+                   "due_at = COALESCE(?, due_at) WHERE id = ?")
+            args: tuple[Any, ...] = (state, outcome, detail, executed_at, due_at, attempt_id)
+            if expect_state is not None:
+                sql += " AND state = ?"
+                args = (*args, expect_state)
+            return db.execute(sql, args).rowcount == 1
+
+        return await self.tx(write)
+
+    # -- breakers ----------------------------------------------------------------------
+    async def load_breakers(self) -> dict[str, tuple[dict[str, Any], dict[str, Any] | None]]:
+        return await self.read(lambda db: {
+            key: (_json_decode(state), _json_decode(spec) if spec else None)
+            for key, state, spec in db.execute("SELECT key, state, spec FROM breakers")})
+
+    async def save_breaker(self, key: str, state: dict[str, Any],
+                           spec: dict[str, Any] | None, events: Iterable[Event] = ()) -> None:
+        now = self.clock()
+        events = list(events)
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO breakers (key, state, spec, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
+                "spec = COALESCE(excluded.spec, breakers.spec), updated_at = excluded.updated_at",
+                (key, _json_encode(state), _json_encode(spec) if spec else None, now))
+            self._insert_events(db, events, now)
+
+        await self.tx(write)
+
+    # -- outbox ------------------------------------------------------------------------
+    async def enqueue(self, *, channel: str, dedup: str, message: dict[str, Any],
+                      fallback: str | None, receipt_id: int | None,
+                      next_at: float | None = None) -> bool:
+        """Queue a message for delivery once (``dedup`` is unique); True when queued now."""
+        now = self.clock()
+        return await self.tx(lambda db: db.execute(
+            "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup) DO NOTHING",
+            (channel, dedup, _json_encode(message), fallback, receipt_id,
+             now if next_at is None else next_at, now)).rowcount == 1)
+
+    async def due_outbox(self, now: float, limit: int = 50) -> list[OutboxItem]:
+        return await self.read(lambda db: [_outbox(r) for r in db.execute(
+            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE state = 'pending' AND next_at <= ? "
+            "ORDER BY next_at, id LIMIT ?", (now, limit)).fetchall()])
+
+    async def next_outbox_due(self) -> float | None:
+        row = await self.read(lambda db: db.execute(
+            "SELECT MIN(next_at) FROM outbox WHERE state = 'pending'").fetchone())
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def update_outbox(self, item_id: int, *, state: str, tries: int,
+                            next_at: float | None = None, error: str | None = None,
+                            events: Iterable[Event] = ()) -> None:
+        now = self.clock()
+        events = list(events)
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE outbox SET state = ?, tries = ?, next_at = COALESCE(?, next_at), "
+                "last_error = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END "
+                "WHERE id = ?", (state, tries, next_at, error, state, now, item_id))
+            self._insert_events(db, events, now)
+
+        await self.tx(write)
+
+    # -- flags (the kill switch) -------------------------------------------------------
+    async def get_flag(self, name: str) -> Any:
+        row = await self.read(lambda db: db.execute(
+            "SELECT value FROM flags WHERE name = ?", (name,)).fetchone())
+        return _json_decode(row[0]) if row else None
+
+    async def set_flag(self, name: str, value: Any, events: Iterable[Event] = ()) -> None:
+        now = self.clock()
+        events = list(events)
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO flags (name, value, updated_at) VALUES (?, ?, ?) "
+                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+                       "updated_at = excluded.updated_at", (name, _json_encode(value), now))
+            self._insert_events(db, events, now)
+
+        await self.tx(write)
+
+    # -- health ------------------------------------------------------------------------
+    async def pending_count(self) -> int:
+        def count(db: sqlite3.Connection) -> int:
+            total = 0
+            for sql in ("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'",
+                        "SELECT COUNT(*) FROM attempts WHERE state = 'scheduled'",
+                        "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"):
+                total += int(db.execute(sql).fetchone()[0])
+            return total
+
+        return await self.read(count)
+
+
+def _event_dict(row: Sequence[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": row[0], "ts": row[1], "kind": row[2]}
+    for name, value in zip(("receipt_id", "instance", "runbook", "action", "target", "outcome"),
+                           row[3:9], strict=True):
+        if value is not None:
+            out[name] = value
+    if row[9] is not None:
+        out["detail"] = _json_decode(row[9])
+    return out

@@ -1,0 +1,219 @@
+"""HTTP handlers: the webhook Alertmanager calls, health, metrics, reload and the audit API.
+
+The webhook answers as soon as the alerts are durable in the journal; analysis and actions
+run in the pipeline's own tasks. Status codes follow what Alertmanager does with them: it
+retries 5xx and network errors and drops 4xx, so 4xx is only for input that can never
+succeed and a journal failure is a 503.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from responder.journal import JournalUnavailable
+from responder.model import DecodeError, decode_group
+from responder.service import Service
+
+log = logging.getLogger("responder.receive")
+SERVICE = web.AppKey("service", Service)
+OPEN_PATHS = frozenset({"/metrics", "/-/healthy", "/-/ready"})
+_encode = msgspec.json.Encoder().encode
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_encode(data), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str, **extra: Any) -> web.Response:
+    return json_response({"error": message, **extra}, status)
+
+
+def _authorized(service: Service, header: str | None) -> bool:
+    auth = service.runtime.config.auth
+    if not auth.enabled:
+        return True
+    if not header:
+        return False
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if auth.bearer_token and scheme.lower() == "bearer":
+        return hmac.compare_digest(value.encode(), auth.bearer_token.encode())
+    if auth.basic_username is not None and scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        user, sep, password = decoded.partition(b":")
+        ok_user = hmac.compare_digest(user, auth.basic_username.encode())
+        ok_pass = hmac.compare_digest(password, (auth.basic_password or "").encode())
+        return bool(sep) and ok_user and ok_pass
+    return False
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    if request.path not in OPEN_PATHS and not _authorized(
+            service, request.headers.get("Authorization")):
+        if request.path == "/webhook":
+            service.metrics.webhook_requests.labels("401").inc()
+        scheme = "Bearer" if service.runtime.config.auth.bearer_token else "Basic"
+        return web.Response(
+            status=401, content_type="application/json",
+            body=_encode({"error": "authentication required: missing or invalid credentials"}),
+            headers={"WWW-Authenticate": f'{scheme} realm="alert-responder"'})
+    return await handler(request)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    started = time.perf_counter()
+    response = await _webhook(request, service)
+    service.metrics.webhook_requests.labels(str(response.status)).inc()
+    service.metrics.webhook_duration.observe(time.perf_counter() - started)
+    return response
+
+
+async def _webhook(request: web.Request, service: Service) -> web.Response:
+    limit = service.runtime.config.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return _error(413, f"body of {request.content_length} bytes exceeds the limit of {limit}")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"body exceeds the limit of {limit} bytes")
+    if len(body) > limit:
+        return _error(413, f"body exceeds the limit of {limit} bytes")
+    try:
+        group, rejected = decode_group(body)
+    except DecodeError as exc:
+        log.warning("webhook rejected: %s at %s", exc.message, exc.path)
+        return _error(400, exc.message, path=exc.path)
+    if not group.alerts:
+        first = rejected[0] if rejected else None
+        message = "no valid alert in payload" if rejected else "payload has no alerts"
+        try:
+            await service.journal.record_rejection({
+                "group_key": group.group_key, "error": message,
+                "errors": [msgspec.structs.asdict(r) for r in rejected[:20]]})
+        except JournalUnavailable:
+            pass
+        return _error(400, message, path=first.path if first else "$.alerts",
+                      errors=[msgspec.structs.asdict(r) for r in rejected[:100]])
+    try:
+        result = await service.journal.record_delivery(group, rejected)
+    except JournalUnavailable as exc:
+        log.error("journal unavailable, answering 503: %s", exc)
+        return _error(503, "journal unavailable; retry later")
+    metrics = service.metrics
+    for alert in group.alerts:
+        metrics.alerts_received.labels(alert.status).inc()
+    if result.duplicates:
+        metrics.alerts_duplicate.inc(result.duplicates)
+    if rejected:
+        metrics.alerts_rejected.inc(len(rejected))
+    service.work_available.set()
+    log.info("webhook group=%s accepted=%d duplicates=%d rejected=%d", group.group_key,
+             result.accepted, result.duplicates, len(rejected))
+    answer: dict[str, Any] = {"accepted": result.accepted, "duplicates": result.duplicates}
+    if rejected:
+        answer["rejected"] = len(rejected)
+        answer["errors"] = [msgspec.structs.asdict(r) for r in rejected[:100]]
+    return json_response(answer)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    try:
+        service.metrics.journal_pending.set(await service.journal.pending_count())
+    except JournalUnavailable:
+        pass
+    body = generate_latest(service.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="OK\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    if not service.journal.healthy:
+        return web.Response(status=503, text="journal unavailable\n")
+    return web.Response(text="OK\n")
+
+
+async def reload_handler(request: web.Request) -> web.Response:
+    result = await request.app[SERVICE].reload()
+    if result.ok:
+        return json_response({"status": "reloaded", "warnings": result.warnings})
+    return json_response({"status": "failed", "errors": result.errors}, 500)
+
+
+def _limit(request: web.Request, default: int = 50, maximum: int = 1000) -> int:
+    raw = request.query.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise web.HTTPBadRequest(
+            text=_encode({"error": f"limit must be an integer in 1..{maximum}"}).decode(),
+            content_type="application/json")
+    return int(raw)
+
+
+async def events_handler(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    limit = _limit(request)
+    try:
+        return json_response(await service.journal.recent(limit))
+    except JournalUnavailable:
+        return _error(503, "journal unavailable")
+
+
+async def status_handler(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    runtime = service.runtime
+    return json_response({
+        "paused": service.paused,
+        "dry_run": runtime.config.dry_run,
+        "runbooks": len(runtime.runbooks),
+        "patterns": len(runtime.patterns),
+        "channels": sorted(runtime.config.channels),
+        "config_loaded_at": runtime.loaded_at,
+        "journal_pending": await service.journal.pending_count(),
+    })
+
+
+def _who(request: web.Request) -> str:
+    return request.headers.get("X-Responder-User") or (request.remote or "unknown")
+
+
+async def pause_handler(request: web.Request) -> web.Response:
+    await request.app[SERVICE].set_paused(True, _who(request))
+    return json_response({"paused": True})
+
+
+async def resume_handler(request: web.Request) -> web.Response:
+    await request.app[SERVICE].set_paused(False, _who(request))
+    return json_response({"paused": False})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/webhook", webhook)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
+    app.router.add_post("/-/reload", reload_handler)
+    app.router.add_get("/api/v1/events", events_handler)
+    app.router.add_get("/api/v1/status", status_handler)
+    app.router.add_post("/api/v1/pause", pause_handler)
+    app.router.add_post("/api/v1/resume", resume_handler)

@@ -1,0 +1,91 @@
+"""The running service's shared state: the current runtime, journal, metrics and clock.
+
+Handlers and background workers reach everything through one ``Service`` object stored
+under an ``AppKey``, never through module globals. A reload swaps ``runtime`` atomically
+(all or nothing); readers take ``service.runtime`` once per unit of work, so a reload never
+changes the rules under an alert being processed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from responder.errors import ConfigErrors
+from responder.journal import Event, Journal
+from responder.load import Runtime, load_runtime
+from responder.metrics import Metrics
+
+log = logging.getLogger("responder")
+
+
+@dataclass
+class ReloadResult:
+    ok: bool
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Service:
+    def __init__(self, runtime: Runtime, journal: Journal, metrics: Metrics, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.runtime = runtime
+        self.journal = journal
+        self.metrics = metrics
+        self.clock = clock
+        self.config_path: Path = runtime.config.path
+        self.paused = False
+        self.work_available = asyncio.Event()
+        self.attempts_changed = asyncio.Event()
+        self.outbox_changed = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        metrics.config_reload_ok.set(1)
+        metrics.config_reload_time.set(runtime.loaded_at)
+
+    async def restore(self) -> None:
+        """Read what must survive restarts (the kill switch) from the journal."""
+        self.paused = bool(await self.journal.get_flag("paused"))
+        self.metrics.paused.set(1 if self.paused else 0)
+
+    async def set_paused(self, paused: bool, who: str) -> None:
+        await self.journal.set_flag("paused", paused, [Event(
+            kind="pause" if paused else "resume", outcome="ok", detail={"by": who})])
+        self.paused = paused
+        self.metrics.paused.set(1 if paused else 0)
+        if not paused:
+            self.attempts_changed.set()
+        log.warning("actions %s by %s", "paused" if paused else "resumed", who)
+
+    async def reload(self) -> ReloadResult:
+        """Reload the configuration as a transaction; the old runtime stays on failure."""
+        async with self._reload_lock:
+            try:
+                runtime = await asyncio.to_thread(load_runtime, self.config_path)
+            except ConfigErrors as exc:
+                self.metrics.config_reload_ok.set(0)
+                errors = [str(e) for e in exc.errors]
+                for line in errors:
+                    log.error("reload failed: %s", line)
+                return ReloadResult(False, errors)
+            except Exception as exc:  # an unexpected loader bug must not kill the service
+                self.metrics.config_reload_ok.set(0)
+                log.exception("reload failed")
+                return ReloadResult(False, [f"{self.config_path}: {exc}"])
+            old = self.runtime.config
+            warnings = []
+            for name in ("host", "port", "state_path"):
+                if getattr(old, name) != getattr(runtime.config, name):
+                    warnings.append(f"{name} changed: takes effect after a restart")
+            self.runtime = runtime
+            self.metrics.config_reload_ok.set(1)
+            self.metrics.config_reload_time.set(runtime.loaded_at)
+            log.info("configuration reloaded: %d runbooks, %d patterns",
+                     len(runtime.runbooks), len(runtime.patterns))
+            for line in warnings:
+                log.warning("reload: %s", line)
+            self.work_available.set()
+            return ReloadResult(True, [], warnings)
