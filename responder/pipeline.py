@@ -24,21 +24,11 @@ from responder.analyze import Analysis
 from responder.config.runbooks import NotifySpec
 from responder.journal import Event, JournalUnavailable, PendingDelivery, Receipt
 from responder.load import Runtime
+from responder.work import AlertWork
 from responder.model import Alert, AlertGroup, alert_from_dict, group_from_dict
 from responder.service import Service
 
 log = logging.getLogger("responder.pipeline")
-
-
-@dataclass
-class AlertWork:
-    """One new alert on its way through the stages."""
-
-    receipt: Receipt
-    alert: Alert
-    analysis: Analysis
-    plans: list[RunbookPlan]
-    actions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 class Actor(Protocol):
