@@ -364,6 +364,15 @@ class Actor:
             events.extend(await self._transition(key, transition, spec_ctx))
         return events
 
+    async def reset_breaker(self, key: str, who: str) -> str | None:
+        """The operator's manual close: runs ``on_close`` like any other closing."""
+        transition = await self.breakers.reset(key, f"manual reset by {who}")
+        events: list[Event] = []
+        if transition == "closed":
+            events = await self._transition(key, "closed", self.breakers.specs.get(key, {}))
+        await self.service.journal.add_events(events)
+        return transition
+
     # -- transitions and escalation ----------------------------------------------------
     async def _transition(self, key: str, transition: str, ctx: Mapping[str, Any]) -> list[Event]:
         """Schedule ``on_open``/``on_close`` once for this transition."""

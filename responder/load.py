@@ -77,3 +77,13 @@ def load_runtime(path: Path, *, check_templates: bool = False) -> Runtime:
         templates=templates,
         loaded_at=time.time(),
     )
+
+
+def load_analyzer(path: Path) -> Analyzer:
+    """Only what ``responder analyze`` needs: the config's patterns."""
+    config = load_config(path)
+    errors: list[ConfigError] = []
+    paths = _pattern_paths(config, errors)
+    if errors:
+        raise ConfigErrors(errors)
+    return Analyzer(load_patterns(paths, display_base=config.base_dir))

@@ -15,48 +15,30 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from responder.act.enrich import failure_messages
+from responder.act.budget import backoff_delay
 from responder.act.plan import PlanError, RunbookPlan, plan
-from responder.analyze import Analysis
+from responder.actor import CHAINED, Actor
 from responder.config.runbooks import NotifySpec
 from responder.journal import Event, JournalUnavailable, PendingDelivery, Receipt
 from responder.load import Runtime
-from responder.work import AlertWork
-from responder.model import Alert, AlertGroup, alert_from_dict, group_from_dict
+from responder.model import AlertGroup, alert_from_dict, group_from_dict
+from responder.notify.render import RenderError, build_context
+from responder.outbox import Notifier, Target
 from responder.service import Service
+from responder.work import AlertWork
 
 log = logging.getLogger("responder.pipeline")
 
 
-class Actor(Protocol):
-    async def on_firing(self, runtime: Runtime, group: AlertGroup, work: AlertWork) -> list[Event]: ...
-    async def on_resend(self, runtime: Runtime, receipt: Receipt, alert: Alert) -> list[Event]: ...
-    async def on_resolved(self, runtime: Runtime, group: AlertGroup,
-                          work: AlertWork) -> list[Event]: ...
-
-
-class Notifier(Protocol):
-    async def notify(self, runtime: Runtime, group: AlertGroup, spec: NotifySpec,
-                     works: Sequence[AlertWork], runbook: RunbookPlan, *, event: str,
-                     dedup: str) -> list[Event]: ...
-
-
-class Workflows(Protocol):
-    """What enrichment needs from the action backend (reads only)."""
-
-    async def get_workflow(self, namespace: str, name: str) -> Any: ...
-
-
 class Pipeline:
-    def __init__(self, service: Service, actor: Actor, notifier: Notifier,
-                 workflows: Workflows | None, *, enrich_timeout: float = 2.0) -> None:
+    def __init__(self, service: Service, actor: Actor, notifier: Notifier, *,
+                 enrich_timeout: float = 2.0) -> None:
         self.service = service
         self.actor = actor
         self.notifier = notifier
-        self.workflows = workflows
         self.enrich_timeout = enrich_timeout
         self._enrich_slots = asyncio.Semaphore(8)
 
@@ -120,9 +102,9 @@ class Pipeline:
         alert = alert_from_dict(receipt.alert)
         extra: list[str] = []
         namespace, workflow = alert.labels.get("namespace"), alert.labels.get("workflow")
-        if self.workflows is not None and namespace and workflow and alert.status == "firing":
+        if self.actor.can_read and namespace and workflow and alert.status == "firing":
             async with self._enrich_slots:
-                extra = await failure_messages(self.workflows, namespace, workflow,  # type: ignore[arg-type]
+                extra = await failure_messages(self.actor.backend, namespace, workflow,
                                                timeout=self.enrich_timeout)
         started = time.perf_counter()
         analysis = runtime.analyzer.analyze_alert(alert.labels, alert.annotations, extra)
@@ -159,8 +141,85 @@ class Pipeline:
                     buckets.setdefault(key, (spec, p, []))[2].append(work)
         events: list[Event] = []
         for (runbook, channel, per_alert), (spec, p, members) in buckets.items():
-            dedup = f"d{delivery_id}:{runbook}:{channel}:{per_alert or 'group'}"
             event = "resolved" if all(w.alert.status == "resolved" for w in members) else "firing"
-            events.extend(await self.notifier.notify(runtime, group, spec, members, p,
-                                                     event=event, dedup=dedup))
+            actions = [a for w in members for a in w.actions.get(runbook, [])]
+            events.extend(await self.notifier.notify(
+                runtime, group=group, alerts=[w.alert for w in members],
+                analysis=members[0].analysis.to_dict(), actions=actions,
+                runbook={"name": runbook, "description": p.runbook.description},
+                target=Target(spec.channel, spec.template, spec.fallback), event=event,
+                dedup=f"d{delivery_id}:{runbook}:{channel}:{per_alert or 'group'}",
+                receipt_id=members[0].receipt.id))
         return events
+
+
+def explain(runtime: Runtime, group: AlertGroup) -> dict[str, Any]:
+    """The dry run of ``responder explain``: analysis, matches, plans and rendered messages.
+
+    The same stages as ``Pipeline.process`` in the same order, touching nothing: no
+    journal, no cluster (analysis uses the alert's own text), no delivery.
+    """
+    config = runtime.config
+    alerts_out: list[dict[str, Any]] = []
+    buckets: dict[tuple[str, str], tuple[NotifySpec, RunbookPlan, list[Any], list[Any]]] = {}
+    for index, alert in enumerate(group.alerts):
+        analysis = runtime.analyzer.analyze_alert(alert.labels, alert.annotations)
+        entry: dict[str, Any] = {"index": index, "alertname": alert.alertname,
+                                 "status": alert.status, "labels": dict(alert.labels),
+                                 "analysis": analysis.to_dict(), "runbooks": [], "errors": []}
+        for runbook in runtime.index.select(alert, analysis):
+            try:
+                p = plan(runbook, alert, group, analysis)
+            except PlanError as exc:
+                entry["errors"].append({"runbook": runbook.name, "error": str(exc)})
+                continue
+            chained = [a for a in p.actions if a.kind in CHAINED]
+            refused = None
+            if chained and not analysis.retryable and runbook.when_retryable is None:
+                refused = f"analysis says {analysis.category} is not retryable: on_exhausted"
+            would = []
+            for action in p.actions:
+                if refused:
+                    would.append({**_action_dict(action), "would": "refused", "reason": refused})
+                elif action.kind in CHAINED:
+                    r = runbook.retry
+                    delays = [backoff_delay(n, r.duration, r.factor, r.max_duration)
+                              for n in range(1, r.limit + 1)]
+                    would.append({**_action_dict(action), "would": "schedule",
+                                  "attempts": r.limit, "delays_seconds": delays})
+                else:
+                    would.append({**_action_dict(action), "would": "run"})
+            entry["runbooks"].append({**p.to_dict(), "would": would,
+                                      "dry_run": config.dry_run})
+            for spec in p.notify:
+                key = (runbook.name, spec.channel)
+                bucket = buckets.setdefault(key, (spec, p, [], []))
+                bucket[2].append(alert)
+                bucket[3].extend(
+                    {"kind": w["kind"], "target": w["target"], "params": w["params"],
+                     "outcome": w["would"], "detail": w.get("reason", ""), "attempt": 1,
+                     "limit": runbook.retry.limit} for w in would)
+        alerts_out.append(entry)
+    notifications = []
+    for (runbook_name, channel_name), (spec, p, alerts, actions) in buckets.items():
+        channel = config.channels[channel_name]
+        first = runtime.analyzer.analyze_alert(alerts[0].labels, alerts[0].annotations)
+        context = build_context(
+            group, alerts=alerts, analysis=first.to_dict(), actions=actions,
+            runbook={"name": runbook_name, "description": p.runbook.description},
+            argo_ui_url=config.argo.ui_url if config.argo else None,
+            dashboard_url=config.dashboard_url,
+            event="resolved" if all(a.status == "resolved" for a in alerts) else "firing")
+        try:
+            message = runtime.templates.render(channel, context, spec.template)
+            notifications.append({"runbook": runbook_name, "channel": channel_name,
+                                  "type": message.type, "body": message.body})
+        except RenderError as exc:
+            notifications.append({"runbook": runbook_name, "channel": channel_name,
+                                  "error": str(exc)})
+    return {"group": group.to_dict(with_alerts=False), "alerts": alerts_out,
+            "notifications": notifications}
+
+
+def _action_dict(action: Any) -> dict[str, Any]:
+    return {"kind": action.kind, "target": action.target, "params": action.params}

@@ -20,12 +20,16 @@ import msgspec
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from responder.act.breaker_store import BreakerStore
+from responder.actor import Actor
 from responder.journal import JournalUnavailable
 from responder.model import DecodeError, decode_group
 from responder.service import Service
 
 log = logging.getLogger("responder.receive")
 SERVICE = web.AppKey("service", Service)
+ACTOR = web.AppKey("actor", Actor)
+BREAKERS = web.AppKey("breakers", BreakerStore)
 OPEN_PATHS = frozenset({"/metrics", "/-/healthy", "/-/ready"})
 _encode = msgspec.json.Encoder().encode
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -207,6 +211,20 @@ async def resume_handler(request: web.Request) -> web.Response:
     return json_response({"paused": False})
 
 
+async def breakers_handler(request: web.Request) -> web.Response:
+    return json_response({"breakers": request.app[BREAKERS].snapshot()})
+
+
+async def breaker_reset_handler(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    breakers = request.app[BREAKERS]
+    if key not in breakers.states:
+        return _error(404, f"no breaker with key {key!r}")
+    transition = await request.app[ACTOR].reset_breaker(key, _who(request))
+    return json_response({"key": key, "state": breakers.get(key).state,
+                          "transition": transition})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/webhook", webhook)
     app.router.add_get("/metrics", metrics_handler)
@@ -217,3 +235,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/status", status_handler)
     app.router.add_post("/api/v1/pause", pause_handler)
     app.router.add_post("/api/v1/resume", resume_handler)
+    app.router.add_get("/api/v1/breakers", breakers_handler)
+    app.router.add_post("/api/v1/breakers/{key:.+}/reset", breaker_reset_handler)

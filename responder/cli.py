@@ -1,0 +1,227 @@
+"""The ``responder`` command: serve | check | test | explain | analyze.
+
+Every subcommand reads ``-c/--config`` (default ``./responder.yaml``), so ``analyze`` and
+``explain`` answer with the patterns, runbooks and templates the service would use.
+Configuration errors print as ``path:line: message`` and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from responder import __version__
+from responder.errors import ConfigErrors
+from responder.load import Runtime, load_analyzer, load_runtime
+from responder.model import DecodeError, decode_group
+
+
+class _LogFormatter(logging.Formatter):
+    """One line per record: ``ts level logger message``; structured lines pass through."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        base = f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} {record.levelname.lower()} " \
+               f"{record.name}: {record.getMessage()}"
+        if record.exc_info:
+            base += "\n" + self.formatException(record.exc_info)
+        return base
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_LogFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _errors(exc: ConfigErrors) -> int:
+    for error in exc.errors:
+        print(error, file=sys.stderr)
+    print(f"{len(exc.errors)} error(s)", file=sys.stderr)
+    return 1
+
+
+def _runtime(args: argparse.Namespace, *, check_templates: bool = False) -> Runtime:
+    return load_runtime(Path(args.config), check_templates=check_templates)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from responder.app import create_app
+
+    _setup_logging(args.log_level)
+    try:
+        runtime = _runtime(args)
+    except ConfigErrors as exc:
+        return _errors(exc)
+    config = runtime.config
+    app = create_app(runtime, handle_signals=True)
+    logging.getLogger("responder").info(
+        "alert-responder %s listening on %s:%d (%d runbooks, %d patterns, channels: %s)",
+        __version__, config.host, config.port, len(runtime.runbooks), len(runtime.patterns),
+        ", ".join(sorted(config.channels)))
+    web.run_app(app, host=config.host, port=config.port, print=None, access_log=None,
+                shutdown_timeout=10.0, handle_signals=True)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        runtime = _runtime(args, check_templates=True)
+    except ConfigErrors as exc:
+        return _errors(exc)
+    from responder.crosscheck import crosscheck
+
+    problems = crosscheck(runtime)
+    if problems:
+        return _errors(ConfigErrors(problems))
+    print(f"{args.config}: OK: {len(runtime.runbooks)} runbooks, {len(runtime.patterns)} "
+          f"patterns, {len(runtime.templates.names())} templates, "
+          f"{len(runtime.config.channels)} channels")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from responder.runbook_tests import run_test_files
+
+    ok, report = run_test_files([Path(p) for p in args.files], default_config=Path(args.config))
+    print(report)
+    return 0 if ok else 1
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from responder.pipeline import explain
+
+    try:
+        runtime = _runtime(args)
+    except ConfigErrors as exc:
+        return _errors(exc)
+    try:
+        body = Path(args.payload).read_bytes() if args.payload != "-" else sys.stdin.buffer.read()
+    except OSError as exc:
+        print(f"{args.payload}: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        group, rejected = decode_group(body)
+    except DecodeError as exc:
+        print(f"{args.payload}: {exc.path}: {exc.message}", file=sys.stderr)
+        return 1
+    result = explain(runtime, group)
+    result["rejected"] = [{"index": r.index, "path": r.path, "error": r.error} for r in rejected]
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(_explain_text(result, runtime))
+    return 0
+
+
+def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
+    out = []
+    mode = "dry run" if runtime.config.dry_run else "live"
+    out.append(f"group {result['group']['groupKey'] or '(no groupKey)'} "
+               f"[{result['group']['status']}], config mode: {mode}")
+    for r in result["rejected"]:
+        out.append(f"  rejected alert {r['index']}: {r['path']}: {r['error']}")
+    for alert in result["alerts"]:
+        a = alert["analysis"]
+        out.append(f"\nalert {alert['index']}: {alert['alertname']} [{alert['status']}] "
+                   + " ".join(f"{k}={v}" for k, v in alert["labels"].items() if k != "alertname"))
+        out.append(f"  analysis: {a['category']} (pattern {a['pattern'] or '-'}, confidence "
+                   f"{a['confidence']:.2f}, retryable {str(a['retryable']).lower()})")
+        for rec in a.get("recommendations", []):
+            out.append(f"    - {rec}")
+        if not alert["runbooks"]:
+            out.append("  runbooks: none matched")
+        for rb in alert["runbooks"]:
+            out.append(f"  runbook {rb['runbook']}")
+            for w in rb["would"]:
+                params = ", ".join(f"{k}={v}" for k, v in w["params"].items())
+                line = f"    would {w['would']} {w['kind']}({params})"
+                if w["would"] == "schedule":
+                    line += f": up to {w['attempts']} attempts, waits " + ", ".join(
+                        f"{d:g}s" for d in w["delays_seconds"])
+                if w.get("reason"):
+                    line += f": {w['reason']}"
+                out.append(line)
+            if rb.get("breaker_key"):
+                out.append(f"    breaker {rb['breaker_key']}")
+            for n in rb.get("notify", []):
+                out.append(f"    notify {n['channel'] if isinstance(n, dict) else n}")
+            for n in rb.get("on_exhausted", []):
+                out.append(f"    on exhausted notify {n['channel'] if isinstance(n, dict) else n}")
+        for err in alert["errors"]:
+            out.append(f"  error in runbook {err['runbook']}: {err['error']}")
+    for n in result["notifications"]:
+        out.append(f"\nnotification via {n['channel']} ({n.get('type', '?')}) "
+                   f"from runbook {n['runbook']}:")
+        if "error" in n:
+            out.append(f"  error: {n['error']}")
+        else:
+            out.append("  " + json.dumps(n["body"], indent=2, default=str).replace("\n", "\n  "))
+    return "\n".join(out)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    try:
+        analyzer = load_analyzer(Path(args.config))
+    except ConfigErrors as exc:
+        return _errors(exc)
+    text = args.text if args.text is not None else sys.stdin.read()
+    analysis = analyzer.analyze(text)
+    if args.json:
+        print(json.dumps(analysis.to_dict()))
+        return 0
+    print(f"category:   {analysis.category}")
+    print(f"pattern:    {analysis.pattern or '-'}")
+    print(f"confidence: {analysis.confidence:.2f}")
+    print(f"retryable:  {str(analysis.retryable).lower()}")
+    if analysis.matched:
+        print(f"matched:    {analysis.matched}")
+    for rec in analysis.recommendations:
+        print(f"  - {rec}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="responder", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"alert-responder {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default="responder.yaml",
+                        help="configuration file (default: ./responder.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", parents=[common], help="run the service")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("check", parents=[common],
+                       help="validate config, runbooks, patterns and templates")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("test", parents=[common], help="run runbook unit tests")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_test)
+    p = sub.add_parser("explain", parents=[common],
+                       help="dry run one webhook payload; touches nothing")
+    p.add_argument("payload", metavar="PAYLOAD.json", help="webhook payload file, or - for stdin")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_explain)
+    p = sub.add_parser("analyze", parents=[common], help="classify failure text")
+    p.add_argument("text", nargs="?", help="failure text (default: read stdin)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_analyze)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
