@@ -60,6 +60,7 @@ class Config:
     rules: tuple[str, ...]
     patterns: tuple[str, ...]
     templates: Path
+    alert_rules: tuple[str, ...]
     argo: ArgoSpec | None
     kubernetes: KubeSpec | None
     channels: dict[str, ChannelSpec]
@@ -140,6 +141,7 @@ def load_config(path: Path) -> Config:
     rules = tuple(root.str_list("rules", ["rules/runbooks/*.yaml"]))
     patterns = tuple(root.str_list("patterns", ["rules/patterns.yaml"]))
     templates = root.path("templates", str(base_dir / "templates"))
+    alert_rules = tuple(root.str_list("alert_rules", []))
 
     argo: ArgoSpec | None = None
     argo_section = root.section("argo")
@@ -185,7 +187,7 @@ def load_config(path: Path) -> Config:
     return Config(
         path=path, base_dir=base_dir, host=host, port=port, auth=auth,
         insecure_allow_unauthenticated=insecure, dry_run=dry_run, state_path=state_path,
-        rules=rules, patterns=patterns, templates=templates, argo=argo, kubernetes=kube,
+        rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo, kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
         workers=workers,
     )

@@ -1,0 +1,108 @@
+"""The journal's contract: durable receipts, dedup, idempotent attempts, outbox, flags."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from responder.journal import Journal, JournalUnavailable
+from responder.model import decode_group
+
+PAYLOAD = (
+    b'{"version":"4","status":"firing","groupKey":"g1","alerts":['
+    b'{"status":"firing","labels":{"alertname":"A","n":"1"},"startsAt":"2026-01-01T00:00:00Z"},'
+    b'{"status":"firing","labels":{"alertname":"A","n":"2"},"startsAt":"2026-01-01T00:00:00Z"},'
+    b'{"status":"firing","labels":"oops","startsAt":"2026-01-01T00:00:00Z"}]}'
+)
+
+
+@pytest.fixture
+async def journal(tmp_path: Path):  # type: ignore[no-untyped-def]
+    j = Journal(tmp_path / "state.db", clock=lambda: 1000.0)
+    await j.open()
+    yield j
+    await j.close()
+
+
+async def test_a_delivery_is_journaled_with_its_valid_alerts_and_rejections(journal: Journal) -> None:
+    group, rejected = decode_group(PAYLOAD)
+    result = await journal.record_delivery(group, rejected)
+    assert (result.accepted, result.duplicates) == (2, 0)
+    pending = await journal.pending_deliveries()
+    assert [r.alert["labels"]["n"] for r in pending[0].new] == ["1", "2"]
+    rejections = await journal.events(kind="rejected")
+    assert rejections[0]["detail"]["path"] == "$.alerts[2].labels"
+
+
+async def test_the_same_alert_delivered_twice_is_one_receipt_and_one_duplicate(
+        journal: Journal) -> None:
+    group, rejected = decode_group(PAYLOAD)
+    await journal.record_delivery(group, rejected)
+    second = await journal.record_delivery(group, [])
+    assert (second.accepted, second.duplicates) == (0, 2)
+    recent = await journal.recent(10)
+    assert sorted(a["deliveries"] for a in recent["alerts"]) == [2, 2]
+
+
+async def test_concurrent_deliveries_are_group_committed_and_each_gets_its_own_answer(
+        journal: Journal) -> None:
+    bodies = [
+        b'{"version":"4","status":"firing","alerts":[{"status":"firing","labels":'
+        b'{"alertname":"A","i":"%d"},"startsAt":"2026-01-01T00:00:00Z"}]}' % i
+        for i in range(200)
+    ]
+    results = await asyncio.gather(*(journal.record_delivery(*decode_group(b)) for b in bodies))
+    assert all(r.accepted == 1 for r in results)
+    assert len({r.delivery_id for r in results}) == 200
+
+
+async def test_pending_work_survives_reopening_the_journal(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "state.db")
+    await j.open()
+    await j.record_delivery(*decode_group(PAYLOAD))
+    await j.close()
+    again = Journal(tmp_path / "state.db")
+    await again.open()
+    try:
+        assert len((await again.pending_deliveries())[0].new) == 2
+        assert await again.pending_count() == 1
+    finally:
+        await again.close()
+
+
+async def test_an_attempt_is_created_once_whatever_the_number_of_requests(journal: Journal) -> None:
+    kwargs = dict(instance="fp@t", runbook="r", target="workflow:ns/wf", n=1,
+                  action="argo.retry", params={"namespace": "ns"}, due_at=5.0, receipt_id=None,
+                  context={})
+    first, second = await asyncio.gather(journal.schedule_attempt(**kwargs),  # type: ignore[arg-type]
+                                         journal.schedule_attempt(**kwargs))  # type: ignore[arg-type]
+    assert [first is None, second is None].count(True) == 1
+    assert [a.id for a in await journal.due_attempts(10.0)] == [(first or second).id]  # type: ignore[union-attr]
+    assert await journal.due_attempts(1.0) == []
+
+
+async def test_an_outbox_message_is_queued_once_per_dedup_key(journal: Journal) -> None:
+    args = dict(channel="c", dedup="k", message={"body": {}}, fallback=None, receipt_id=None)
+    assert await journal.enqueue(**args) is True  # type: ignore[arg-type]
+    assert await journal.enqueue(**args) is False  # type: ignore[arg-type]
+    (item,) = await journal.due_outbox(2000.0)
+    await journal.update_outbox(item.id, state="sent", tries=1)
+    assert await journal.due_outbox(2000.0) == []
+
+
+async def test_a_full_disk_makes_the_journal_unavailable_instead_of_losing_alerts(
+        journal: Journal) -> None:
+    await journal.read(lambda db: db.execute("PRAGMA max_page_count = 1").fetchall())
+    big = decode_group(
+        b'{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"'
+        + b"x" * 20000 + b'"},"startsAt":"2026-01-01T00:00:00Z"}]}')
+    with pytest.raises(JournalUnavailable):
+        await journal.record_delivery(*big)
+
+
+async def test_flags_persist(journal: Journal) -> None:
+    assert await journal.get_flag("paused") is None
+    await journal.set_flag("paused", True)
+    assert await journal.get_flag("paused") is True
