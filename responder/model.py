@@ -145,10 +145,13 @@ def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
         message, path = _split_msgspec_error(exc, "$")
         raise DecodeError(message, path) from None
     except msgspec.DecodeError as exc:
-        text = str(exc)
-        if "invalid utf-8" in text.lower() or "utf-8" in text.lower():
-            raise DecodeError("body is not valid UTF-8 JSON") from None
-        raise DecodeError(f"invalid JSON: {text}") from None
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise DecodeError(f"body is not valid UTF-8 (byte {bad.start})") from None
+        raise DecodeError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise DecodeError("JSON nested too deeply") from None
     alerts: list[Alert] = []
     rejected: list[Rejected] = []
     for index, raw in enumerate(env.alerts):
@@ -157,6 +160,8 @@ def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             message, path = _split_msgspec_error(exc, f"$.alerts[{index}]")
             rejected.append(Rejected(index, path, message))
+        except RecursionError:
+            rejected.append(Rejected(index, f"$.alerts[{index}]", "JSON nested too deeply"))
     group = AlertGroup(
         version=env.version,
         group_key=env.group_key,
