@@ -152,6 +152,8 @@ def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
         raise DecodeError(f"invalid JSON: {exc}") from None
     except RecursionError:
         raise DecodeError("JSON nested too deeply") from None
+    except UnicodeDecodeError as bad:
+        raise DecodeError(f"body is not valid UTF-8 (byte {bad.start})") from None
     alerts: list[Alert] = []
     rejected: list[Rejected] = []
     for index, raw in enumerate(env.alerts):
@@ -162,6 +164,8 @@ def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
             rejected.append(Rejected(index, path, message))
         except RecursionError:
             rejected.append(Rejected(index, f"$.alerts[{index}]", "JSON nested too deeply"))
+        except UnicodeDecodeError:
+            rejected.append(Rejected(index, f"$.alerts[{index}]", "string is not valid UTF-8"))
     group = AlertGroup(
         version=env.version,
         group_key=env.group_key,
