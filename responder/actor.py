@@ -24,7 +24,7 @@ from responder.act.argo import ActionResult, Backend
 from responder.act.breaker_store import BreakerStore
 from responder.act.budget import backoff_delay
 from responder.act.plan import PlannedAction, RunbookPlan
-from responder.act.ratelimit import SlidingWindowLimiter
+from responder.act.ratelimit import SlidingWindow
 from responder.errors import PermanentError, TemporaryError
 from responder.journal import Attempt, Event, JournalUnavailable, Receipt
 from responder.load import Runtime
@@ -48,11 +48,18 @@ class Actor:
         self.backend = backend
         self.notifier = notifier
         self.breakers = breakers
-        self.limiter = SlidingWindowLimiter()
+        self._limiters: dict[tuple[int, float], SlidingWindow] = {}
 
     @property
     def can_read(self) -> bool:
-        return self.backend.name != "dry-run"
+        """Whether workflow phases can be read (a dry run may still read the cluster)."""
+        return self.backend.name != "dry-run" or getattr(self.backend, "_reader", None) is not None
+
+    def _limiter(self, max_actions: int, window: float) -> SlidingWindow:
+        key = (max_actions, window)
+        if key not in self._limiters:
+            self._limiters[key] = SlidingWindow(max_actions, window)
+        return self._limiters[key]
 
     def _now(self) -> float:
         return self.service.clock()
@@ -255,8 +262,8 @@ class Actor:
                                           f"retry budget of {limit} spent, still failing")]
         limit_spec = ctx.get("rate_limit") or {}
         if limit_spec:
-            ok, wait = self.limiter.try_acquire(
-                a.target, now, int(limit_spec["max_actions"]), float(limit_spec["window"]))
+            limiter = self._limiter(int(limit_spec["max_actions"]), float(limit_spec["window"]))
+            ok, wait = limiter.try_acquire(a.target, now)
             if not ok:
                 await journal.update_attempt(a.id, state="scheduled", due_at=now + wait)
                 metrics.actions.labels(a.action, "rate_limited").inc()

@@ -47,7 +47,7 @@ class Notifier:
         self.session = session
         self._senders: dict[str, Sender] = {}
         self._senders_for: object = None
-        self._buckets: dict[str, TokenBucket] = {}
+        self._bucket_for: dict[str, TokenBucket] = {}
 
     # -- enqueue -----------------------------------------------------------------------
     async def notify(
@@ -91,7 +91,7 @@ class Notifier:
         if self._senders_for is not runtime.config.channels:
             self._senders = build_senders(runtime.config.channels, self.session)
             self._senders_for = runtime.config.channels
-            self._buckets = {
+            self._bucket_for = {
                 name: TokenBucket(rate=spec.rate, burst=spec.burst)
                 for name, spec in runtime.config.channels.items()}
         return self._senders.get(channel)
@@ -130,8 +130,8 @@ class Notifier:
                                                 "error": "channel no longer configured"})])
             service.metrics.notification_failed.labels(item.channel).inc()
             return
-        bucket = self._buckets[item.channel]
-        ok, wait = bucket.try_acquire(service.clock())
+        bucket = self._bucket_for[item.channel]
+        ok, wait = bucket.try_acquire(item.channel, service.clock())
         if not ok:
             await journal.update_outbox(item.id, state="pending", tries=item.tries,
                                         next_at=service.clock() + wait, error=item.last_error)
