@@ -383,8 +383,11 @@ class KubernetesBackend:
         if kind == "argo.resubmit":
             assert wf is not None
             body = _resubmission(wf, t.namespace, t.name)
+            # This client sends no Content-Type on create (the server then assumes JSON);
+            # say it anyway, and note _content_type is ignored by this generated method.
             created = await self._call(t, api.create_namespaced_custom_object,
-                                       t.namespace, "workflows", body)
+                                       t.namespace, "workflows", body,
+                                       _headers={"Content-Type": "application/json"})
             return _success(t, phase, created)
         if kind in ("argo.stop", "argo.terminate"):
             patch: dict[str, Any] = {"spec": {"shutdown": kind[5:].capitalize()}}
