@@ -14,7 +14,7 @@ from collections import OrderedDict, deque
 
 
 class SlidingWindow:
-    """At most ``limit`` acquisitions per key in any interval ``(t - window, t]``."""
+    """At most ``limit`` acquisitions per key in any ``window`` seconds."""
 
     def __init__(self, limit: int, window: float, *, max_keys: int = 10_000) -> None:
         if limit < 1 or window <= 0:
@@ -29,10 +29,11 @@ class SlidingWindow:
         if events is None:
             events = self._events[key] = deque()
         self._events.move_to_end(key)
-        while events and events[0] <= now - self.window:
+        # Elapsed time, not "t <= now - window": the refusal's retry_after stays > 0 in floats.
+        while events and now - events[0] >= self.window:
             events.popleft()
         if len(events) >= self.limit:
-            return False, events[0] + self.window - now
+            return False, self.window - (now - events[0])
         events.append(now)
         self._trim(now)
         return True, 0.0
@@ -40,7 +41,7 @@ class SlidingWindow:
     def _trim(self, now: float) -> None:
         if len(self._events) <= self.max_keys:
             return
-        for key in [k for k, ev in self._events.items() if not ev or ev[-1] <= now - self.window]:
+        for key in [k for k, ev in self._events.items() if not ev or now - ev[-1] >= self.window]:
             del self._events[key]
         while len(self._events) > self.max_keys:
             self._events.popitem(last=False)
