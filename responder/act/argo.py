@@ -411,6 +411,7 @@ class DryRunBackend:
     name = "dry-run"
 
     def __init__(self, reader: Backend | None = None, reason: str = "dry_run is set") -> None:
+        self.reader = reader        # public: callers ask whether phases can be read
         self._reader = reader
         self.reason = reason
 
