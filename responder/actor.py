@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from responder.act.argo import ActionResult, Backend
+from responder.act.argo import ActionResult, Backend, DryRunBackend
 from responder.act.breaker_store import BreakerStore
 from responder.act.budget import backoff_delay
 from responder.act.plan import PlannedAction, RunbookPlan
@@ -53,7 +53,8 @@ class Actor:
     @property
     def can_read(self) -> bool:
         """Whether workflow phases can be read (a dry run may still read the cluster)."""
-        return self.backend.name != "dry-run" or getattr(self.backend, "_reader", None) is not None
+        backend = self.backend
+        return not isinstance(backend, DryRunBackend) or backend.reader is not None
 
     def _limiter(self, max_actions: int, window: float) -> SlidingWindow:
         key = (max_actions, window)
