@@ -276,7 +276,7 @@ class Actor:
             tries = int(ctx.get("_tries", 0)) + 1
             metrics.action_duration.labels(a.action).observe(time.perf_counter() - started)
             if tries < MAX_TRANSIENT_TRIES:
-                delay = exc.delay if exc.delay is not None else min(2.0 ** tries, 60.0)
+                delay = exc.delay if exc.delay is not None else min(0.5 * 2.0 ** (tries - 1), 60.0)
                 await journal.tx(lambda db: db.execute(
                     "UPDATE attempts SET state = 'scheduled', due_at = ?, context = json_set("
                     "context, '$._tries', ?) WHERE id = ?", (now + delay, tries, a.id)))
