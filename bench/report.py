@@ -1,0 +1,232 @@
+"""Turns one bench run's raw numbers into ``bench/RESULTS.md``: tables, ratios, targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+# Text after this line in RESULTS.md is written by hand and kept when the tables are rewritten.
+KEEP_MARK = "<!-- analysis: written by hand, kept across runs -->"
+NAMES = {"bare": "bare aiohttp (parse only)", "responder": "responder full path",
+         "alertmanager": "Alertmanager `POST /api/v2/alerts`"}
+
+
+def _ms(us: float) -> str:
+    return f"{us / 1000:.1f}"
+
+
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
+    return [_row(head), _row(["---"] * len(head)), *(_row(r) for r in rows), ""]
+
+
+def _find(rows: list[dict[str, Any]], target: str, n: int) -> dict[str, Any] | None:
+    return next((r for r in rows if r["target"] == target and r["alerts_per_request"] == n), None)
+
+
+def _status(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("**met**" if ok else "**not met**")
+
+
+def targets(results: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    tp = results.get("throughput", [])
+    bare1, resp1 = _find(tp, "bare", 1), _find(tp, "responder", 1)
+    if bare1 and resp1:
+        ratio = resp1["rps"] / bare1["rps"]
+        rows.append(["full path at 1 alert/request ≥ 50% of bare aiohttp req/s",
+                     f"{ratio:.0%} ({resp1['rps']:.0f} / {bare1['rps']:.0f} req/s)",
+                     _status(ratio >= 0.5), f"{ratio / 0.5:.2f}x the target"])
+    am50, resp50 = _find(tp, "alertmanager", 50), _find(tp, "responder", 50)
+    if am50 and resp50:
+        ratio = resp50["alerts_per_s"] / am50["alerts_per_s"]
+        rows.append(["full path at 50 alerts/request: alerts/s ≥ Alertmanager's",
+                     f"{ratio:.2f}x ({resp50['alerts_per_s']:.0f} / "
+                     f"{am50['alerts_per_s']:.0f} alerts/s)",
+                     _status(ratio >= 1.0), f"{ratio:.2f}x the target"])
+    for p in results.get("paced", []):
+        p99 = p["latency_from_due"].get("p99_ms")
+        ok = p99 is not None and p99 < 20 and set(p["statuses"]) == {"200"} \
+            and p["achieved_alerts_per_s"] >= 0.95 * p["target_alerts_per_s"]
+        rows.append([f"p99 < 20 ms at {p['target_alerts_per_s']:.0f} alerts/s "
+                     f"({p['alerts_per_request']} alert(s)/request, {p['target_rps']:g} req/s)",
+                     f"p99 {p99} ms, achieved {p['achieved_alerts_per_s']:.0f} alerts/s",
+                     _status(ok), f"{20 / p99:.1f}x headroom" if p99 else ""])
+    micro = results.get("micro", {}).get("rows", [])
+    rb = {r["runbooks"]: r for r in micro if r["sweep"] == "runbooks"}
+    if 10 in rb and 10000 in rb:
+        ratio = rb[10000]["total_us"] / rb[10]["total_us"]
+        rows.append(["per-alert cost at 10,000 runbooks within 2x of 10 runbooks",
+                     f"{ratio:.2f}x ({rb[10000]['total_us']:.1f} / {rb[10]['total_us']:.1f} µs)",
+                     _status(ratio <= 2.0), f"{2.0 / ratio:.1f}x margin"])
+    pt = {r["patterns"]: r for r in micro if r["sweep"] == "patterns"}
+    if 10 in pt and 1000 in pt:
+        ratio = pt[1000]["analyze_us"] / pt[10]["analyze_us"]
+        rows.append(["analysis flat in patterns (1,000 vs 10 patterns; flat taken as ≤ 1.5x)",
+                     f"{ratio:.2f}x ({pt[1000]['analyze_us']:.1f} / {pt[10]['analyze_us']:.1f} µs)",
+                     _status(ratio <= 1.5), ""])
+    rss = results.get("rss")
+    if rss:
+        peak = rss["memory"].get("VmHWM", 0.0)
+        rows.append([f"RSS < 150 MB after {rss['requests'] * rss['alerts_per_request']:,} alerts",
+                     f"peak {peak:.0f} MB (now {rss['memory'].get('VmRSS', 0):.0f} MB)",
+                     _status(peak < 150), f"{150 - peak:+.0f} MB"])
+    return rows
+
+
+def write_results(path: Path, results: dict[str, Any], command: str) -> None:
+    m = results.get("machine", {})
+    s = results.get("settings", {})
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `bench/run.py` (`make bench`); contract in SPEC §11. Raw numbers of the run:",
+        "`bench/out/results.json` (not committed).",
+        "",
+        f"- date: {results.get('started', '?')} UTC, run took {results.get('minutes', '?')} min",
+        f"- command: `{command}`",
+        f"- machine: {m.get('nproc')} CPUs ({m.get('cpu')}), {m.get('memory')} RAM, "
+        f"Linux {m.get('kernel')}; load average at start {m.get('loadavg_at_start')}",
+        f"- software: Python {m.get('python')}, aiohttp {m.get('aiohttp')}, msgspec "
+        f"{m.get('msgspec')}, alert-responder {m.get('responder')}, {m.get('alertmanager')}, "
+        f"{m.get('wrk')}",
+        "- everything on 127.0.0.1; the load generator shares the same CPUs as the server.",
+        "",
+    ]
+    for error in results.get("errors", []):
+        lines.append(f"> **phase failed**: {error.splitlines()[0]}")
+        lines.append("")
+
+    target_rows = targets(results)
+    if target_rows:
+        lines += ["## Targets", ""]
+        lines += _table(["target", "measured", "status", "margin"], target_rows)
+
+    tp = results.get("throughput", [])
+    if tp:
+        lines += [
+            "## Throughput and latency (wrk, closed loop)",
+            "",
+            f"wrk {s.get('threads')} threads, {s.get('connections')} connections, "
+            f"{s.get('duration'):g} s per row, `bench/lua/post.lua`. Every request carries new "
+            "alerts (distinct fingerprints and workflow names: the realistic path, not the "
+            "journal's duplicate path). Realistic `WorkflowFailed` alerts, ~1.4 KB per alert. "
+            "Each row is a fresh process on fresh state.",
+            "",
+        ]
+        rows = []
+        for r in tp:
+            lat = r["latency_us"]
+            errs = sum(r["errors"].values())
+            rows.append([NAMES[r["target"]], r["alerts_per_request"], f"{r['rps']:.0f}",
+                         f"{r['alerts_per_s']:.0f}", _ms(lat["p50"]), _ms(lat["p99"]),
+                         _ms(lat["max"]), errs, f"{r['memory'].get('VmHWM', 0):.0f}",
+                         r["loadavg_before"]])
+        lines += _table(["target", "alerts/req", "req/s", "alerts/s", "p50 ms", "p99 ms",
+                         "max ms", "errors/non-2xx", "peak RSS MB", "load avg before"], rows)
+        ratio_rows = []
+        for n in (1, 50):
+            resp, bare, am = _find(tp, "responder", n), _find(tp, "bare", n), \
+                _find(tp, "alertmanager", n)
+            if resp and bare and am:
+                ratio_rows.append([n, f"{resp['rps'] / bare['rps']:.2f}",
+                                   f"{resp['alerts_per_s'] / am['alerts_per_s']:.2f}",
+                                   f"{lat_ratio(resp, bare):.2f}", f"{lat_ratio(resp, am):.2f}"])
+        if ratio_rows:
+            lines += ["Ratios (responder / other, same run):", ""]
+            lines += _table(["alerts/req", "req/s vs bare (1)", "alerts/s vs Alertmanager (3)",
+                             "p99 vs bare", "p99 vs Alertmanager"], ratio_rows)
+        drain_rows = []
+        for r in tp:
+            if r["target"] != "responder":
+                continue
+            c = r.get("counters", {})
+            accepted = c.get("responder_alerts_received_total", 0)
+            e2e = accepted / r["ingest_and_drain_s"] if r.get("ingest_and_drain_s") else 0
+            drain_rows.append([r["alerts_per_request"], f"{accepted:.0f}",
+                               f"{c.get('responder_alerts_duplicate_total', 0):.0f}",
+                               r["drain_s"], r["backlog_left"], f"{e2e:.0f}",
+                               f"{r['memory_after_load'].get('VmRSS', 0):.0f}"])
+        if drain_rows:
+            lines += [
+                "Responder background work: the 200 means journaled; analysis, matching, "
+                "planning (dry run) and `log` notifications run after. *drain* is the time "
+                "from the end of the wrk run until no journaled delivery or outbox message is "
+                "pending; *processed alerts/s* counts the whole time, load plus drain.",
+                "",
+            ]
+            lines += _table(["alerts/req", "alerts journaled", "duplicates", "drain s",
+                             "left pending", "processed alerts/s", "RSS after load MB"],
+                            drain_rows)
+
+    paced = results.get("paced", [])
+    if paced:
+        lines += [
+            "## Fixed rate (open loop, `bench/loadgen.py paced`)",
+            "",
+            "Requests are sent on schedule whatever the server does (a Python aiohttp client "
+            "in its own process; wrk2 is not in Debian); latency counts from each request's "
+            "due time, so queueing is charged. *send lag* is how late the generator itself "
+            "sent (its own limit on this machine).",
+            "",
+        ]
+        rows = []
+        for p in paced:
+            d, lag = p["latency_from_due"], p["send_lag"]
+            rows.append([f"{p['alerts_per_request']} x {p['target_rps']:g} req/s",
+                         f"{p['achieved_alerts_per_s']:.0f}", d.get("p50_ms"), d.get("p99_ms"),
+                         d.get("p999_ms"), d.get("max_ms"), lag.get("p99_ms"),
+                         ", ".join(f"{k}: {v}" for k, v in sorted(p["statuses"].items())),
+                         p["drain_s"], f"{p['memory'].get('VmHWM', 0):.0f}"])
+        lines += _table(["load", "achieved alerts/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms",
+                         "send lag p99 ms", "statuses", "drain s", "peak RSS MB"], rows)
+
+    micro = results.get("micro")
+    if micro:
+        lines += ["## Per-alert cost of analysis + matching (in process, `bench/micro.py`)", ""]
+        lines += [micro.get("note", ""), ""]
+        rows = []
+        for r in micro["rows"]:
+            rows.append([r["sweep"], r["runbooks"], r["patterns"], f"{r['load_s']:.2f}",
+                         f"{r['analyze_us']:.1f}", f"{r['select_us']:.1f}",
+                         f"{r['total_us']:.1f}", r.get("matched", "")])
+        lines += _table(["sweep", "runbooks", "patterns", "load s", "analyze µs/alert",
+                         "select µs/alert", "total µs/alert", "runbooks matched/alert"], rows)
+
+    rss = results.get("rss")
+    if rss:
+        c = rss.get("counters", {})
+        lines += [
+            "## Memory",
+            "",
+            f"A fresh responder, {rss['requests']:,} requests of {rss['alerts_per_request']} new "
+            f"alerts (16 connections, closed loop), then wait until every delivery is processed.",
+            "",
+        ]
+        lines += _table(
+            ["alerts journaled", "ingest alerts/s", "drain s", "RSS at start MB",
+             "RSS after ingest MB", "RSS after drain MB", "peak RSS (VmHWM) MB"],
+            [[f"{c.get('responder_alerts_received_total', 0):,.0f}", f"{rss['alerts_per_s']:.0f}",
+              rss["drain_s"], rss["memory_start"].get("VmRSS"),
+              rss["memory_after_ingest"].get("VmRSS"), rss["memory"].get("VmRSS"),
+              rss["memory"].get("VmHWM")]])
+
+    prof = results.get("profile")
+    if prof:
+        lines += ["## Profile of the responder under wrk (py-spy, all threads)", ""]
+        for n, p in prof.items():
+            lines += [f"{n} alert(s)/request, {p['samples']} samples; top inclusive:", ""]
+            lines += _table(["function", "% samples"], [[f"`{k}`", v]
+                                                        for k, v in p["inclusive"][:12]])
+    kept = ""
+    if path.exists() and KEEP_MARK in path.read_text():
+        kept = path.read_text().split(KEEP_MARK, 1)[1]
+    lines += [KEEP_MARK + kept.rstrip()]
+    path.write_text("\n".join(lines).rstrip() + "\n")
+
+
+def lat_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
+    return float(a["latency_us"]["p99"]) / max(1.0, float(b["latency_us"]["p99"]))
