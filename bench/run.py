@@ -279,6 +279,13 @@ class Run:
         self.results["profile"] = profiles
 
 
+def _short(frame: str) -> str:
+    """``fn (/abs/path/site-packages/aiohttp/web.py:12)`` -> ``fn (aiohttp/web.py)``."""
+    frame = re.sub(r":\d+\)$", ")", frame)
+    frame = frame.replace(f"{REPO}/", "")
+    return re.sub(r"\(/\S*/(?:site-packages|lib/python3\.\d+)/", "(", frame)
+
+
 def summarize_profile(raw: Path, top: int = 15) -> dict[str, Any]:
     """Inclusive and self sample shares per function from py-spy's collapsed stacks."""
     inclusive: dict[str, int] = {}
@@ -289,7 +296,7 @@ def summarize_profile(raw: Path, top: int = 15) -> dict[str, Any]:
         if not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        frames = [_short(f) for f in stack.split(";")]
         if frames and (frames[0].startswith("thread ") or "(idle)" in frames[0]):
             frames = frames[1:]
         if not frames:
