@@ -188,7 +188,7 @@ class Analyzer:
                 cut_from = text
         if best is None:
             return None
-        return best, best_index, cut_from[best_span[0]:best_span[1]][:MAX_MATCHED_CHARS]
+        return best, best_index, cut_from[best_span[0]:best_span[1]].strip()[:MAX_MATCHED_CHARS]
 
     def _verdict(self, found: tuple[_Score, int, str], source: str) -> Analysis:
         _, index, matched = found

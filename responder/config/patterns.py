@@ -160,6 +160,7 @@ def _pattern(item: Any, index: int, where: Origin | None,
     if section.data.get("signatures") is None and section.data.get("regex") is None:
         section.error(section.origin, f"{label}: needs signatures or a regex")
     if len(errors) > before:
+        errors[before:] = sorted(errors[before:], key=lambda e: e.origin.line if e.origin else 0)
         return None
     return PatternSpec(
         name=name, category=category, signatures=tuple(signatures), regex=regex,
