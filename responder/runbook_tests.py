@@ -320,7 +320,7 @@ def read_test_file(path: Path, shown: str | None = None) -> RunbookTestFile:
             if test is not None:
                 tests.append(test)
     if errors:
-        raise ConfigErrors(errors)
+        raise ConfigErrors(sorted(errors, key=lambda e: e.origin.line if e.origin else 0))
     return RunbookTestFile(shown, path.parent / config if isinstance(config, str) else None,
                            tuple(tests))
 
