@@ -7,6 +7,7 @@ asked for: unknown keys are errors, never silently ignored.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,7 +53,7 @@ class Section:
         data: Any,
         errors: list[ConfigError],
         *,
-        where: str = "",
+        where: builtins.str = "",
         origin: Origin | None = None,
         base_dir: Path | None = None,
     ) -> None:
@@ -62,24 +63,25 @@ class Section:
         self.origin = origin_of(data) or origin
         self.valid = isinstance(data, dict)
         if data is not None and not self.valid:
-            self.error(self.origin, f"{where or 'document'}: expected a mapping, got {type_name(data)}")
-        self.data: dict[str, Any] = data if isinstance(data, dict) else {}
-        self._seen: set[str] = set()
+            self.error(self.origin,
+                       f"{where or 'document'}: expected a mapping, got {type_name(data)}")
+        self.data: dict[builtins.str, Any] = data if isinstance(data, dict) else {}
+        self._seen: set[builtins.str] = set()
 
     # -- reporting ---------------------------------------------------------------------
-    def error(self, origin: Origin | None, message: str) -> None:
+    def error(self, origin: Origin | None, message: builtins.str) -> None:
         self.errors.append(ConfigError(origin, message))
 
-    def at(self, key: str) -> Origin | None:
+    def at(self, key: builtins.str) -> Origin | None:
         return origin_of(self.data, key) or self.origin
 
-    def name(self, key: str) -> str:
+    def name(self, key: builtins.str) -> builtins.str:
         return f"{self.where}.{key}" if self.where else key
 
-    def has(self, key: str) -> bool:
+    def has(self, key: builtins.str) -> builtins.bool:
         return key in self.data
 
-    def raw(self, key: str, default: Any = None) -> Any:
+    def raw(self, key: builtins.str, default: Any = None) -> Any:
         self._seen.add(key)
         return self.data.get(key, default)
 
@@ -89,7 +91,8 @@ class Section:
                 self.error(self.at(key), f"{self.name(key)}: unknown key")
 
     # -- typed getters -----------------------------------------------------------------
-    def _get(self, key: str, default: Any, check: Callable[[Any], T], expected: str) -> T:
+    def _get(self, key: builtins.str, default: Any, check: Callable[[Any], T],
+             expected: builtins.str) -> T:
         self._seen.add(key)
         if key not in self.data or self.data[key] is None:
             if default is _MISSING:
@@ -102,27 +105,28 @@ class Section:
         except (TypeError, ValueError) as exc:
             reason = str(exc) or f"expected {expected}, got {type_name(value)}"
             self.error(self.at(key), f"{self.name(key)}: {reason}")
-            return default if default is not _MISSING else None  # type: ignore[no-any-return]
+            return default if default is not _MISSING else None  # type: ignore[return-value]
 
-    def str(self, key: str, default: Any = _MISSING) -> Any:
-        def check(v: Any) -> str:
-            if not isinstance(v, str):
+    def str(self, key: builtins.str, default: Any = _MISSING) -> Any:
+        def check(v: Any) -> builtins.str:
+            if not isinstance(v, builtins.str):
                 raise TypeError(f"expected string, got {type_name(v)}")
             return v
 
         return self._get(key, default, check, "string")
 
-    def bool(self, key: str, default: Any = _MISSING) -> Any:
-        def check(v: Any) -> bool:
-            if not isinstance(v, bool):
+    def bool(self, key: builtins.str, default: Any = _MISSING) -> Any:
+        def check(v: Any) -> builtins.bool:
+            if not isinstance(v, builtins.bool):
                 raise TypeError(f"expected true or false, got {type_name(v)}")
             return v
 
         return self._get(key, default, check, "boolean")
 
-    def int(self, key: str, default: Any = _MISSING, *, minimum: int | None = None) -> Any:
-        def check(v: Any) -> int:
-            if isinstance(v, bool) or not isinstance(v, int):
+    def int(self, key: builtins.str, default: Any = _MISSING, *,
+            minimum: builtins.int | None = None) -> Any:
+        def check(v: Any) -> builtins.int:
+            if isinstance(v, builtins.bool) or not isinstance(v, builtins.int):
                 raise TypeError(f"expected integer, got {type_name(v)}")
             if minimum is not None and v < minimum:
                 raise ValueError(f"must be at least {minimum}, got {v}")
@@ -131,11 +135,11 @@ class Section:
         return self._get(key, default, check, "integer")
 
     def number(
-        self, key: str, default: Any = _MISSING, *, minimum: float | None = None,
+        self, key: builtins.str, default: Any = _MISSING, *, minimum: float | None = None,
         maximum: float | None = None,
     ) -> Any:
         def check(v: Any) -> float:
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if isinstance(v, builtins.bool) or not isinstance(v, (int, float)):
                 raise TypeError(f"expected number, got {type_name(v)}")
             if minimum is not None and v < minimum:
                 raise ValueError(f"must be at least {minimum}, got {v}")
@@ -145,25 +149,25 @@ class Section:
 
         return self._get(key, default, check, "number")
 
-    def duration(self, key: str, default: Any = _MISSING) -> Any:
+    def duration(self, key: builtins.str, default: Any = _MISSING) -> Any:
         def check(v: Any) -> float:
-            if isinstance(v, bool) or not isinstance(v, str):
+            if isinstance(v, builtins.bool) or not isinstance(v, builtins.str):
                 raise TypeError(f"expected a duration string like 30s or 5m, got {type_name(v)}")
             return parse_duration(v)
 
         return self._get(key, default, check, "duration")
 
-    def str_list(self, key: str, default: Any = _MISSING) -> Any:
-        def check(v: Any) -> list[str]:
-            if isinstance(v, str):
+    def str_list(self, key: builtins.str, default: Any = _MISSING) -> Any:
+        def check(v: Any) -> list[builtins.str]:
+            if isinstance(v, builtins.str):
                 return [v]
-            if not isinstance(v, list) or not all(isinstance(i, str) for i in v):
+            if not isinstance(v, list) or not all(isinstance(i, builtins.str) for i in v):
                 raise TypeError(f"expected a list of strings, got {type_name(v)}")
             return list(v)
 
         return self._get(key, default, check, "list of strings")
 
-    def section(self, key: str, *, required: bool = False) -> Section | None:
+    def section(self, key: builtins.str, *, required: builtins.bool = False) -> Section | None:
         self._seen.add(key)
         if key not in self.data or self.data[key] is None:
             if required:
@@ -172,14 +176,14 @@ class Section:
         return Section(self.data[key], self.errors, where=self.name(key),
                        origin=self.at(key), base_dir=self.base_dir)
 
-    def path(self, key: str, default: Any = _MISSING) -> Any:
+    def path(self, key: builtins.str, default: Any = _MISSING) -> Any:
         """A path relative to the config file's directory (``~`` expanded)."""
         value = self.str(key, default)
-        if not isinstance(value, str):
+        if not isinstance(value, builtins.str):
             return value
         return (self.base_dir / Path(value).expanduser()).resolve()
 
-    def secret(self, key: str, *, required: bool = False) -> str | None:
+    def secret(self, key: builtins.str, *, required: builtins.bool = False) -> builtins.str | None:
         """``key`` inline or ``key_file`` read relative to the config file; never echoed."""
         inline = self.str(key, None)
         file_key = f"{key}_file"
