@@ -32,7 +32,7 @@ from responder.pipeline import Pipeline
 from responder.service import Service
 
 log = logging.getLogger("responder")
-TASKS = web.AppKey("tasks", set)
+TASKS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("tasks")
 
 
 def _backend(runtime: Runtime, session: aiohttp.ClientSession) -> Backend:
