@@ -104,7 +104,8 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
         finally:
             if handle_signals:
                 loop.remove_signal_handler(signal.SIGHUP)
-            tasks = list(app[TASKS])
+            owned: set[asyncio.Task[None]] = app[TASKS]
+            tasks = list(owned)
             for task in tasks:
                 task.cancel()
             for task in tasks:
