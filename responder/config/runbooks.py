@@ -267,6 +267,7 @@ class _Loader:
         self.env = new_environment()
         # Thousands of runbooks share a handful of sources ("{{ labels.namespace }}").
         self._compiled: dict[str, jinja2.Template | str] = {}
+        self._matchers: dict[str, Matcher | str] = {}
 
     def error(self, origin: Origin | None, message: str) -> None:
         self.errors.append(ConfigError(origin, message))
@@ -320,10 +321,17 @@ class _Loader:
                 self.error(where, f"{rb.name('match')}[{i}]: expected a matcher string like "
                                   f'alertname="X", got {type_name(text)}')
                 continue
-            try:
-                out.append(parse_matcher(text))
-            except ValueError as exc:
-                self.error(where, f"{rb.name('match')}[{i}]: {exc}")
+            parsed = self._matchers.get(text)
+            if parsed is None:
+                try:
+                    parsed = parse_matcher(text)
+                except ValueError as exc:
+                    parsed = str(exc)
+                self._matchers[text] = parsed
+            if isinstance(parsed, str):
+                self.error(where, f"{rb.name('match')}[{i}]: {parsed}")
+            else:
+                out.append(parsed)
         return tuple(out)
 
     def actions(self, raw: Any, where: str, origin: Origin | None) -> tuple[ActionSpec, ...]:

@@ -177,7 +177,7 @@ def brute_force(specs: Sequence[RunbookSpec], a: Alert, analysis: Analysis) -> l
     return out
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(specs=runbooks(), a=alerts, analysis=analyses)
 def test_index_selection_equals_trying_every_runbook_in_order(
         specs: list[RunbookSpec], a: Alert, analysis: Analysis) -> None:
