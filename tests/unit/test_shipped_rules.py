@@ -105,11 +105,11 @@ def test_workflow_failed_aggregates_to_exactly_the_labels_runbooks_match() -> No
 
 def test_workflow_rules_use_only_metrics_the_kube_state_metrics_config_defines() -> None:
     config = yaml.safe_load(KSM_CONFIG.read_text())
-    defined = set()
+    defined: set[str] = set()
     for resource in config["spec"]["resources"]:
         prefix = resource["metricNamePrefix"]
         defined |= {f"{prefix}_{metric['name']}" for metric in resource["metrics"]}
-    records = set()
+    records: set[str] = set()
     for rule in rules_in(ALERT_RULE_DIR / "workflows.yaml"):
         used = metric_names(rule["expr"])
         assert used <= defined | records, used - defined - records
