@@ -298,3 +298,22 @@ def test_dockerfile_builds_a_non_root_slim_image_with_the_responder_entrypoint()
     assert 'ENTRYPOINT ["responder"]' in text
     assert 'CMD ["serve", "-c", "/etc/responder/responder.yaml"]' in text
     assert "EXPOSE 9095" in text
+
+
+def test_responder_check_accepts_the_cluster_config_with_the_synced_files(
+        tmp_path: Path) -> None:
+    files = DEPLOY / "files"
+    text = (DEPLOY / "config" / "responder.yaml").read_text()
+    for mounted, local in [("/etc/responder/rules/runbooks", files / "runbooks"),
+                           ("/etc/responder/rules/patterns", files / "patterns"),
+                           ("/etc/responder/rules/prometheus", files / "alert-rules"),
+                           ("/etc/responder/templates", files / "templates"),
+                           ("/etc/responder/secrets", tmp_path),
+                           ("/var/lib/responder", tmp_path)]:
+        text = text.replace(mounted, str(local))
+    (tmp_path / "token").write_text("t0ken\n")
+    config = tmp_path / "responder.yaml"
+    config.write_text(text)
+    result = subprocess.run([sys.executable, "-m", "responder", "check", "-c", str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
