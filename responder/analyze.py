@@ -8,7 +8,11 @@ the longest matched signature (or regex match), then the pattern written first.
 Cost does not grow with the number of patterns: every literal signature (lower-cased) sits
 in one Aho-Corasick automaton, walked once per text. Each regex contributes its required
 literal (a substring every match must contain, found from the parsed regex) to the same
-automaton and is run only when that literal occurs; a regex without one runs on every text.
+automaton and is tried only on the lines where that literal occurs. So, as with grep, a
+regex matches within one line (the line's own newline included); a regex without a
+required literal is tried on every line. Case-insensitive regexes get no literal-prefix
+fast path in ``re``, so trying them on whole texts cost ~300 µs per regex per 4 KB; on
+lines it is a few µs.
 
 Pure: no event loop, no I/O, safe to share between tasks and threads once built.
 """
@@ -39,6 +43,7 @@ _SIGNATURE = 0
 _REGEX_TRIGGER = 1
 
 _re_parser: Any = importlib.import_module("re._parser")
+_NEWLINE = re.compile("\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,21 +170,30 @@ class Analyzer:
         best: _Score | None = None
         best_index = -1
         best_span = (0, 0)
-        triggered: set[int] = set(self._always)
+        # regex index -> start offsets of the lines where its required literal occurs
+        triggered: dict[int, set[int]] = {}
         if self._automaton is not None:
             for end, (length, entries) in self._automaton.iter(lowered):
                 for index, kind in entries:
                     if kind == _REGEX_TRIGGER:
-                        triggered.add(index)
+                        triggered.setdefault(index, set()).add(
+                            lowered.rfind("\n", 0, end - length + 1) + 1)
                         continue
                     score = (patterns[index].confidence, length, -index)
                     if best is None or score > best:
                         best, best_index, best_span = score, index, (end - length + 1, end + 1)
-        for index in triggered:
+        if self._always:
+            every_line = _line_starts(text)
+            for index in self._always:
+                triggered[index] = every_line
+        same_offsets = cut_from is text
+        # most confident first: once one matches, the less confident need not run at all
+        for index in sorted(triggered, key=lambda i: (-patterns[i].confidence, i)):
+            starts = triggered[index]
             confidence = patterns[index].confidence
             if best is not None and confidence < best[0]:
                 continue  # cannot win, so not worth running
-            match = self._regexes[index].search(text)
+            match = self._search_lines(index, text, starts if same_offsets else None)
             if match is None:
                 continue
             score = (confidence, match.end() - match.start(), -index)
@@ -189,6 +203,17 @@ class Analyzer:
         if best is None:
             return None
         return best, best_index, cut_from[best_span[0]:best_span[1]].strip()[:MAX_MATCHED_CHARS]
+
+    def _search_lines(self, index: int, text: str,
+                      starts: set[int] | None) -> re.Match[str] | None:
+        """The first match of regex ``index`` on the given lines (all lines when None)."""
+        regex = self._regexes[index]
+        for start in sorted(starts) if starts is not None else _line_starts(text):
+            stop = text.find("\n", start)
+            match = regex.search(text, start, len(text) if stop < 0 else stop + 1)
+            if match is not None:
+                return match
+        return None
 
     def _verdict(self, found: tuple[_Score, int, str], source: str) -> Analysis:
         _, index, matched = found
@@ -200,6 +225,10 @@ class Analyzer:
             retryable=retryable, recommendations=spec.recommendations, matched=matched,
             source=source,
         )
+
+
+def _line_starts(text: str) -> set[int]:
+    return {0, *(m.end() for m in _NEWLINE.finditer(text))}
 
 
 def required_literals(regex: str) -> frozenset[str] | None:

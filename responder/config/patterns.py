@@ -45,8 +45,9 @@ DEFAULT_RETRYABLE: Mapping[str, bool] = MappingProxyType({
     "Unknown": False,
 })
 
-# Regexes are matched case-insensitively, like signatures; ``(?-i:...)`` opts a part out.
-REGEX_FLAGS = re.IGNORECASE
+# Regexes are matched case-insensitively, like signatures (``(?-i:...)`` opts a part out),
+# and line by line, so ``^`` and ``$`` are line anchors.
+REGEX_FLAGS = re.IGNORECASE | re.MULTILINE
 
 
 @dataclass(frozen=True, slots=True)

@@ -239,6 +239,13 @@ def test_a_regex_without_a_required_literal_still_runs_on_every_text() -> None:
     assert analyzer.analyze("build 123456 broke").pattern == "digits"
 
 
+def test_a_regex_matches_within_one_line_like_grep() -> None:
+    analyzer = Analyzer((spec("failed-test", "CodeDefect", regex=r"^FAILED \S+::\w+$"),))
+    assert analyzer.analyze("collected 3 items\nFAILED tests/a.py::test_b\n").matched == \
+        "FAILED tests/a.py::test_b"
+    assert analyzer.analyze("FAILED tests/a.py\n::test_b") == UNKNOWN
+
+
 def test_the_shipped_regexes_all_have_a_prefilter(shipped: Analyzer) -> None:
     assert shipped.unfiltered_regexes == ()
 
