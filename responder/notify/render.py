@@ -162,7 +162,7 @@ def build_context(
     labels = _common([a.labels for a in chosen]) if chosen else dict(group.common_labels)
     annotations = (_common([a.annotations for a in chosen]) if chosen
                    else dict(group.common_annotations))
-    first = alert_dicts[0] if alert_dicts else {
+    first: dict[str, Any] = alert_dicts[0] if alert_dicts else {
         "status": group.status, "labels": dict(labels), "annotations": dict(annotations),
         "startsAt": None, "endsAt": None, "generatorURL": "", "fingerprint": "",
         "links": {"generatorURL": None, "argo": argo_link(argo_ui_url, labels)}}
