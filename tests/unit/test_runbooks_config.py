@@ -231,7 +231,7 @@ CASES = {
         "digit"),
     "yaml syntax error": (
         "  - name: r\n" + BASE_MATCH + "    notify: [console\n    status: any  # <-\n",
-        "YAML syntax: expected ',' or ']', but got ':'"),
+        "YAML syntax: did not find expected ',' or ']'"),
 }
 
 
