@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit deps bench clean
+.PHONY: run test lint deps bench deploy-sync clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,15 @@ deps:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check responder tests bench
+	$(BIN)/ruff check responder tests bench deploy/sync.py
 	$(BIN)/mypy responder
 	$(BIN)/lint-imports
 
 test: $(STAMP) deps lint
 	$(BIN)/pytest -q -p no:cacheprovider
+
+deploy-sync: $(STAMP)
+	$(BIN)/python deploy/sync.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache
