@@ -1,0 +1,282 @@
+"""Runbooks that act, through HTTP: the fake Argo Server records what the responder did."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient
+from prometheus_client import CollectorRegistry
+
+from responder.app import create_app
+from responder.load import load_runtime
+from tests.conftest import TOKEN
+from tests.fakes.argo_server import FakeArgoServer
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NS = "taskmaster"
+RETRY = "/api/v1/workflows/{ns}/{wf}/retry"
+
+RUNBOOKS = {"runbooks": [
+    {
+        "name": "retry-transient",
+        "description": "Retry workflows that failed for a transient reason.",
+        "match": ['alertname="WorkflowFailed"'],
+        "when": {"retryable": True},
+        "actions": [{"argo.retry": {"namespace": "{{ labels.namespace }}",
+                                    "workflow": "{{ labels.workflow }}"}}],
+        "retry": {"limit": 2, "backoff": {"duration": "200ms", "factor": 2,
+                                          "max_duration": "1s"}},
+        "breaker": {
+            "key": "{{ labels.namespace }}/{{ labels.cronworkflow }}",
+            "threshold": 3, "window": "10m", "cooldown": "1s",
+            "on_open": [{"argo.suspend_cron": {"namespace": "{{ labels.namespace }}",
+                                               "cronworkflow": "{{ labels.cronworkflow }}"}}],
+            "on_close": [{"argo.resume_cron": {"namespace": "{{ labels.namespace }}",
+                                               "cronworkflow": "{{ labels.cronworkflow }}"}}],
+        },
+        "notify": [{"channel": "console"}],
+        "on_exhausted": {"notify": [{"channel": "pager"}]},
+    },
+    {
+        "name": "escalate-the-rest",
+        "match": ['alertname="WorkflowFailed"'],
+        "when": {"retryable": False},
+        "notify": [{"channel": "pager"}],
+    },
+]}
+
+
+def alert(wf: str, status: str = "firing", starts: str = "2026-11-28T10:00:00Z",
+          description: str = "dial tcp 10.0.0.7:5432: connect: connection refused",
+          cron: str = "nightly") -> dict[str, Any]:
+    return {"status": status,
+            "labels": {"alertname": "WorkflowFailed", "namespace": NS, "workflow": wf,
+                       "cronworkflow": cron, "severity": "warning"},
+            "annotations": {"description": description},
+            "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus/graph", "fingerprint": f"fp-{wf}"}
+
+
+def payload(*alerts: dict[str, Any]) -> bytes:
+    status = "resolved" if all(a["status"] == "resolved" for a in alerts) else "firing"
+    return json.dumps({"version": "4", "groupKey": "g", "status": status, "receiver": "r",
+                       "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+                       "externalURL": "http://am", "alerts": list(alerts)}).encode()
+
+
+@pytest.fixture
+async def argo() -> AsyncIterator[FakeArgoServer]:
+    async with FakeArgoServer(token="argo-token") as server:
+        yield server
+
+
+Start = Callable[[], Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+def start(tmp_path: Path, write_config: Callable[..., Path], argo: FakeArgoServer,
+          aiohttp_client: Callable[..., Any]) -> Start:
+    (tmp_path / "runbooks.yaml").write_text(yaml.safe_dump(RUNBOOKS, sort_keys=False))
+    (tmp_path / "argo-token").write_text("argo-token")
+    config = write_config({"rules": [str(tmp_path / "runbooks.yaml")],
+                           "argo": {"server": argo.url, "token_file": "argo-token"}})
+
+    async def go() -> TestClient[Any, Any]:
+        app = create_app(load_runtime(config), registry=CollectorRegistry())
+        return await aiohttp_client(app)  # type: ignore[no-any-return]
+
+    return go
+
+
+async def post(client: TestClient[Any, Any], body: bytes) -> dict[str, Any]:
+    resp = await client.post("/webhook", data=body, headers=AUTH)
+    assert resp.status == 200, await resp.text()
+    return await resp.json()  # type: ignore[no-any-return]
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout}s: {result!r}")
+        await asyncio.sleep(0.05)
+
+
+async def action_events(client: TestClient[Any, Any], outcome: str | None = None,
+                        kind: str = "action") -> list[dict[str, Any]]:
+    body = await (await client.get("/api/v1/events?limit=100", headers=AUTH)).json()
+    return [e for a in body["alerts"] for e in a["events"]
+            if e["kind"] == kind and (outcome is None or e.get("outcome") == outcome)]
+
+
+async def metric(client: TestClient[Any, Any], line_start: str) -> float:
+    text = await (await client.get("/metrics")).text()
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def set_phase(argo: FakeArgoServer, wf: str, phase: str) -> None:
+    argo.store.workflows[(NS, wf)]["status"]["phase"] = phase
+
+
+async def test_a_failed_workflow_is_retried_once_after_the_backoff(
+        start: Start, argo: FakeArgoServer) -> None:
+    argo.add_workflow(NS, "etl-1", phase="Failed")
+    client = await start()
+    await post(client, payload(alert("etl-1")))
+    path = RETRY.format(ns=NS, wf="etl-1")
+    await eventually(lambda: asyncio.sleep(0, argo.calls("PUT", path)))
+    (call,) = argo.calls("PUT", path)
+    assert call.json == {"name": "etl-1", "namespace": NS}
+    assert call.headers["authorization"] == "Bearer argo-token"
+    assert (await action_events(client, "success"))[0]["action"] == "argo.retry"
+    assert await metric(client, "responder_retry_attempts_total") == 1.0
+    assert await metric(client, 'responder_actions_total{action="argo.retry",outcome="success"}') == 1.0
+
+
+async def test_duplicate_deliveries_retry_the_workflow_once(
+        start: Start, argo: FakeArgoServer) -> None:
+    argo.add_workflow(NS, "etl-2", phase="Failed")
+    client = await start()
+    answers = await asyncio.gather(*(post(client, payload(alert("etl-2"))) for _ in range(5)))
+    assert sorted(a["accepted"] for a in answers) == [0, 0, 0, 0, 1]
+    path = RETRY.format(ns=NS, wf="etl-2")
+    await eventually(lambda: asyncio.sleep(0, argo.calls("PUT", path)))
+    await asyncio.sleep(0.5)
+    assert len(argo.calls("PUT", path)) == 1
+
+
+async def test_a_running_workflow_is_nothing_to_do(start: Start, argo: FakeArgoServer) -> None:
+    argo.add_workflow(NS, "etl-3", phase="Running")
+    client = await start()
+    await post(client, payload(alert("etl-3")))
+    await eventually(lambda: action_events(client, "nothing_to_do"))
+    assert argo.calls("PUT") == []
+
+
+async def test_argo_unavailable_twice_then_ok_is_retried_until_it_works(
+        start: Start, argo: FakeArgoServer) -> None:
+    argo.add_workflow(NS, "etl-4", phase="Failed")
+    path = RETRY.format(ns=NS, wf="etl-4")
+    argo.script("PUT", path, [503, 503, 200])
+    client = await start()
+    await post(client, payload(alert("etl-4")))
+    await eventually(lambda: action_events(client, "success"))
+    assert [r.method for r in argo.calls("PUT", path)] == ["PUT"] * 3
+    assert len(await action_events(client, "retrying")) == 2
+
+
+async def test_an_unknown_workflow_is_a_permanent_failure_that_escalates(
+        start: Start, argo: FakeArgoServer) -> None:
+    client = await start()
+    await post(client, payload(alert("gone-5")))
+    failed = await eventually(lambda: action_events(client, "failed"))
+    assert "not found" in failed[0]["detail"]["error"]
+    assert argo.calls("PUT") == []
+    assert len(await action_events(client, "escalated", kind="escalation")) == 1
+    assert await metric(client, "responder_manual_interventions_total") == 1.0
+
+
+async def test_a_spent_budget_escalates_exactly_once(start: Start, argo: FakeArgoServer) -> None:
+    argo.add_workflow(NS, "etl-6", phase="Failed")
+    client = await start()
+    await post(client, payload(alert("etl-6")))
+    path = RETRY.format(ns=NS, wf="etl-6")
+    for n in (1, 2):
+        await eventually(lambda n=n: asyncio.sleep(0, len(argo.calls("PUT", path)) == n))
+        set_phase(argo, "etl-6", "Failed")   # the retried workflow fails again
+    await eventually(lambda: action_events(client, "escalated", kind="escalation"))
+    await post(client, payload(alert("etl-6")))   # Alertmanager's repeat: still failing
+    await asyncio.sleep(0.6)
+    assert len(argo.calls("PUT", path)) == 2
+    assert len(await action_events(client, "escalated", kind="escalation")) == 1
+    assert await metric(client, 'responder_retry_budget_exhausted_total{runbook="retry-transient"}') == 1.0
+
+
+async def test_breaker_opens_suspends_the_cron_half_opens_and_closes_on_resolution(
+        start: Start, argo: FakeArgoServer) -> None:
+    argo.add_cron_workflow(NS, "nightly")
+    for i in range(4):
+        argo.add_workflow(NS, f"nightly-{i}", phase="Running")
+    client = await start()
+    for i in range(3):
+        await post(client, payload(alert(f"nightly-{i}", starts=f"2026-11-28T1{i}:00:00Z")))
+    suspend = f"/api/v1/cron-workflows/{NS}/nightly/suspend"
+    await eventually(lambda: asyncio.sleep(0, argo.calls("PUT", suspend)))
+    assert argo.store.cron_workflows[(NS, "nightly")]["spec"]["suspend"] is True
+    breakers = (await (await client.get("/api/v1/breakers", headers=AUTH)).json())["breakers"]
+    assert [(b["key"], b["state"]) for b in breakers] == [(f"{NS}/nightly", "open")]
+    assert await metric(client, f'responder_circuit_breaker_state{{key="{NS}/nightly"}}') == 1.0
+
+    async def half_open() -> bool:
+        body = await (await client.get("/api/v1/breakers", headers=AUTH)).json()
+        return bool(body["breakers"][0]["state"] == "half_open")
+
+    await eventually(half_open, timeout=5)
+    await post(client, payload(alert("nightly-0", status="resolved",
+                                     starts="2026-11-28T10:00:00Z")))
+    resume = f"/api/v1/cron-workflows/{NS}/nightly/resume"
+    await eventually(lambda: asyncio.sleep(0, argo.calls("PUT", resume)))
+    assert argo.store.cron_workflows[(NS, "nightly")]["spec"]["suspend"] is False
+    assert len(argo.calls("PUT", suspend)) == 1
+    assert await metric(client, f'responder_circuit_breaker_state{{key="{NS}/nightly"}}') == 0.0
+
+
+async def test_a_retry_scheduled_before_a_restart_runs_once_after_it(
+        start: Start, argo: FakeArgoServer) -> None:
+    argo.add_workflow(NS, "etl-8", phase="Failed")
+    client = await start()
+    await post(client, payload(alert("etl-8")))
+    await client.close()   # stops before the 200 ms backoff is over
+    path = RETRY.format(ns=NS, wf="etl-8")
+    assert argo.calls("PUT", path) == []
+    again = await start()
+    await eventually(lambda: asyncio.sleep(0, argo.calls("PUT", path)))
+    await asyncio.sleep(0.5)
+    assert len(argo.calls("PUT", path)) == 1
+    await again.close()
+
+
+async def test_a_non_retryable_failure_is_escalated_not_retried(
+        start: Start, argo: FakeArgoServer) -> None:
+    argo.add_workflow(NS, "train-9", phase="Failed")
+    client = await start()
+    await post(client, payload(alert("train-9", description="OOMKilled (exit code 137)")))
+    body = await eventually(lambda: _done(client))
+    assert body["analysis"]["category"] == "ResourceExhaustion"
+    assert body["runbooks"] == ["escalate-the-rest"]
+    await asyncio.sleep(0.4)
+    assert argo.calls("PUT") == []
+
+
+async def test_pause_holds_every_action_and_survives_restart(
+        start: Start, argo: FakeArgoServer) -> None:
+    argo.add_workflow(NS, "etl-10", phase="Failed")
+    client = await start()
+    assert (await client.post("/api/v1/pause", headers=AUTH)).status == 200
+    await client.close()
+    client = await start()
+    status = await (await client.get("/api/v1/status", headers=AUTH)).json()
+    assert status["paused"] is True
+    await post(client, payload(alert("etl-10")))
+    await eventually(lambda: action_events(client, "paused"))
+    await asyncio.sleep(0.4)
+    assert argo.calls("PUT") == []
+
+
+async def _done(client: TestClient[Any, Any]) -> dict[str, Any] | None:
+    body = await (await client.get("/api/v1/events", headers=AUTH)).json()
+    done = [a for a in body["alerts"] if a["state"] == "done"]
+    return done[0] if done else None
