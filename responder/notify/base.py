@@ -81,8 +81,8 @@ def with_message(error: Exception, message: str) -> Exception:
 
 
 async def post(session: aiohttp.ClientSession, url: str, data: bytes,
-               headers: Mapping[str, str], *, seconds: float, what: str,
-               auth: aiohttp.BasicAuth | None = None) -> tuple[int, str, str | None]:
+               headers: Mapping[str, str], *, seconds: float,
+               what: str) -> tuple[int, str, str | None]:
     """POST ``data``; the status, the start of the body and Retry-After.
 
     Network failures and timeouts are TemporaryError; a URL aiohttp cannot use is a
@@ -90,7 +90,7 @@ async def post(session: aiohttp.ClientSession, url: str, data: bytes,
     """
     try:
         async with session.post(
-            url, data=data, headers={"User-Agent": USER_AGENT, **headers}, auth=auth,
+            url, data=data, headers={"User-Agent": USER_AGENT, **headers},
             timeout=aiohttp.ClientTimeout(total=seconds), allow_redirects=False,
         ) as response:
             body = await response.content.read(4096)

@@ -86,9 +86,14 @@ class EmailSender:
             if 400 <= exc.code < 500 or exc.code < 0:
                 raise TemporaryError(text) from None
             raise PermanentError(text) from None
-        except aiosmtplib.SMTPNotSupported as exc:
-            # The server lacks STARTTLS or AUTH: a configuration mismatch, not a blip.
-            raise PermanentError(f"{what}: {scrub(str(exc), secrets)}") from None
-        except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+        except aiosmtplib.SMTPException as exc:
+            reason = scrub(str(exc), secrets) or type(exc).__name__
+            if isinstance(exc, aiosmtplib.SMTPNotSupported) or type(exc) is \
+                    aiosmtplib.SMTPException:
+                # aiosmtplib raises the bare class when the server lacks STARTTLS or AUTH:
+                # a configuration mismatch that no retry fixes.
+                raise PermanentError(f"{what}: {reason}") from None
+            raise TemporaryError(f"{what}: {reason}") from None
+        except (OSError, ssl.SSLError) as exc:
             reason = scrub(str(exc), secrets) or type(exc).__name__
             raise TemporaryError(f"{what}: {reason}") from None

@@ -7,6 +7,7 @@ judged like every HTTP upstream: 2xx delivered, 429/5xx temporary, other 4xx per
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -43,11 +44,11 @@ class WebhookSender:
             headers["Authorization"] = f"Bearer {s.bearer_token.reveal()}"
         if s.hmac_secret is not None:
             headers[SIGNATURE_HEADER] = signature(s.hmac_secret.reveal(), body)
-        auth = (aiohttp.BasicAuth(s.basic_auth.username, s.basic_auth.password.reveal())
-                if s.basic_auth is not None else None)
+        if s.basic_auth is not None:
+            pair = f"{s.basic_auth.username}:{s.basic_auth.password.reveal()}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         status, text, retry_after = await post(
-            self.session, s.url.reveal(), body, headers, seconds=s.timeout, what=what,
-            auth=auth)
+            self.session, s.url.reveal(), body, headers, seconds=s.timeout, what=what)
         secrets = [s.url, s.bearer_token, s.hmac_secret,
                    s.basic_auth.password if s.basic_auth else None]
         judge(what, status, text, retry_after, secrets)

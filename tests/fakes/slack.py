@@ -1,0 +1,91 @@
+"""A fake Slack incoming webhook that refuses what Slack refuses.
+
+Shaped after Slack's incoming-webhook error reference: answers are plain text, ``ok`` on
+success; ``invalid_payload`` (400) for a body that is not a JSON object, has neither
+``text`` nor ``blocks``, or more than 50 blocks; ``invalid_blocks`` (400) for a malformed
+block; ``no_service`` (404) for an unknown webhook path; ``rate_limited`` (429) and 5xx
+when scripted (``fake.script("POST", fake.path, [Reply(429, headers={"Retry-After":
+"2"})])``). Like Slack, it wants ``Content-Type: application/json``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes import FakeServer
+
+MAX_BLOCKS = 50
+ERROR_CODES = {400: "invalid_payload", 403: "invalid_token", 404: "no_service",
+               410: "channel_is_archived", 429: "rate_limited", 500: "internal_error",
+               503: "service_unavailable"}
+
+
+class FakeSlack(FakeServer):
+    path = "/services/T0000FAKE/B0000FAKE/fAkEsEcReTtOkEn0123456789"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[dict[str, Any]] = []   # the payloads Slack accepted
+        self.route(self.path, post=self._post)
+
+    @property
+    def webhook_url(self) -> str:
+        return self.url + self.path
+
+    def error(self, status: int, message: str, **extra: Any) -> web.Response:
+        return web.Response(status=status, text=ERROR_CODES.get(status, message),
+                            content_type="text/html")
+
+    async def not_routed(self, request: web.Request, allowed: list[str]) -> web.StreamResponse:
+        if allowed:
+            return web.Response(status=405, text="invalid_method", content_type="text/html")
+        return self.error(404, "no_service")
+
+    async def _post(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        if request.content_type != "application/json":
+            return self.error(400, "invalid_payload")
+        try:
+            payload = json.loads(await request.read())
+        except ValueError:
+            return self.error(400, "invalid_payload")
+        if not isinstance(payload, dict):
+            return self.error(400, "invalid_payload")
+        text, blocks = payload.get("text"), payload.get("blocks")
+        if not text and not blocks:
+            return self.error(400, "invalid_payload")
+        attachments = payload.get("attachments") or []
+        all_blocks = list(blocks or [])
+        for attachment in attachments if isinstance(attachments, list) else [None]:
+            if not isinstance(attachment, dict):
+                return self.error(400, "invalid_payload")
+            all_blocks.extend(attachment.get("blocks") or [])
+        if len(all_blocks) > MAX_BLOCKS:
+            return self.error(400, "invalid_payload")
+        if not all(_valid_block(b) for b in all_blocks):
+            return web.Response(status=400, text="invalid_blocks", content_type="text/html")
+        self.messages.append(payload)
+        return web.Response(text="ok", content_type="text/html")
+
+
+def _valid_block(block: Any) -> bool:
+    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+        return False
+    text = block.get("text")
+    if block["type"] == "header":
+        return isinstance(text, dict) and text.get("type") == "plain_text" \
+            and 0 < len(text.get("text", "")) <= 150
+    if block["type"] == "section":
+        fields = block.get("fields") or []
+        if text is None and not fields:
+            return False
+        if text is not None and not (isinstance(text, dict) and 0 < len(text.get("text", ""))
+                                     <= 3000):
+            return False
+        return len(fields) <= 10 and all(0 < len(f.get("text", "")) <= 2000 for f in fields)
+    if block["type"] in ("actions", "context"):
+        elements = block.get("elements")
+        return isinstance(elements, list) and 0 < len(elements) <= 25
+    return True
