@@ -55,8 +55,8 @@ def templates() -> Templates:
 
 
 def firing_context(event: str = "firing") -> Any:
-    status = "resolved" if event == "resolved" else "firing"
-    return build_context(sample_group(status), runbook={"name": "retry-transient"},
+    group = sample_group("resolved") if event == "resolved" else sample_group("firing")
+    return build_context(group, runbook={"name": "retry-transient"},
                          argo_ui_url="https://argo.example.com", event=event)
 
 
