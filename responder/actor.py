@@ -173,11 +173,14 @@ class Actor:
     async def run(self) -> None:
         service = self.service
         await self._recover_running()
+        last_tick = 0.0
         while True:
             service.attempts_changed.clear()
             try:
-                for key in await self.breakers.tick():
-                    log.info("breaker %s half-open", key)
+                if time.monotonic() - last_tick >= 0.5:
+                    last_tick = time.monotonic()
+                    for key in await self.breakers.tick():
+                        log.info("breaker %s half-open", key)
                 due = await service.journal.due_attempts(self._now(), limit=50)
                 for attempt in due:
                     await self.execute(attempt)

@@ -100,6 +100,8 @@ class BreakerStore:
         """Move breakers whose cooldown has elapsed to half-open; returns their keys."""
         moved = []
         for key, state in list(self.states.items()):
+            if state.state != "open":
+                continue
             due = sm.next_half_open(state, self.cooldown(key))
             if state.state == "open" and due is not None and due <= self.clock():
                 _, new, transition = sm.allow(state, self.clock(), self.cooldown(key))

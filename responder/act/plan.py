@@ -88,12 +88,17 @@ def _notify_dict(spec: NotifySpec) -> dict[str, Any]:
 
 def template_context(alert: Alert, group: AlertGroup, analysis: Analysis) -> dict[str, Any]:
     """What a runbook template sees: ``labels``, ``annotations``, ``alert``, ``group``,
-    ``analysis`` (SPEC §5)."""
+    ``analysis`` (SPEC §5).
+
+    ``group`` is the envelope (groupKey, groupLabels, commonLabels, ...) without its alert
+    list: a parameter is about one alert, and copying every alert of a 10,000-alert group
+    into each alert's context would make planning quadratic.
+    """
     return {
         "labels": dict(alert.labels),
         "annotations": dict(alert.annotations),
         "alert": alert.to_dict(),
-        "group": group.to_dict(),
+        "group": group.to_dict(with_alerts=False),
         "analysis": analysis.to_dict(),
     }
 

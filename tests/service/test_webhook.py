@@ -56,7 +56,7 @@ async def post(client: TestClient[Any, Any], body: bytes | dict[str, Any],
 
 async def still_healthy(client: TestClient[Any, Any]) -> None:
     assert (await client.get("/-/healthy")).status == 200
-    status, body = await post(client, payload([alert(999)]))
+    status, body = await post(client, payload([alert(987_654_321)]))
     assert (status, body["accepted"]) == (200, 1)
 
 
