@@ -173,14 +173,11 @@ class Actor:
     async def run(self) -> None:
         service = self.service
         await self._recover_running()
-        last_tick = 0.0
         while True:
             service.attempts_changed.clear()
             try:
-                if time.monotonic() - last_tick >= 0.5:
-                    last_tick = time.monotonic()
-                    for key in await self.breakers.tick():
-                        log.info("breaker %s half-open", key)
+                for key in await self.breakers.tick():
+                    log.info("breaker %s half-open", key)
                 due = await service.journal.due_attempts(self._now(), limit=50)
                 for attempt in due:
                     await self.execute(attempt)
@@ -191,7 +188,8 @@ class Actor:
                 continue
             if len(due) == 50:
                 continue
-            timeout = 5.0 if next_due is None else min(5.0, max(0.0, next_due - self._now()))
+            wake = [t for t in (next_due, self.breakers.next_half_open_at()) if t is not None]
+            timeout = min(5.0, max(0.0, min(wake) - self._now())) if wake else 5.0
             try:
                 await asyncio.wait_for(service.attempts_changed.wait(), timeout=timeout)
             except TimeoutError:
@@ -247,23 +245,27 @@ class Actor:
             confirmed = await self._still_failing(a)
             if confirmed is not None:
                 return confirmed
+            events: list[Event] = []
+            opened = False
             if key:
                 transition = await self.breakers.failure(key, ctx["breaker"], "still failing")
                 if transition == "opened":
-                    events = await self._transition(key, "opened", ctx)
-                    await journal.update_attempt(a.id, state="done", outcome="breaker_open",
-                                                 detail=f"breaker {key} opened")
-                    return [*events, self._event(a, "breaker_open", {"breaker": key}),
-                            *await self._escalate(ctx, a.receipt_id, a.instance,
-                                                  f"breaker {key} opened")]
-        if a.action == ESCALATE:
-            limit = int(ctx.get("retry", {}).get("limit", 0))
-            await journal.update_attempt(a.id, state="done", outcome="exhausted",
-                                         detail=f"retry budget of {limit} spent")
-            metrics.retry_budget_exhausted.labels(a.runbook).inc()
-            return [self._event(a, "exhausted", {"limit": limit}),
-                    *await self._escalate(ctx, a.receipt_id, a.instance,
-                                          f"retry budget of {limit} spent, still failing")]
+                    opened = True
+                    events.extend(await self._transition(key, "opened", ctx))
+            if a.action == ESCALATE:
+                limit = int(ctx.get("retry", {}).get("limit", 0))
+                await journal.update_attempt(a.id, state="done", outcome="exhausted",
+                                             detail=f"retry budget of {limit} spent")
+                metrics.retry_budget_exhausted.labels(a.runbook).inc()
+                return [*events, self._event(a, "exhausted", {"limit": limit}),
+                        *await self._escalate(ctx, a.receipt_id, a.instance,
+                                              f"retry budget of {limit} spent, still failing")]
+            if opened:
+                await journal.update_attempt(a.id, state="done", outcome="breaker_open",
+                                             detail=f"breaker {key} opened")
+                return [*events, self._event(a, "breaker_open", {"breaker": key}),
+                        *await self._escalate(ctx, a.receipt_id, a.instance,
+                                              f"breaker {key} opened")]
         limit_spec = ctx.get("rate_limit") or {}
         if limit_spec:
             limiter = self._limiter(int(limit_spec["max_actions"]), float(limit_spec["window"]))

@@ -112,6 +112,12 @@ class BreakerStore:
                     moved.append(key)
         return moved
 
+    def next_half_open_at(self) -> float | None:
+        """The earliest moment an open breaker's cooldown ends (for the scheduler's sleep)."""
+        times = [t for key, state in self.states.items() if state.state == "open"
+                 for t in [sm.next_half_open(state, self.cooldown(key))] if t is not None]
+        return min(times) if times else None
+
     def snapshot(self) -> list[dict[str, Any]]:
         now = self.clock()
         out = []
