@@ -25,14 +25,14 @@ from responder.act.breaker_store import BreakerStore
 from responder.act.budget import backoff_delay
 from responder.act.plan import PlannedAction, RunbookPlan
 from responder.act.ratelimit import SlidingWindow
+from responder.config.durations import parse_duration
 from responder.errors import PermanentError, TemporaryError
 from responder.journal import Attempt, Event, JournalUnavailable, Receipt
 from responder.load import Runtime
-from responder.config.durations import parse_duration
 from responder.model import Alert, AlertGroup, group_from_dict
 from responder.outbox import Notifier, Target
-from responder.work import AlertWork
 from responder.service import Service
+from responder.work import AlertWork
 
 log = logging.getLogger("responder.act")
 CHAINED = frozenset({"argo.retry", "argo.resubmit"})

@@ -15,6 +15,7 @@ breaker, outbox, event) is the interface a second backend would implement.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -303,7 +304,8 @@ class Journal:
         while self._batch:
             batch, self._batch = self._batch, []
             try:
-                results = await self._call(self._tx, lambda db: self._write_deliveries(db, batch))
+                results = await self._call(
+                    self._tx, functools.partial(self._write_deliveries, batch=batch))
             except Exception as exc:  # the whole batch failed: every request answers 503
                 self.healthy = not isinstance(exc, JournalUnavailable)
                 error = exc if isinstance(exc, JournalUnavailable) else JournalUnavailable(str(exc))

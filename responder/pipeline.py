@@ -17,8 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from responder.act.enrich import failure_messages
 from responder.act.budget import backoff_delay
+from responder.act.enrich import failure_messages
 from responder.act.plan import PlanError, RunbookPlan, plan
 from responder.actor import CHAINED, Actor
 from responder.config.runbooks import NotifySpec

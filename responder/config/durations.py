@@ -20,7 +20,7 @@ def format_duration(seconds: float) -> str:
     """The shortest Prometheus-style rendering of ``seconds``."""
     if seconds < 1 and seconds > 0:
         return f"{round(seconds * 1000)}ms"
-    remaining = int(round(seconds))
+    remaining = round(seconds)
     if remaining == 0:
         return "0s"
     out = []

@@ -187,7 +187,8 @@ def load_config(path: Path) -> Config:
     return Config(
         path=path, base_dir=base_dir, host=host, port=port, auth=auth,
         insecure_allow_unauthenticated=insecure, dry_run=dry_run, state_path=state_path,
-        rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo, kubernetes=kube,
+        rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
+        kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
         workers=workers,
     )

@@ -65,7 +65,7 @@ def test_an_alert_fired_by_prometheus_reaches_the_journal_through_alertmanager(
         assert got["alert"]["labels"]["namespace"] == "taskmaster"
         assert got["alert"]["generatorURL"].startswith("http")
         assert got["analysis"]["category"] == "Infrastructure"
-        status, metrics = http("GET", f"http://127.0.0.1:{port}/metrics")
+        _, metrics = http("GET", f"http://127.0.0.1:{port}/metrics")
         assert 'responder_webhook_requests_total{code="200"}' in metrics
         assert 'responder_webhook_requests_total{code="401"}' not in metrics
         assert TOKEN not in responder.output()

@@ -101,14 +101,14 @@ async def post(client: TestClient[Any, Any], body: bytes) -> dict[str, Any]:
     return await resp.json()  # type: ignore[no-any-return]
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], Awaitable[Any]], within: float = 10.0) -> Any:
+    deadline = time.monotonic() + within
     while True:
         result = await check()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout}s: {result!r}")
+            raise AssertionError(f"condition not met in {within}s: {result!r}")
         await asyncio.sleep(0.05)
 
 
@@ -224,7 +224,7 @@ async def test_breaker_opens_suspends_the_cron_half_opens_and_closes_on_resoluti
         body = await (await client.get("/api/v1/breakers", headers=AUTH)).json()
         return bool(body["breakers"][0]["state"] == "half_open")
 
-    await eventually(half_open, timeout=5)
+    await eventually(half_open, within=5)
     await post(client, payload(alert("nightly-0", status="resolved",
                                      starts="2026-11-28T10:00:00Z")))
     resume = f"/api/v1/cron-workflows/{NS}/nightly/resume"
