@@ -157,23 +157,30 @@ class Run:
 
     # -- responder probes ----------------------------------------------------------------
     @staticmethod
-    def backlog(db: Path) -> int:
-        """Deliveries journaled but not yet analysed/matched/planned, plus unsent messages."""
+    def journal_state(db: Path) -> tuple[int, int]:
+        """(alerts processed, backlog): receipts analysed/matched/planned, and deliveries
+        journaled but not yet processed plus unsent messages."""
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-            pending = conn.execute(
-                "SELECT (SELECT COUNT(*) FROM deliveries WHERE state = 'pending') + "
-                "(SELECT COUNT(*) FROM outbox WHERE state = 'pending')").fetchone()[0]
-        return int(pending)
+            processed, backlog = conn.execute(
+                "SELECT (SELECT COUNT(*) FROM receipts WHERE state != 'pending'), "
+                "(SELECT COUNT(*) FROM deliveries WHERE state = 'pending') + "
+                "(SELECT COUNT(*) FROM outbox WHERE state = 'pending')").fetchone()
+        return int(processed), int(backlog)
 
     def drain(self, db: Path, proc: Proc) -> dict[str, Any]:
+        """Wait (bounded) for the backlog to clear; the pipeline's rate while it drains."""
         started = time.monotonic()
-        left = self.backlog(db)
+        first, left = self.journal_state(db)
+        done = first
         while left and time.monotonic() - started < self.args.drain_timeout:
             if not proc.alive():
                 raise RuntimeError(f"responder died while draining:\n{proc.tail()}")
-            time.sleep(0.25)
-            left = self.backlog(db)
-        return {"drain_s": round(time.monotonic() - started, 2), "backlog_left": left}
+            time.sleep(1.0)
+            done, left = self.journal_state(db)
+        elapsed = time.monotonic() - started
+        return {"drain_s": round(elapsed, 2), "backlog_left": left,
+                "processed_at_load_end": first, "processed": done,
+                "drain_alerts_per_s": round((done - first) / elapsed, 1) if elapsed > 1 else None}
 
     @staticmethod
     def counters(url: str) -> dict[str, float]:
@@ -355,7 +362,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--paced-alerts", type=float, default=1000.0, help="alerts/s, paced")
     parser.add_argument("--rss-alerts", type=int, default=100_000)
-    parser.add_argument("--drain-timeout", type=float, default=300.0)
+    parser.add_argument("--drain-timeout", type=float, default=30.0,
+                        help="seconds to wait for the responder's backlog after each load")
     parser.add_argument("--phases", default="throughput,paced,rss,micro",
                         help="comma-separated subset of throughput,paced,rss,micro,profile")
     parser.add_argument("--targets", default="bare,responder,alertmanager",
@@ -380,10 +388,15 @@ def main() -> int:
         command = f"make bench  (= {command})"
     started = datetime.now(UTC)
     failed = False
+    results: dict[str, Any] = {}
+    completed = False
     try:
         with Procs(workdir) as procs:
             run = Run(args, workdir, procs)
-            run.results["machine"] = machine()
+            results = run.results
+            results["machine"] = machine()
+            results["settings"] = vars(args) | {"output": str(args.output)}
+            results["started"] = started.isoformat(timespec="seconds")
             for phase in phases:
                 print(f"== {phase}", flush=True)
                 try:
@@ -391,14 +404,16 @@ def main() -> int:
                 except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
                     failed = True
                     print(f"!! {phase} failed: {exc}", file=sys.stderr, flush=True)
-                    run.results["errors"].append(f"{phase}: {str(exc)[:2000]}")
-            run.results["settings"] = vars(args) | {"output": str(args.output)}
-            run.results["started"] = started.isoformat(timespec="seconds")
-            run.results["minutes"] = round((datetime.now(UTC) - started).total_seconds() / 60, 1)
-            (OUT / "results.json").write_text(json.dumps(run.results, indent=1, default=str))
-            write_results(args.output, run.results, command)
-            print(f"wrote {args.output} and {OUT / 'results.json'}")
+                    results["errors"].append(f"{phase}: {str(exc)[:2000]}")
+        completed = True
     finally:
+        if results:
+            results["minutes"] = round((datetime.now(UTC) - started).total_seconds() / 60, 1)
+            (OUT / "results.json").write_text(json.dumps(results, indent=1, default=str))
+            if completed:  # an interrupted run leaves the last complete RESULTS.md alone
+                write_results(args.output, results, command)
+                print(f"wrote {args.output}")
+            print(f"wrote {OUT / 'results.json'}")
         if args.keep:
             print(f"work dir kept: {workdir}")
         else:
