@@ -280,3 +280,18 @@ async def _done(client: TestClient[Any, Any]) -> dict[str, Any] | None:
     body = await (await client.get("/api/v1/events", headers=AUTH)).json()
     done = [a for a in body["alerts"] if a["state"] == "done"]
     return done[0] if done else None
+
+
+async def test_an_alert_without_useful_text_is_classified_from_the_workflow_itself(
+        start: Start, argo: FakeArgoServer) -> None:
+    argo.add_workflow(NS, "train-11", phase="Failed", message="child 'train-11-123' failed",
+                      nodes=[{"name": "train", "phase": "Failed", "message": "OOMKilled",
+                              "exit_code": 137}])
+    client = await start()
+    await post(client, payload(alert("train-11", description="Workflow failed")))
+    body = await eventually(lambda: _done(client))
+    assert body["analysis"]["category"] == "ResourceExhaustion"
+    assert body["analysis"]["source"] == "workflow"
+    assert body["runbooks"] == ["escalate-the-rest"]
+    assert argo.calls("GET", f"/api/v1/workflows/{NS}/train-11")
+    assert argo.calls("PUT") == []

@@ -1,0 +1,49 @@
+"""Reload is a transaction: a broken file is reported with file and line, the old config stays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from responder.app import create_app
+from responder.load import load_runtime
+from tests.conftest import REPO, TOKEN
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+async def test_a_broken_runbook_fails_the_reload_with_its_line_and_keeps_the_old_config(
+        tmp_path: Path, write_config: Callable[..., Path],
+        aiohttp_client: Callable[..., Any]) -> None:
+    runbooks = tmp_path / "runbooks.yaml"
+    runbooks.write_text((REPO / "rules/runbooks/workflows.yaml").read_text())
+    config = write_config({"rules": [str(runbooks)]})
+    client = await aiohttp_client(create_app(load_runtime(config), registry=CollectorRegistry()))
+    before = await (await client.get("/api/v1/status", headers=AUTH)).json()
+
+    runbooks.write_text("runbooks:\n  - name: broken\n    match: ['alertname=~\"(\"']\n"
+                        "    notify: [{channel: console}]\n")
+    resp = await client.post("/-/reload", headers=AUTH)
+    body = await resp.json()
+    assert resp.status == 500 and body["status"] == "failed"
+    assert any(e.startswith("runbooks.yaml:3: ") for e in body["errors"]), body["errors"]
+    metrics = await (await client.get("/metrics")).text()
+    assert "responder_config_last_reload_successful 0.0" in metrics
+    after = await (await client.get("/api/v1/status", headers=AUTH)).json()
+    assert after["runbooks"] == before["runbooks"]
+
+    runbooks.write_text((REPO / "rules/runbooks/workflows.yaml").read_text())
+    resp = await client.post("/-/reload", headers=AUTH)
+    assert resp.status == 200
+    metrics = await (await client.get("/metrics")).text()
+    assert "responder_config_last_reload_successful 1.0" in metrics
+
+
+async def test_reload_requires_credentials(
+        write_config: Callable[..., Path], aiohttp_client: Callable[..., Any]) -> None:
+    client = await aiohttp_client(create_app(load_runtime(write_config()),
+                                             registry=CollectorRegistry()))
+    assert (await client.post("/-/reload")).status == 401

@@ -1,0 +1,72 @@
+"""The ``responder`` command as an operator runs it: exit codes and what it prints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import REPO
+
+RESPONDER = str(Path(sys.executable).with_name("responder"))
+
+
+def run(*args: str, stdin: str | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([RESPONDER, *args], capture_output=True, text=True, input=stdin,
+                          cwd=cwd, timeout=60, check=False)
+
+
+def test_check_accepts_the_shipped_configuration() -> None:
+    result = run("check", "-c", "responder.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+def test_check_reports_each_error_as_file_line_and_exits_1(
+        tmp_path: Path, write_config: Callable[..., Path]) -> None:
+    config = write_config({"listen": "0.0.0.0:9095", "dry_run": "yes"}, token=None)
+    text = config.read_text()
+    config.write_text(text + "surprise: 1\n")
+    result = run("check", "-c", str(config))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert any(line.startswith(f"{config}:") and "dry_run" in line for line in lines), lines
+    assert any("surprise: unknown key" in line for line in lines), lines
+    assert any("not a loopback address" in line for line in lines), lines
+    assert all(line.split(":")[1].isdigit() for line in lines[:-1]), lines
+
+
+def test_analyze_prints_the_spec_json_keys() -> None:
+    result = run("analyze", "--json", "Error: ImagePullBackOff: manifest unknown")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert list(data)[:5] == ["category", "pattern", "confidence", "retryable", "recommendations"]
+    assert data["category"] == "Configuration" and data["retryable"] is False
+
+
+def test_analyze_reads_stdin_and_says_unknown_when_nothing_matches() -> None:
+    result = run("analyze", "--json", stdin="the quick brown fox")
+    assert json.loads(result.stdout)["category"] == "Unknown"
+
+
+def test_explain_shows_the_plan_without_touching_anything(tmp_path: Path) -> None:
+    result = run("explain", "--json", str(REPO / "examples/workflow-failed.json"), "-c",
+                 str(REPO / "responder.yaml"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    (alert,) = data["alerts"]
+    assert alert["analysis"]["category"] == "Network"
+    runbooks = {r["runbook"]: r for r in alert["runbooks"]}
+    retry = runbooks["retry-transient-workflow-failure"]["would"][0]
+    assert (retry["kind"], retry["would"], retry["delays_seconds"]) == (
+        "argo.retry", "schedule", [30.0, 60.0, 120.0])
+    assert {n["channel"] for n in data["notifications"]} >= {"oncall"}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_runbook_tests_of_the_shipped_runbooks_pass() -> None:
+    files = sorted(str(p) for p in (REPO / "rules/runbooks/tests").glob("*.yaml"))
+    result = run("test", *files)
+    assert result.returncode == 0, result.stdout + result.stderr
