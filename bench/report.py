@@ -226,9 +226,14 @@ def write_results(path: Path, results: dict[str, Any], command: str) -> None:
     if prof:
         lines += ["## Profile of the responder under wrk (py-spy, all threads)", ""]
         for n, p in prof.items():
-            lines += [f"{n} alert(s)/request, {p['samples']} samples; top inclusive:", ""]
-            lines += _table(["function", "% samples"], [[f"`{k}`", v]
-                                                        for k, v in p["inclusive"][:12]])
+            lines += [f"{n} alert(s)/request, {p['samples']} samples (both threads):", ""]
+            own = p["self"][:12]
+            inc = p["inclusive"][:12]
+            rows = [[f"`{own[i][0]}`" if i < len(own) else "", own[i][1] if i < len(own) else "",
+                     f"`{inc[i][0]}`" if i < len(inc) else "", inc[i][1] if i < len(inc) else ""]
+                    for i in range(max(len(own), len(inc)))]
+            lines += _table(["self", "%", "inclusive (loop and thread frames left out)", "%"],
+                            rows)
     kept = ""
     if path.exists() and KEEP_MARK in path.read_text():
         kept = path.read_text().split(KEEP_MARK, 1)[1]

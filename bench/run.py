@@ -286,6 +286,11 @@ class Run:
         self.results["profile"] = profiles
 
 
+# Frames every sample passes through (threads, the event loop, the CLI): no information.
+_GENERIC = re.compile(r"\((threading|selectors|concurrent/futures/\S+|asyncio/\S+|"
+                      r"responder/cli|aiohttp/web|<string>)\.py\)|^<module>")
+
+
 def _short(frame: str) -> str:
     """``fn (/abs/path/site-packages/aiohttp/web.py:12)`` -> ``fn (aiohttp/web.py)``."""
     frame = re.sub(r":\d+\)$", ")", frame)
@@ -310,7 +315,8 @@ def summarize_profile(raw: Path, top: int = 15) -> dict[str, Any]:
             continue
         total += count
         for f in set(frames):
-            inclusive[f] = inclusive.get(f, 0) + count
+            if not _GENERIC.search(f):
+                inclusive[f] = inclusive.get(f, 0) + count
         own[frames[-1]] = own.get(frames[-1], 0) + count
 
     def share(d: dict[str, int]) -> list[tuple[str, float]]:
