@@ -30,6 +30,12 @@ lint: $(STAMP)
 test: $(STAMP) deps lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
+bench: $(STAMP)
+	@command -v wrk >/dev/null && command -v prometheus-alertmanager >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends wrk prometheus-alertmanager >/dev/null; }
+	$(BIN)/python bench/run.py
+
 deploy-sync: $(STAMP)
 	$(BIN)/python deploy/sync.py
 

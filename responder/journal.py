@@ -7,7 +7,11 @@ delivered) is a row here, so a restart or ``kill -9`` resumes exactly where it s
 SQLite (WAL) is the embedded backend. One thread owns the connection; writes that answer a
 webhook are group-committed: requests arriving while a commit is in flight are written
 together in the next transaction, so the fsync cost is shared under load while each
-request still waits for its own rows to be durable. The SQL sticks to what PostgreSQL also
+request still waits for its own rows to be durable. Those commits are ``synchronous=FULL``
+(the 200 is a promise that survives power loss); the pipeline's own bookkeeping commits
+with ``NORMAL``, which in WAL mode survives a process crash or ``kill -9`` and is made
+durable by the next full commit. After a power loss the pipeline may redo a step, which is
+safe because every step is idempotent on journal keys. The SQL sticks to what PostgreSQL also
 speaks (``ON CONFLICT``, ``RETURNING``) and the vocabulary (receipt, delivery, attempt,
 breaker, outbox, event) is the interface a second backend would implement.
 """
@@ -223,6 +227,7 @@ class Journal:
         self._batch: list[tuple[AlertGroup, list[Rejected], asyncio.Future[DeliveryResult]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.healthy = False
+        self._sync_now = synchronous
 
     # -- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
@@ -240,6 +245,7 @@ class Journal:
         db.execute("INSERT INTO meta(name, value) VALUES ('schema', ?) ON CONFLICT(name) DO NOTHING",
                    (str(SCHEMA_VERSION),))
         self._db = db
+        self._sync_now = self.synchronous
 
     async def close(self) -> None:
         if self._flusher is not None:
@@ -259,11 +265,14 @@ class Journal:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
 
-    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _tx(self, fn: Callable[[sqlite3.Connection], T], synchronous: str = "NORMAL") -> T:
         db = self._db
         if db is None:
             raise JournalUnavailable("journal is closed")
         try:
+            if synchronous != self._sync_now:
+                db.execute(f"PRAGMA synchronous={synchronous}")
+                self._sync_now = synchronous
             db.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(db)
@@ -305,7 +314,8 @@ class Journal:
             batch, self._batch = self._batch, []
             try:
                 results = await self._call(
-                    self._tx, functools.partial(self._write_deliveries, batch=batch))
+                    self._tx, functools.partial(self._write_deliveries, batch=batch),
+                    self.synchronous)
             except Exception as exc:  # the whole batch failed: every request answers 503
                 self.healthy = not isinstance(exc, JournalUnavailable)
                 error = exc if isinstance(exc, JournalUnavailable) else JournalUnavailable(str(exc))

@@ -121,8 +121,11 @@ async def _webhook(request: web.Request, service: Service) -> web.Response:
         log.error("journal unavailable, answering 503: %s", exc)
         return _error(503, "journal unavailable; retry later")
     metrics = service.metrics
-    for alert in group.alerts:
-        metrics.alerts_received.labels(alert.status).inc()
+    firing = sum(1 for alert in group.alerts if alert.status == "firing")
+    if firing:
+        metrics.alerts_received.labels("firing").inc(firing)
+    if len(group.alerts) > firing:
+        metrics.alerts_received.labels("resolved").inc(len(group.alerts) - firing)
     if result.duplicates:
         metrics.alerts_duplicate.inc(result.duplicates)
     if rejected:

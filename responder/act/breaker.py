@@ -36,7 +36,9 @@ def _open(s: BreakerState, now: float, failures: tuple[float, ...]) -> BreakerSt
 def record_failure(s: BreakerState, now: float, threshold: int,
                    window: float) -> tuple[BreakerState, Transition]:
     """A recovery for the key failed (the alert fired again, the workflow failed again)."""
-    failures = (*_in_window(s.failures, now, window), now)
+    # Only the newest ``threshold`` failures can decide anything: keeping more would make
+    # an alert storm against an open breaker cost time and journal space per failure.
+    failures = (*_in_window(s.failures, now, window), now)[-max(threshold, 1):]
     if s.state == "half_open":
         return _open(s, now, failures), "opened"
     if s.state == "open":
