@@ -351,7 +351,7 @@ class Journal:
                     "deliveries = receipts.deliveries + 1, last_delivery_at = excluded.received_at "
                     "RETURNING id, delivery_id",
                     (alert.instance, alert.status, alert.fingerprint, alert.alertname,
-                     _json_encode(alert.to_dict()), delivery_id, now, now)).fetchone()
+                     _json_encode(alert), delivery_id, now, now)).fetchone()
                 (new if row[1] == delivery_id else dup).append(row[0])
             for item in rejected:
                 db.execute(
