@@ -190,8 +190,11 @@ class Actor:
                 continue
             wake = [t for t in (next_due, self.breakers.next_half_open_at()) if t is not None]
             timeout = min(5.0, max(0.0, min(wake) - self._now())) if wake else 5.0
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that races with the event, and then shutdown waits for ever.
             try:
-                await asyncio.wait_for(service.attempts_changed.wait(), timeout=timeout)
+                async with asyncio.timeout(timeout):
+                    await service.attempts_changed.wait()
             except TimeoutError:
                 pass
 

@@ -9,7 +9,6 @@ builds as many independent apps as it wants with its own registry and clock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
@@ -108,9 +107,10 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
             tasks = list(owned)
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            if tasks:
+                _, stuck = await asyncio.wait(tasks, timeout=10.0)
+                for task in stuck:
+                    log.error("background task %s did not stop on cancel", task.get_name())
             await backend.close()
             await session.close()
             await journal.close()

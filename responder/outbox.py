@@ -112,8 +112,11 @@ class Notifier:
             if len(due) == 100:
                 continue
             timeout = None if next_at is None else max(0.0, next_at - service.clock())
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that races with the event, and then shutdown waits for ever.
             try:
-                await asyncio.wait_for(service.outbox_changed.wait(), timeout=timeout)
+                async with asyncio.timeout(timeout):
+                    await service.outbox_changed.wait()
             except TimeoutError:
                 pass
 
