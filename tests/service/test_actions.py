@@ -295,3 +295,24 @@ async def test_an_alert_without_useful_text_is_classified_from_the_workflow_itse
     assert body["runbooks"] == ["escalate-the-rest"]
     assert argo.calls("GET", f"/api/v1/workflows/{NS}/train-11")
     assert argo.calls("PUT") == []
+
+
+async def test_an_alert_storm_on_one_workflow_is_rate_limited_and_recorded(
+        tmp_path: Path, write_config: Callable[..., Path], argo: FakeArgoServer,
+        aiohttp_client: Callable[..., Any]) -> None:
+    limited = {"runbooks": [{**RUNBOOKS["runbooks"][0], "breaker": None,
+                             "rate_limit": {"max_actions": 1, "window": "1m"}}]}
+    del limited["runbooks"][0]["breaker"]
+    (tmp_path / "limited.yaml").write_text(yaml.safe_dump(limited, sort_keys=False))
+    (tmp_path / "argo-token").write_text("argo-token")
+    config = write_config({"rules": [str(tmp_path / "limited.yaml")],
+                           "argo": {"server": argo.url, "token_file": "argo-token"}})
+    client = await aiohttp_client(create_app(load_runtime(config), registry=CollectorRegistry()))
+    argo.add_workflow(NS, "etl-12", phase="Failed")
+    for hour in range(3):   # three firings of one workflow: three alert instances
+        await post(client, payload(alert("etl-12", starts=f"2026-11-28T1{hour}:00:00Z")))
+    limited_events = await eventually(lambda: action_events(client, "rate_limited"))
+    assert limited_events[0]["target"] == f"workflow:{NS}/etl-12"
+    await asyncio.sleep(0.5)
+    assert len(argo.calls("PUT", RETRY.format(ns=NS, wf="etl-12"))) == 1
+    assert await metric(client, 'responder_actions_total{action="argo.retry",outcome="rate_limited"}') >= 1.0
