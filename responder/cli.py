@@ -124,9 +124,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
     out = []
-    mode = "dry run" if runtime.config.dry_run else "live"
+    config = runtime.config
+    if config.dry_run:
+        mode = "dry_run: true, actions are recorded, never executed"
+    elif config.argo is not None and config.argo.server:
+        mode = f"actions go to the Argo Server {config.argo.server}"
+    else:
+        mode = "actions go to the Kubernetes API if one is reachable, else run dry"
     out.append(f"group {result['group']['groupKey'] or '(no groupKey)'} "
-               f"[{result['group']['status']}], config mode: {mode}")
+               f"[{result['group']['status']}]; {mode}")
+    out.append("(explain touches nothing: no journal, no cluster, no delivery)")
     for r in result["rejected"]:
         out.append(f"  rejected alert {r['index']}: {r['path']}: {r['error']}")
     for alert in result["alerts"]:
