@@ -415,10 +415,13 @@ class Actor:
                         reason: str) -> list[Event]:
         """``on_exhausted`` once per alert instance and runbook; counted as manual work."""
         runbook = str(ctx.get("runbook", ""))
+        # The marker keeps what a resolve needs: an escalation refused before any attempt
+        # existed (not retryable, breaker open) has no other row to read it from.
         marker = await self.service.journal.schedule_attempt(
             instance=instance, runbook=runbook, target="escalation", n=0, action="notify",
             params={"reason": reason}, due_at=self._now(), receipt_id=receipt_id,
-            context={}, state="done")
+            context={"on_exhausted": list(ctx.get("on_exhausted", [])),
+                     "analysis": ctx.get("analysis")}, state="done")
         if marker is None:
             return []
         self.service.metrics.manual_interventions.inc()
