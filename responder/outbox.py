@@ -29,7 +29,6 @@ from responder.notify.render import Message, NotificationContext, RenderError, b
 from responder.service import Service
 
 log = logging.getLogger("responder.notify")
-MAX_TRIES = 10
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -144,8 +143,9 @@ class Notifier:
         try:
             await sender.send(message)
         except TemporaryError as exc:
-            if tries < MAX_TRIES:
-                delay = delivery_backoff(tries, retry_after=exc.delay)
+            spec = runtime.config.channels[item.channel]   # it has a sender, so it exists
+            if tries < spec.max_tries:
+                delay = delivery_backoff(tries, base=spec.backoff, retry_after=exc.delay)
                 await journal.update_outbox(
                     item.id, state="pending", tries=tries, next_at=service.clock() + delay,
                     error=str(exc), events=[dataclasses.replace(

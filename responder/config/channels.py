@@ -28,8 +28,12 @@ DEFAULT_RATE: Final[dict[str, tuple[float, int]]] = {
     "log": (100.0, 1000),
 }
 DEFAULT_TIMEOUT: Final = 10.0
+#: Delivery retries (``retry: {max_tries, backoff}``): tries in all, and the first wait,
+#: doubling up to 5m; with the defaults a dead upstream reaches the fallback in ~8.5 minutes.
+DEFAULT_MAX_TRIES: Final = 10
+DEFAULT_BACKOFF: Final = 1.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_COMMON_KEYS: Final = ("type", "rate_limit", "timeout", "template")
+_COMMON_KEYS: Final = ("type", "rate_limit", "retry", "timeout", "template")
 
 
 class Secret:
@@ -117,6 +121,8 @@ class ChannelSpec:
     rate: float
     burst: int
     template: str | None = None
+    max_tries: int = DEFAULT_MAX_TRIES
+    backoff: float = DEFAULT_BACKOFF
 
 
 def default_channels() -> dict[str, ChannelSpec]:
@@ -163,6 +169,14 @@ def _channel(name: str, sec: Section) -> ChannelSpec | None:
         rate = limit.number("rate", rate, minimum=0.001)
         burst = limit.int("burst", burst, minimum=1)
         limit.finish()
+    max_tries, backoff = DEFAULT_MAX_TRIES, DEFAULT_BACKOFF
+    retry = sec.section("retry")
+    if retry is not None:
+        max_tries = retry.int("max_tries", max_tries, minimum=1)
+        backoff = retry.duration("backoff", backoff)
+        if backoff <= 0:
+            retry.error(retry.at("backoff"), f"{retry.name('backoff')}: must be positive")
+        retry.finish()
     timeout = sec.duration("timeout", DEFAULT_TIMEOUT)
     if timeout <= 0:
         sec.error(sec.at("timeout"), f"{sec.name('timeout')}: must be positive")
@@ -171,7 +185,8 @@ def _channel(name: str, sec: Section) -> ChannelSpec | None:
     sec.finish()
     if settings is None:
         return None
-    return ChannelSpec(name, kind, origin, settings, float(rate), int(burst), template)
+    return ChannelSpec(name, kind, origin, settings, float(rate), int(burst), template,
+                       int(max_tries), float(backoff))
 
 
 def _skip_rest(sec: Section) -> None:
