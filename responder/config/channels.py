@@ -33,7 +33,6 @@ DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_MAX_TRIES: Final = 10
 DEFAULT_BACKOFF: Final = 1.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_COMMON_KEYS: Final = ("type", "rate_limit", "retry", "timeout", "template")
 
 
 class Secret:

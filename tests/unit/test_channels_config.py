@@ -86,6 +86,14 @@ channels:
     assert pager.settings.timeout == 3.0 and pager.settings.url == PAGERDUTY_EVENTS_URL
     hook = specs["hook"]
     assert isinstance(hook.settings, WebhookSettings) and hook.settings.timeout == 10.0
+    assert (hook.max_tries, hook.backoff) == (10, 1.0)
+
+
+def test_delivery_retries_are_bounded_per_channel(tmp_path: Path) -> None:
+    specs, errors = parse("channels:\n  a: {type: log, retry: {max_tries: 3, backoff: 5s}}\n",
+                          tmp_path)
+    assert errors == []
+    assert (specs["a"].max_tries, specs["a"].backoff) == (3, 5.0)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -116,6 +124,8 @@ channels:
      "channels.a.basic_auth.password: required"),
     ("channels:\n  'bad name': {type: log}\n", "channels.bad name: channel names are"),
     ("channels: [oncall]\n", "channels: expected a mapping"),
+    ("channels:\n  a:\n    type: log\n    retry: {max_tries: 0}\n",
+     "responder.yaml:4: channels.a.retry.max_tries: must be at least 1"),
 ])
 def test_mistakes_are_reported_at_their_line(tmp_path: Path, text: str, expected: str) -> None:
     _, errors = parse(text, tmp_path)
