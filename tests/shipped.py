@@ -129,6 +129,31 @@ def raw_dashboard_queries(path: Path) -> list[tuple[str, str]]:
     return found
 
 
+_LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?:(.+?)\s*,\s*)?(\w+)\s*\)\s*$")
+
+
+def variable_queries(path: Path | str) -> list[tuple[str, str | None, str]]:
+    """(variable, series selector or None, label) of each ``label_values`` variable.
+
+    Grafana fills these dropdowns from Prometheus' label values API; a variable without
+    values leaves every panel that uses it empty.
+    """
+    dashboard = json.loads(Path(path).read_text())
+    found = []
+    for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") != "query":
+            continue
+        query = variable.get("query")
+        text = query.get("query", "") if isinstance(query, dict) else str(query or "")
+        match = _LABEL_VALUES.match(text)
+        if not match:
+            raise ValueError(f"{path}: variable {variable.get('name')}: "
+                             f"not a label_values() query: {text!r}")
+        selector = substitute(match.group(1)) if match.group(1) else None
+        found.append((str(variable["name"]), selector, match.group(2)))
+    return found
+
+
 def dashboard_queries(path: Path | str) -> list[str]:
     """Each panel query of a dashboard, ready to run against Prometheus as is."""
     return [substitute(expr) for _, expr in raw_dashboard_queries(Path(path))]

@@ -21,6 +21,7 @@ from tests.shipped import (
     panels,
     raw_dashboard_queries,
     substitute,
+    variable_queries,
 )
 
 EXPECTED_UIDS = {
@@ -136,3 +137,26 @@ def test_dashboard_queries_substitute_every_grafana_variable() -> None:
     for path in dashboard_files():
         for query in dashboard_queries(path):
             assert "$" not in query.replace("$1", ""), query
+
+
+@pytest.mark.parametrize("path", dashboard_files(), ids=lambda p: p.name)
+def test_every_dashboard_variable_is_filled_by_label_values(path: Path) -> None:
+    exported = exported_metric_names()
+    found = variable_queries(path)
+    user = {v["name"] for v in _load(path)["templating"]["list"] if v["type"] == "query"}
+    assert {name for name, _, _ in found} == user
+    for name, selector, label in found:
+        assert selector, f"${name} takes values from every series"
+        used = {m for m in metric_names(selector) if m.startswith("responder_")}
+        assert used <= exported, (name, selector)
+        assert label in {"job", "namespace", "runbook"}, (name, label)
+
+
+def test_variable_queries_reject_what_grafana_would_not_run_as_label_values(
+        tmp_path: Path) -> None:
+    dashboard = {"templating": {"list": [
+        {"name": "ns", "type": "query", "query": "query_result(up)"}]}}
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(dashboard))
+    with pytest.raises(ValueError, match="not a label_values"):
+        variable_queries(path)
