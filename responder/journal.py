@@ -4,10 +4,11 @@ Every alert is in the journal before Alertmanager gets its 200, and everything t
 still to do (processing, a retry waiting out its backoff, a notification not yet
 delivered) is a row here, so a restart or ``kill -9`` resumes exactly where it stopped.
 
-SQLite (WAL) is the embedded backend. One thread owns the connection; writes that answer a
-webhook are group-committed: requests arriving while a commit is in flight are written
-together in the next transaction, so the fsync cost is shared under load while each
-request still waits for its own rows to be durable. Those commits are ``synchronous=FULL``
+SQLite (WAL) is the embedded backend. The event loop's thread owns the connection; only the
+fsync of a webhook commit and the WAL checkpoints wait on the disk in other threads (see
+``Journal``). Writes that answer a webhook are group-committed: requests arriving while a
+commit is in flight are written together in the next transaction, so the fsync cost is
+shared under load while each request still waits for its own rows to be durable. Those commits are ``synchronous=FULL``
 (the 200 is a promise that survives power loss); the pipeline's own bookkeeping commits
 with ``NORMAL``, which in WAL mode survives a process crash or ``kill -9`` and is made
 durable by the next full commit. After a power loss the pipeline may redo a step, which is
@@ -19,7 +20,7 @@ breaker, outbox, event) is the interface a second backend would implement.
 from __future__ import annotations
 
 import asyncio
-import functools
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +34,7 @@ import msgspec
 from responder.model import AlertGroup, Rejected
 
 T = TypeVar("T")
+log = logging.getLogger("responder.journal")
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
 
@@ -215,24 +217,43 @@ def _outbox(row: Sequence[Any]) -> OutboxItem:
 
 
 class Journal:
-    """The SQLite journal. Open with ``await journal.open()``; every method is async."""
+    """The SQLite journal. Open with ``await journal.open()``; every method is async.
+
+    The connection belongs to the event loop's thread: statements run inline, because a
+    statement takes microseconds and handing each one to a thread costs far more (the
+    thread must win the GIL back from the loop after every statement). Only what waits on
+    the disk leaves the loop: the ``COMMIT`` of a webhook batch (its fsync) runs on the
+    commit thread while the loop serves other requests, and the connection's lock keeps
+    everything else off the connection until it returns. WAL checkpoints run on a second
+    connection in their own thread, and so do the long reads of the audit API.
+    """
+
+    CHECKPOINT_EVERY = 1.0   # seconds between passive WAL checkpoints
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
                  synchronous: str = "FULL") -> None:
         self.path = path
         self.clock = clock
         self.synchronous = synchronous
-        self._executor: ThreadPoolExecutor | None = None
+        self._committer: ThreadPoolExecutor | None = None
+        self._background: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
         self._batch: list[tuple[AlertGroup, list[Rejected], asyncio.Future[DeliveryResult]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
         self.healthy = False
         self._sync_now = synchronous
 
     # -- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
-        await self._call(self._open_sync)
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-commit")
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-read")
+        self._open_sync()
+        loop = asyncio.get_running_loop()
+        self._reader = await loop.run_in_executor(self._background, self._open_reader)
+        self._checkpointer = asyncio.create_task(self._checkpoint_loop())
         self.healthy = True
 
     def _open_sync(self) -> None:
@@ -241,38 +262,69 @@ class Journal:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.execute("PRAGMA busy_timeout=5000")
+        # Checkpoints run on the reader connection, off the loop (see _checkpoint_loop).
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        db.execute("PRAGMA journal_size_limit=67108864")
         db.executescript(_SCHEMA)
         db.execute("INSERT INTO meta(name, value) VALUES ('schema', ?) ON CONFLICT(name) DO NOTHING",
                    (str(SCHEMA_VERSION),))
         self._db = db
         self._sync_now = self.synchronous
 
+    def _open_reader(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA query_only=1")
+        return db
+
+    async def _checkpoint_loop(self) -> None:
+        """Move committed WAL frames into the database, without blocking writers."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.CHECKPOINT_EVERY)
+            reader = self._reader
+            if reader is None or self._background is None:
+                return
+            try:
+                await loop.run_in_executor(self._background, _checkpoint, reader)
+            except sqlite3.Error as exc:  # a failing disk also shows on the writes (503)
+                log.warning("journal checkpoint failed: %s", exc)
+
     async def close(self) -> None:
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
-        if self._db is not None:
-            db = self._db
-            await self._call(db.close)
-            self._db = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            await asyncio.gather(self._checkpointer, return_exceptions=True)
+            self._checkpointer = None
+        async with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+        if self._background is not None:
+            reader, self._reader = self._reader, None
+            if reader is not None:
+                await asyncio.get_running_loop().run_in_executor(self._background, reader.close)
+        for pool in (self._committer, self._background):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._committer = self._background = None
         self.healthy = False
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
-            raise JournalUnavailable("journal is not open")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise JournalUnavailable("journal is closed")
+        return self._db
+
+    def _set_synchronous(self, db: sqlite3.Connection, synchronous: str) -> None:
+        if synchronous != self._sync_now:
+            db.execute(f"PRAGMA synchronous={synchronous}")
+            self._sync_now = synchronous
 
     def _tx(self, fn: Callable[[sqlite3.Connection], T], synchronous: str = "NORMAL") -> T:
-        db = self._db
-        if db is None:
-            raise JournalUnavailable("journal is closed")
+        db = self._conn()
         try:
-            if synchronous != self._sync_now:
-                db.execute(f"PRAGMA synchronous={synchronous}")
-                self._sync_now = synchronous
+            self._set_synchronous(db, synchronous)
             db.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(db)
@@ -282,14 +334,16 @@ class Journal:
             db.execute("COMMIT")
             return result
         except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise JournalUnavailable(f"journal write failed: {exc}") from exc
 
     async def tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` in one transaction on the journal's thread."""
-        return await self._call(self._tx, fn)
+        """Run ``fn(connection)`` in one transaction (``synchronous=NORMAL``)."""
+        async with self._lock:
+            return self._tx(fn)
 
-    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        db = self._db
+    def _read(self, fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection | None) -> T:
         if db is None:
             raise JournalUnavailable("journal is closed")
         try:
@@ -298,7 +352,16 @@ class Journal:
             raise JournalUnavailable(f"journal read failed: {exc}") from exc
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._call(self._read, fn)
+        """Run a short read on the journal's connection (it sees every committed write)."""
+        async with self._lock:
+            return self._read(fn, self._db)
+
+    async def read_snapshot(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a long read (the audit API) off the loop, on the reader connection."""
+        if self._background is None:
+            raise JournalUnavailable("journal is closed")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._background, self._read, fn, self._reader)
 
     # -- receipts (group commit) -------------------------------------------------------
     async def record_delivery(self, group: AlertGroup, rejected: list[Rejected]) -> DeliveryResult:
@@ -313,11 +376,10 @@ class Journal:
         while self._batch:
             batch, self._batch = self._batch, []
             try:
-                results = await self._call(
-                    self._tx, functools.partial(self._write_deliveries, batch=batch),
-                    self.synchronous)
+                async with self._lock:
+                    results = await self._commit_deliveries(batch)
             except Exception as exc:  # the whole batch failed: every request answers 503
-                self.healthy = not isinstance(exc, JournalUnavailable)
+                self.healthy = False
                 error = exc if isinstance(exc, JournalUnavailable) else JournalUnavailable(str(exc))
                 for _, _, future in batch:
                     if not future.done():
@@ -327,6 +389,35 @@ class Journal:
             for (_, _, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
+
+    async def _commit_deliveries(
+        self, batch: list[tuple[AlertGroup, list[Rejected], asyncio.Future[DeliveryResult]]],
+    ) -> list[DeliveryResult]:
+        """Write the batch inline, then wait for its COMMIT (the fsync) on the commit thread."""
+        db = self._conn()
+        if self._committer is None:
+            raise JournalUnavailable("journal is closed")
+        try:
+            self._set_synchronous(db, self.synchronous)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                results = self._write_deliveries(db, batch)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            commit = asyncio.get_running_loop().run_in_executor(
+                self._committer, db.execute, "COMMIT")
+            try:
+                await asyncio.shield(commit)
+            except asyncio.CancelledError:
+                # the connection is in use until COMMIT returns: keep the lock until then
+                await asyncio.wait([commit])
+                raise
+            return results
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise JournalUnavailable(f"journal write failed: {exc}") from exc
 
     def _write_deliveries(
         self, db: sqlite3.Connection,
@@ -470,7 +561,7 @@ class Journal:
             ]
             return {"alerts": alerts, "rejected": rejected}
 
-        return await self.read(fetch)
+        return await self.read_snapshot(fetch)
 
     async def events(self, *, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         def fetch(db: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -483,7 +574,7 @@ class Journal:
             sql += " ORDER BY id DESC LIMIT ?"
             return [_event_dict(r) for r in db.execute(sql, (*args, limit)).fetchall()]
 
-        return await self.read(fetch)
+        return await self.read_snapshot(fetch)
 
     # -- attempts ----------------------------------------------------------------------
     async def schedule_attempt(
@@ -631,7 +722,13 @@ class Journal:
                 total += int(db.execute(sql).fetchone()[0])
             return total
 
-        return await self.read(count)
+        return await self.read_snapshot(count)
+
+
+def _checkpoint(db: sqlite3.Connection) -> tuple[int, int, int]:
+    """A passive checkpoint: (busy, frames in the WAL, frames now in the database)."""
+    busy, frames, done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(busy), int(frames), int(done)
 
 
 def _event_dict(row: Sequence[Any]) -> dict[str, Any]:

@@ -34,6 +34,8 @@ log = logging.getLogger("responder.pipeline")
 
 
 class Pipeline:
+    GIVE_WAY = 0.05   # the longest a delivery waits for webhooks in flight (seconds)
+
     def __init__(self, service: Service, actor: Actor, notifier: Notifier, *,
                  enrich_timeout: float = 2.0) -> None:
         self.service = service
@@ -54,6 +56,7 @@ class Pipeline:
                 await asyncio.sleep(1.0)
                 continue
             for delivery in batch:
+                await service.give_way_to_webhooks(self.GIVE_WAY)
                 try:
                     await self.process(delivery)
                 except JournalUnavailable as exc:

@@ -83,7 +83,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 async def webhook(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     started = time.perf_counter()
-    response = await _webhook(request, service)
+    service.webhook_started()
+    try:
+        response = await _webhook(request, service)
+    finally:
+        service.webhook_finished()
     service.metrics.webhook_requests.labels(str(response.status)).inc()
     service.metrics.webhook_duration.observe(time.perf_counter() - started)
     return response

@@ -43,8 +43,36 @@ class Service:
         self.attempts_changed = asyncio.Event()
         self.outbox_changed = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        self.webhooks_in_flight = 0
+        self._no_webhooks = asyncio.Event()
+        self._no_webhooks.set()
         metrics.config_reload_ok.set(1)
         metrics.config_reload_time.set(runtime.loaded_at)
+
+    # -- webhooks first --------------------------------------------------------------
+    # Alertmanager waits for the webhook's 200 (and retries, duplicating, when it waits
+    # too long); the pipeline's work is already safe in the journal. So the pipeline
+    # gives way while webhook requests are in flight, for a bounded time per delivery,
+    # and an alert storm is acknowledged first and processed right after.
+    def webhook_started(self) -> None:
+        self.webhooks_in_flight += 1
+        self._no_webhooks.clear()
+
+    def webhook_finished(self) -> None:
+        self.webhooks_in_flight -= 1
+        if self.webhooks_in_flight <= 0:
+            self.webhooks_in_flight = 0
+            self._no_webhooks.set()
+
+    async def give_way_to_webhooks(self, at_most: float) -> None:
+        """Return when no webhook request is in flight, or after ``at_most`` seconds."""
+        if self._no_webhooks.is_set():
+            return
+        try:
+            async with asyncio.timeout(at_most):
+                await self._no_webhooks.wait()
+        except TimeoutError:
+            pass
 
     async def restore(self) -> None:
         """Read what must survive restarts (the kill switch) from the journal."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from responder.app import create_app
 from responder.load import load_runtime
+from responder.receive import SERVICE
 from tests.conftest import REPO, TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -186,3 +189,42 @@ def test_repo_example_payload_is_valid() -> None:
 
     group, rejected = decode_group((REPO / "examples/workflow-failed.json").read_bytes())
     assert rejected == [] and len(group.alerts) == 1
+
+
+async def _in_flight(service: Any) -> None:
+    for _ in range(500):
+        if service.webhooks_in_flight:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the webhook request never reached the handler")
+
+
+async def test_the_pipeline_gives_way_while_a_webhook_is_in_flight_but_not_for_ever(
+        client: TestClient[Any, Any]) -> None:
+    service = client.app[SERVICE]
+    body = json.dumps(payload([alert(1)])).encode()
+    release = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield body[:20]
+        await release.wait()
+        yield body[20:]
+
+    sending = asyncio.ensure_future(client.post("/webhook", data=slow_body(), headers=AUTH))
+    await _in_flight(service)
+    waiting = asyncio.ensure_future(service.give_way_to_webhooks(10.0))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    release.set()
+    assert (await sending).status == 200
+    await asyncio.wait_for(waiting, 2.0)
+    assert service.webhooks_in_flight == 0
+
+    release.clear()
+    sending = asyncio.ensure_future(client.post("/webhook", data=slow_body(), headers=AUTH))
+    await _in_flight(service)
+    started = time.monotonic()
+    await service.give_way_to_webhooks(0.2)       # a stuck sender delays processing only so long
+    assert 0.15 < time.monotonic() - started < 2.0
+    release.set()
+    assert (await sending).status == 200

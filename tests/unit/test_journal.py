@@ -106,3 +106,52 @@ async def test_flags_persist(journal: Journal) -> None:
     assert await journal.get_flag("paused") is None
     await journal.set_flag("paused", True)
     assert await journal.get_flag("paused") is True
+
+
+def _big_delivery(i: int) -> bytes:
+    return (b'{"version":"4","status":"firing","groupKey":"g","alerts":[{"status":"firing",'
+            b'"labels":{"alertname":"A","n":"%d"},"annotations":{"description":"%s"},'
+            b'"startsAt":"2026-01-01T00:00:00Z"}]}' % (i, b"x" * 4000))
+
+
+async def test_checkpoints_move_the_wal_into_the_database_off_the_write_path(
+        tmp_path: Path) -> None:
+    j = Journal(tmp_path / "state.db")
+    j.CHECKPOINT_EVERY = 3600.0       # none yet: writes leave the database file alone
+    await j.open()
+    try:
+        before = (tmp_path / "state.db").stat().st_size
+        await asyncio.gather(*(j.record_delivery(*decode_group(_big_delivery(i)))
+                               for i in range(200)))
+        assert (tmp_path / "state.db").stat().st_size == before
+        assert (tmp_path / "state.db-wal").stat().st_size > 200 * 4000
+    finally:
+        await j.close()
+    j = Journal(tmp_path / "state.db")
+    j.CHECKPOINT_EVERY = 0.05
+    await j.open()
+    try:
+        for _ in range(100):
+            if (tmp_path / "state.db").stat().st_size > before + 200 * 4000:
+                break
+            await asyncio.sleep(0.05)
+        assert (tmp_path / "state.db").stat().st_size > before + 200 * 4000
+        assert len(await j.pending_deliveries(limit=500)) == 200
+    finally:
+        await j.close()
+
+
+async def test_reads_and_writes_wait_for_a_commit_in_flight_and_see_its_rows(
+        journal: Journal) -> None:
+    first = asyncio.ensure_future(journal.record_delivery(*decode_group(_big_delivery(1))))
+    for _ in range(1000):              # until the batch is written and its COMMIT in flight
+        if journal._lock.locked():
+            break
+        await asyncio.sleep(0)
+    assert journal._lock.locked()
+    # a read in the middle of the COMMIT would find the connection still in a transaction
+    assert await journal.read(lambda db: db.in_transaction) is False
+    pending = await journal.pending_deliveries()
+    await first
+    assert [d.new[0].alert["labels"]["n"] for d in pending] == ["1"]
+    assert (await journal.recent(10))["alerts"][0]["alert"]["labels"]["n"] == "1"
