@@ -4,17 +4,18 @@ Every alert is in the journal before Alertmanager gets its 200, and everything t
 still to do (processing, a retry waiting out its backoff, a notification not yet
 delivered) is a row here, so a restart or ``kill -9`` resumes exactly where it stopped.
 
-SQLite (WAL) is the embedded backend. The event loop's thread owns the connection; only the
-fsync of a webhook commit and the WAL checkpoints wait on the disk in other threads (see
-``Journal``). Writes that answer a webhook are group-committed: requests arriving while a
-commit is in flight are written together in the next transaction, so the fsync cost is
-shared under load while each request still waits for its own rows to be durable. Those commits are ``synchronous=FULL``
-(the 200 is a promise that survives power loss); the pipeline's own bookkeeping commits
-with ``NORMAL``, which in WAL mode survives a process crash or ``kill -9`` and is made
-durable by the next full commit. After a power loss the pipeline may redo a step, which is
-safe because every step is idempotent on journal keys. The SQL sticks to what PostgreSQL also
-speaks (``ON CONFLICT``, ``RETURNING``) and the vocabulary (receipt, delivery, attempt,
-breaker, outbox, event) is the interface a second backend would implement.
+SQLite (WAL) is the embedded backend. The event loop's thread owns the connection; only
+the fsync of a webhook commit and the WAL checkpoints wait on the disk in other threads
+(see ``Journal``). Writes that answer a webhook are group-committed: requests arriving
+while a commit is in flight are written together in the next transaction, so the fsync
+cost is shared under load while each request still waits for its own rows to be durable.
+Those commits are ``synchronous=FULL`` (the 200 is a promise that survives power loss);
+the pipeline's own bookkeeping commits with ``NORMAL``, which in WAL mode survives a
+process crash or ``kill -9`` and is made durable by the next full commit. After a power
+loss the pipeline may redo a step, which is safe because every step is idempotent on
+journal keys. The SQL sticks to what PostgreSQL also speaks (``ON CONFLICT``,
+``RETURNING``) and the vocabulary (receipt, delivery, attempt, breaker, outbox, event) is
+the interface a second backend would implement.
 """
 
 from __future__ import annotations
@@ -340,6 +341,7 @@ class Journal:
 
     async def tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` in one transaction (``synchronous=NORMAL``)."""
+        await asyncio.sleep(0)   # let waiting requests in between the pipeline's steps
         async with self._lock:
             return self._tx(fn)
 
@@ -353,6 +355,7 @@ class Journal:
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a short read on the journal's connection (it sees every committed write)."""
+        await asyncio.sleep(0)
         async with self._lock:
             return self._read(fn, self._db)
 
@@ -466,33 +469,42 @@ class Journal:
             "INSERT INTO events (ts, kind, outcome, detail) VALUES (?, 'rejected', 'invalid', ?)",
             (now, _json_encode(detail))))
 
-    async def pending_deliveries(self, after_id: int = 0, limit: int = 100) -> list[PendingDelivery]:
+    async def pending_deliveries(self, after_id: int = 0, limit: int = 100,
+                                 max_alerts: int = 200) -> list[PendingDelivery]:
+        """Pending deliveries in order: up to ``limit``, and once ``max_alerts`` receipts
+        are loaded no more (the first delivery always comes whole). Loading runs on the
+        event loop, so a backlog of large groups is taken in slices, not all at once."""
         def fetch(db: sqlite3.Connection) -> list[PendingDelivery]:
-            out = []
+            out: list[PendingDelivery] = []
+            loaded = 0
             rows = db.execute(
                 "SELECT id, envelope, received_at, new_receipts, dup_receipts FROM deliveries "
                 "WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?", (after_id, limit)
             ).fetchall()
             for did, envelope, received_at, new_ids, dup_ids in rows:
+                new_list, dup_list = _json_decode(new_ids), _json_decode(dup_ids)
+                if out and loaded + len(new_list) + len(dup_list) > max_alerts:
+                    break
+                loaded += len(new_list) + len(dup_list)
                 out.append(PendingDelivery(
                     did, _json_decode(envelope), received_at,
-                    tuple(self._receipts(db, _json_decode(new_ids))),
-                    tuple(self._receipts(db, _json_decode(dup_ids)))))
+                    tuple(self._receipts(db, new_list)), tuple(self._receipts(db, dup_list))))
             return out
 
         return await self.read(fetch)
 
     @staticmethod
     def _receipts(db: sqlite3.Connection, ids: Sequence[int]) -> list[Receipt]:
-        out = []
-        for rid in ids:
-            row = db.execute(
-                "SELECT id, instance, status, alert, deliveries, received_at, state "
-                "FROM receipts WHERE id = ?", (rid,)).fetchone()
-            if row is not None:
-                out.append(Receipt(row[0], row[1], row[2], _json_decode(row[3]), row[4], row[5],
-                                   row[6]))
-        return out
+        found: dict[int, Receipt] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in db.execute(
+                    "SELECT id, instance, status, alert, deliveries, received_at, state "
+                    f"FROM receipts WHERE id IN ({marks})", chunk):
+                found[row[0]] = Receipt(row[0], row[1], row[2], _json_decode(row[3]), row[4],
+                                        row[5], row[6])
+        return [found[rid] for rid in ids if rid in found]
 
     async def finish_delivery(
         self, delivery_id: int, receipts: Iterable[tuple[int, str, Any, Any]],

@@ -41,6 +41,10 @@ class Target:
 
 
 class Notifier:
+    # Messages loaded per pass. A stored message carries its whole rendering context, and
+    # loading runs on the event loop: small passes keep webhook requests from waiting.
+    BATCH = 20
+
     def __init__(self, service: Service, session: aiohttp.ClientSession) -> None:
         self.service = service
         self.session = session
@@ -100,7 +104,7 @@ class Notifier:
         while True:
             service.outbox_changed.clear()
             try:
-                due = await service.journal.due_outbox(service.clock(), limit=100)
+                due = await service.journal.due_outbox(service.clock(), limit=self.BATCH)
                 for item in due:
                     await self.deliver(item)
                 next_at = await service.journal.next_outbox_due()
@@ -108,7 +112,7 @@ class Notifier:
                 log.error("journal unavailable: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
-            if len(due) == 100:
+            if len(due) == self.BATCH:
                 continue
             timeout = None if next_at is None else max(0.0, next_at - service.clock())
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation

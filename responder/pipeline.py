@@ -50,7 +50,7 @@ class Pipeline:
         while True:
             service.work_available.clear()
             try:
-                batch = await service.journal.pending_deliveries(limit=50)
+                batch = await service.journal.pending_deliveries(limit=50, max_alerts=50)
             except JournalUnavailable as exc:
                 log.error("journal unavailable: %s", exc)
                 await asyncio.sleep(1.0)
@@ -71,7 +71,7 @@ class Pipeline:
                         [Event(kind="error", receipt_id=r.id, instance=r.instance,
                                outcome="failed", detail={"error": "processing failed; see logs"})
                          for r in delivery.new])
-            if len(batch) < 50:
+            if not batch:
                 await service.work_available.wait()
 
     async def process(self, delivery: PendingDelivery) -> None:
@@ -88,6 +88,7 @@ class Pipeline:
                     "runbooks": [p.runbook.name for p in work.plans],
                 }))
             events.extend(self._plan_errors(work))
+            await self.service.give_way_to_webhooks(self.GIVE_WAY)
             if work.alert.status == "firing":
                 events.extend(await self.actor.on_firing(runtime, group, work))
             else:
@@ -144,6 +145,7 @@ class Pipeline:
                     buckets.setdefault(key, (spec, p, []))[2].append(work)
         events: list[Event] = []
         for (runbook, channel, per_alert), (spec, p, members) in buckets.items():
+            await self.service.give_way_to_webhooks(self.GIVE_WAY)
             event = "resolved" if all(w.alert.status == "resolved" for w in members) else "firing"
             actions = [a for w in members for a in w.actions.get(runbook, [])]
             events.extend(await self.notifier.notify(

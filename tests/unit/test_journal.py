@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,23 @@ async def test_reads_and_writes_wait_for_a_commit_in_flight_and_see_its_rows(
     await first
     assert [d.new[0].alert["labels"]["n"] for d in pending] == ["1"]
     assert (await journal.recent(10))["alerts"][0]["alert"]["labels"]["n"] == "1"
+
+
+async def test_pending_deliveries_come_in_slices_of_alerts_in_order(journal: Journal) -> None:
+    def group(i: int, n: int) -> bytes:
+        alerts = [{"status": "firing", "labels": {"alertname": "A", "g": str(i), "n": str(k)},
+                   "startsAt": "2026-01-01T00:00:00Z"} for k in range(n)]
+        return json.dumps({"version": "4", "status": "firing", "groupKey": f"g{i}",
+                           "alerts": alerts}).encode()
+
+    for i, n in enumerate((150, 40, 30, 300, 5)):
+        await journal.record_delivery(*decode_group(group(i, n)))
+    sizes = []
+    after = 0
+    while batch := await journal.pending_deliveries(after_id=after, max_alerts=200):
+        sizes.append([len(d.new) for d in batch])
+        assert all(d.new[k].alert["labels"]["n"] == str(k) for d in batch
+                   for k in range(len(d.new)))
+        after = batch[-1].id
+    # whole deliveries only; a delivery larger than the slice comes alone
+    assert sizes == [[150, 40], [30], [300], [5]]
