@@ -13,9 +13,10 @@ spent, a final ``escalate`` attempt turns the next confirmation into ``on_exhaus
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -29,7 +30,7 @@ from responder.config.durations import parse_duration
 from responder.errors import PermanentError, TemporaryError
 from responder.journal import Attempt, Event, JournalUnavailable, Receipt
 from responder.load import Runtime
-from responder.model import Alert, AlertGroup, group_from_dict
+from responder.model import Alert, AlertGroup, alert_from_dict, group_from_dict
 from responder.outbox import Notifier, Target
 from responder.service import Service
 from responder.work import AlertWork
@@ -39,6 +40,16 @@ CHAINED = frozenset({"argo.retry", "argo.resubmit"})
 ESCALATE = "escalate"
 MAX_TRANSIENT_TRIES = 6
 FAILED_PHASES = frozenset({"Failed", "Error"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Escalation:
+    """An escalation decided while a delivery is processed, its message not yet sent."""
+
+    context: Mapping[str, Any]
+    receipt_id: int | None
+    instance: str
+    reason: str
 
 
 class Actor:
@@ -66,7 +77,10 @@ class Actor:
         return self.service.clock()
 
     # -- the pipeline's entry points ---------------------------------------------------
-    async def on_firing(self, runtime: Runtime, group: AlertGroup, work: AlertWork) -> list[Event]:
+    async def on_firing(self, runtime: Runtime, group: AlertGroup, work: AlertWork,
+                        escalations: list[Escalation] | None = None) -> list[Event]:
+        """Schedule the alert's actions. Escalations are added to ``escalations`` when
+        given (the caller sends one message per group, see ``notify_escalations``)."""
         events: list[Event] = []
         for p in work.plans:
             summaries = work.actions.setdefault(p.runbook.name, [])
@@ -90,7 +104,8 @@ class Actor:
                                         detail={"reason": reason, "params": action.params}))
                 if outcome != "paused":
                     events.extend(await self._escalate(context, work.receipt.id,
-                                                       work.receipt.instance, reason))
+                                                       work.receipt.instance, reason,
+                                                       collect=escalations))
                 continue
             for action in p.actions:
                 delay = (backoff_delay(1, **_backoff(context)) if action.kind in CHAINED else 0.0)
@@ -412,8 +427,11 @@ class Actor:
         return events
 
     async def _escalate(self, ctx: Mapping[str, Any], receipt_id: int | None, instance: str,
-                        reason: str) -> list[Event]:
-        """``on_exhausted`` once per alert instance and runbook; counted as manual work."""
+                        reason: str, collect: list[Escalation] | None = None) -> list[Event]:
+        """``on_exhausted`` once per alert instance and runbook; counted as manual work.
+
+        With ``collect`` the message is left to ``notify_escalations``, which sends one
+        per group, runbook and channel for everything a delivery escalated."""
         runbook = str(ctx.get("runbook", ""))
         # The marker keeps what a resolve needs: an escalation refused before any attempt
         # existed (not retryable, breaker open) has no other row to read it from.
@@ -421,12 +439,16 @@ class Actor:
             instance=instance, runbook=runbook, target="escalation", n=0, action="notify",
             params={"reason": reason}, due_at=self._now(), receipt_id=receipt_id,
             context={"on_exhausted": list(ctx.get("on_exhausted", [])),
-                     "analysis": ctx.get("analysis")}, state="done")
+                     "analysis": ctx.get("analysis"),
+                     "group_key": ctx.get("group", {}).get("groupKey")}, state="done")
         if marker is None:
             return []
         self.service.metrics.manual_interventions.inc()
         events = [Event(kind="escalation", receipt_id=receipt_id, instance=instance,
                         runbook=runbook, outcome="escalated", detail={"reason": reason})]
+        if collect is not None:
+            collect.append(Escalation(ctx, receipt_id, instance, reason))
+            return events
         group = group_from_dict(ctx["group"], [ctx["alert"]])
         runtime = self.service.runtime
         for target in ctx.get("on_exhausted", []):
@@ -439,6 +461,45 @@ class Actor:
                 receipt_id=receipt_id))
         return events
 
+    async def notify_escalations(self, runtime: Runtime, group: AlertGroup,
+                                 escalations: Sequence[Escalation], delivery_id: int,
+                                 ) -> list[Event]:
+        """One ``on_exhausted`` message per runbook and channel for a delivery's escalations.
+
+        An alert storm in one Alertmanager group pages once, listing every escalated alert,
+        not once per alert."""
+        buckets: dict[tuple[str, str], tuple[Mapping[str, Any], list[Escalation]]] = {}
+        for escalation in escalations:
+            runbook = str(escalation.context.get("runbook", ""))
+            for target in escalation.context.get("on_exhausted", []):
+                buckets.setdefault((runbook, target["channel"]), (target, []))[1].append(
+                    escalation)
+        events: list[Event] = []
+        for (runbook, channel), (target, members) in buckets.items():
+            first = members[0].context
+            events.extend(await self.notifier.notify(
+                runtime, group=group,
+                alerts=[alert_from_dict(m.context["alert"]) for m in members],
+                analysis=first.get("analysis"),
+                actions=[{"kind": "escalation", "outcome": "escalated", "detail": m.reason,
+                          "target": m.instance} for m in members],
+                runbook={"name": runbook, "description": first.get("description", "")},
+                target=Target(channel, target.get("template"), target.get("fallback")),
+                event="escalation", dedup=f"esc:d{delivery_id}:{runbook}:{channel}",
+                receipt_id=members[0].receipt_id))
+        return events
+
+    async def _open_escalations_in_group(self, group: AlertGroup, runbook: str,
+                                         instance: str) -> int:
+        """Other alerts of the group whose escalation by ``runbook`` is still firing."""
+        rows = await self.service.journal.read(lambda db: db.execute(
+            "SELECT a.context FROM attempts a WHERE a.target = 'escalation' AND "
+            "a.action = 'notify' AND a.runbook = ? AND a.instance != ? AND NOT EXISTS ("
+            "SELECT 1 FROM receipts r WHERE r.instance = a.instance AND "
+            "r.status = 'resolved')", (runbook, instance)).fetchall())
+        return sum(1 for (context,) in rows
+                   if msgspec.json.decode(context).get("group_key") == group.group_key)
+
     async def _resolve_escalations(self, runtime: Runtime, group: AlertGroup,
                                    work: AlertWork) -> list[Event]:
         """A resolved alert resolves what its escalation opened (PagerDuty: same dedup_key)."""
@@ -449,6 +510,16 @@ class Actor:
                 continue
             ctx = await self._firing_context(firing_instance, attempt.runbook)
             if ctx is None:
+                continue
+            # The page is per group and runbook (one PagerDuty dedup_key): it is resolved
+            # when the last escalated alert of the group resolves, not the first.
+            still = await self._open_escalations_in_group(group, attempt.runbook,
+                                                          firing_instance)
+            if still:
+                events.append(Event(kind="escalation", receipt_id=work.receipt.id,
+                                    instance=firing_instance, runbook=attempt.runbook,
+                                    outcome="resolve_deferred",
+                                    detail={"still_firing": still}))
                 continue
             for target in ctx.get("on_exhausted", []):
                 channel = runtime.config.channels.get(target["channel"])

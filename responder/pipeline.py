@@ -20,7 +20,7 @@ from typing import Any
 from responder.act.budget import backoff_delay
 from responder.act.enrich import failure_messages
 from responder.act.plan import PlanError, RunbookPlan, plan
-from responder.actor import CHAINED, Actor
+from responder.actor import CHAINED, Actor, Escalation
 from responder.config.runbooks import NotifySpec
 from responder.journal import Event, JournalUnavailable, PendingDelivery, Receipt
 from responder.load import Runtime
@@ -79,6 +79,7 @@ class Pipeline:
         group = group_from_dict(delivery.group, [r.alert for r in delivery.new])
         events: list[Event] = []
         works = await asyncio.gather(*(self._analyze(runtime, group, r) for r in delivery.new))
+        escalations: list[Escalation] = []
         for work in works:
             events.append(Event(
                 kind="alert", receipt_id=work.receipt.id, instance=work.receipt.instance,
@@ -90,12 +91,15 @@ class Pipeline:
             events.extend(self._plan_errors(work))
             await self.service.give_way_to_webhooks(self.GIVE_WAY)
             if work.alert.status == "firing":
-                events.extend(await self.actor.on_firing(runtime, group, work))
+                events.extend(await self.actor.on_firing(runtime, group, work, escalations))
             else:
                 events.extend(await self.actor.on_resolved(runtime, group, work))
         for receipt in delivery.duplicates:
             events.extend(await self.actor.on_resend(runtime, receipt, alert_from_dict(receipt.alert)))
         events.extend(await self._notify(runtime, group, delivery.id, works))
+        if escalations:
+            events.extend(await self.actor.notify_escalations(runtime, group, escalations,
+                                                              delivery.id))
         await self.service.journal.finish_delivery(
             delivery.id,
             [(w.receipt.id, "done", w.analysis.to_dict(), [p.runbook.name for p in w.plans])

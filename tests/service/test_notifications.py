@@ -342,6 +342,41 @@ async def test_firing_then_resolved_triggers_then_resolves_one_pagerduty_inciden
     assert await metric(client, 'responder_notifications_sent_total{channel="pager"}') == 2.0
 
 
+async def test_escalations_of_one_group_page_once_and_resolve_with_the_last_alert(
+        tmp_path: Path, configure: Configure, start: Start, pagerduty: FakePagerDuty) -> None:
+    config = configure({"oncall": {"type": "log"}, "mail": {"type": "log"},
+                        "pager": pagerduty_channel(tmp_path, pagerduty)}, [ESCALATING])
+    client = await start(config)
+    storm = [alert(f"train-{i}") for i in range(5)]           # all out of memory: no retry
+    await post(client, payload(*storm))
+    await delivered(client, 1, "pager")
+    assert len(await audit_events(client, "escalation", "escalated")) == 5
+    assert await metric(client, "responder_manual_interventions_total") == 5.0
+    await asyncio.sleep(0.2)
+    (page,) = pagerduty.events                                # one page for the group
+    assert page["event_action"] == "trigger"
+    escalated = page["payload"]["custom_details"]["actions"]
+    assert sorted(a["target"] for a in escalated) == sorted(
+        f"fp-train-{i}@2026-11-28T10:00:00+00:00" for i in range(5))
+
+    # Alertmanager re-sends the group: nothing is escalated or paged again.
+    await post(client, payload(*storm))
+    await asyncio.sleep(0.3)
+    assert len(pagerduty.events) == 1
+
+    # The incident stays open while any escalated alert of the group still fires.
+    for i in range(4):
+        await post(client, payload(alert(f"train-{i}", status="resolved"), *storm[i + 1:]))
+    await eventually(lambda: audit_events(client, "escalation", "resolve_deferred"))
+    await asyncio.sleep(0.3)
+    assert len(pagerduty.events) == 1
+    assert pagerduty.incidents == {page["dedup_key"]: "triggered"}
+    await post(client, payload(alert("train-4", status="resolved")))
+    await delivered(client, 2, "pager")
+    assert pagerduty.events[1]["event_action"] == "resolve"
+    assert pagerduty.incidents == {page["dedup_key"]: "resolved"}
+
+
 # -- delivery: retries, Retry-After, fallback -------------------------------------------------
 NOTIFY_ONCALL = runbook("tell-oncall", [{"channel": "oncall"}])
 SENT_ONCALL = 'responder_notifications_sent_total{channel="oncall"}'
