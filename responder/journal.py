@@ -428,13 +428,11 @@ class Journal:
     ) -> list[DeliveryResult]:
         now = self.clock()
         results = []
+        # The connection is the only writer, so the next id is known: receipts are written
+        # first with it, then the delivery row once, already knowing which are new.
+        (delivery_id,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()
         for group, rejected, _ in batch:
-            envelope = _json_encode(group.to_dict(with_alerts=False))
-            cur = db.execute(
-                "INSERT INTO deliveries (group_key, envelope, received_at, new_receipts, "
-                "dup_receipts) VALUES (?, ?, ?, '[]', '[]') RETURNING id",
-                (group.group_key, envelope, now))
-            delivery_id = cur.fetchone()[0]
+            delivery_id += 1
             new: list[int] = []
             dup: list[int] = []
             for alert in group.alerts:
@@ -453,12 +451,13 @@ class Journal:
                     "'invalid', ?)",
                     (now, _json_encode({"group_key": group.group_key, "index": item.index,
                                         "path": item.path, "error": item.error})))
-            if new or dup:
-                db.execute("UPDATE deliveries SET new_receipts = ?, dup_receipts = ? WHERE id = ?",
-                           (_json_encode(new), _json_encode(dup), delivery_id))
-            else:
-                db.execute("UPDATE deliveries SET state = 'done', finished_at = ? WHERE id = ?",
-                           (now, delivery_id))
+            done = not (new or dup)
+            db.execute(
+                "INSERT INTO deliveries (id, group_key, envelope, received_at, new_receipts, "
+                "dup_receipts, state, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (delivery_id, group.group_key, _json_encode(group.to_dict(with_alerts=False)),
+                 now, _json_encode(new), _json_encode(dup), "done" if done else "pending",
+                 now if done else None))
             results.append(DeliveryResult(delivery_id, len(new), len(dup)))
         return results
 
