@@ -34,7 +34,7 @@ log = logging.getLogger("responder.pipeline")
 
 
 class Pipeline:
-    GIVE_WAY = 0.05   # the longest a delivery waits for webhooks in flight (seconds)
+    GIVE_WAY = 0.05   # the longest a pipeline step waits for webhooks in flight (seconds)
 
     def __init__(self, service: Service, actor: Actor, notifier: Notifier, *,
                  enrich_timeout: float = 2.0) -> None:
