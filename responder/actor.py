@@ -28,7 +28,7 @@ from responder.act.plan import PlannedAction, RunbookPlan
 from responder.act.ratelimit import SlidingWindow
 from responder.config.durations import parse_duration
 from responder.errors import PermanentError, TemporaryError
-from responder.journal import Attempt, Event, JournalUnavailable, Receipt
+from responder.journal import Attempt, Event, JournalUnavailable, OutboxMessage, Receipt
 from responder.load import Runtime
 from responder.model import Alert, AlertGroup, alert_from_dict, group_from_dict
 from responder.outbox import Notifier, Target
@@ -441,8 +441,12 @@ class Actor:
             context={"on_exhausted": list(ctx.get("on_exhausted", [])),
                      "analysis": ctx.get("analysis"),
                      "group_key": ctx.get("group", {}).get("groupKey")}, state="done")
-        if marker is None:
+        if marker is None and not (collect is not None
+                                   and await self._escalated_by(instance, runbook) == receipt_id):
             return []
+        # (A marker of this very receipt means its delivery is being processed again after
+        # a crash: its message went out with the delivery's commit, so it is queued again,
+        # under the same per-delivery dedup key.)
         self.service.metrics.manual_interventions.inc()
         events = [Event(kind="escalation", receipt_id=receipt_id, instance=instance,
                         runbook=runbook, outcome="escalated", detail={"reason": reason})]
@@ -463,7 +467,7 @@ class Actor:
 
     async def notify_escalations(self, runtime: Runtime, group: AlertGroup,
                                  escalations: Sequence[Escalation], delivery_id: int,
-                                 ) -> list[Event]:
+                                 collect: list[OutboxMessage] | None = None) -> list[Event]:
         """One ``on_exhausted`` message per runbook and channel for a delivery's escalations.
 
         An alert storm in one Alertmanager group pages once, listing every escalated alert,
@@ -486,8 +490,15 @@ class Actor:
                 runbook={"name": runbook, "description": first.get("description", "")},
                 target=Target(channel, target.get("template"), target.get("fallback")),
                 event="escalation", dedup=f"esc:d{delivery_id}:{runbook}:{channel}",
-                receipt_id=members[0].receipt_id))
+                receipt_id=members[0].receipt_id, collect=collect))
         return events
+
+    async def _escalated_by(self, instance: str, runbook: str) -> int | None:
+        """The receipt whose processing escalated ``instance`` by ``runbook``, if any."""
+        row = await self.service.journal.read(lambda db: db.execute(
+            "SELECT receipt_id FROM attempts WHERE instance = ? AND runbook = ? AND "
+            "target = 'escalation' AND n = 0", (instance, runbook)).fetchone())
+        return None if row is None else int(row[0]) if row[0] is not None else None
 
     async def _open_escalations_in_group(self, group: AlertGroup, runbook: str,
                                          instance: str) -> int:

@@ -26,7 +26,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -167,6 +167,19 @@ class Event:
     target: str | None = None
     outcome: str | None = None
     detail: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A rendered message to queue; ``event`` is its audit event, whose outcome is decided
+    when it is written (``queued``, or ``duplicate`` when its dedup key exists)."""
+
+    channel: str
+    dedup: str
+    message: dict[str, Any]
+    fallback: str | None
+    receipt_id: int | None
+    event: Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,22 +520,30 @@ class Journal:
 
     async def finish_delivery(
         self, delivery_id: int, receipts: Iterable[tuple[int, str, Any, Any]],
-        events: Iterable[Event],
-    ) -> None:
-        """Mark a delivery processed with each receipt's (id, state, analysis, runbooks)."""
+        events: Iterable[Event], messages: Sequence[OutboxMessage] = (),
+    ) -> int:
+        """Mark a delivery processed with each receipt's (id, state, analysis, runbooks),
+        and queue its messages, in one transaction; returns how many were queued."""
         now = self.clock()
         receipts = list(receipts)
         events = list(events)
 
-        def write(db: sqlite3.Connection) -> None:
+        def write(db: sqlite3.Connection) -> int:
             for rid, state, analysis, runbooks in receipts:
                 db.execute("UPDATE receipts SET state = ?, analysis = ?, runbooks = ? WHERE id = ?",
                            (state, _json_encode(analysis), _json_encode(runbooks), rid))
+            queued = 0
+            for m in messages:
+                new = self._enqueue(db, m.channel, m.dedup, m.message, m.fallback, m.receipt_id,
+                                    now, now)
+                queued += new
+                events.append(replace(m.event, outcome="queued" if new else "duplicate"))
             self._insert_events(db, events, now)
             db.execute("UPDATE deliveries SET state = 'done', finished_at = ? WHERE id = ?",
                        (now, delivery_id))
+            return queued
 
-        await self.tx(write)
+        return await self.tx(write)
 
     # -- events ------------------------------------------------------------------------
     @staticmethod
@@ -674,11 +695,19 @@ class Journal:
                       next_at: float | None = None) -> bool:
         """Queue a message for delivery once (``dedup`` is unique); True when queued now."""
         now = self.clock()
-        return await self.tx(lambda db: db.execute(
+        return await self.tx(lambda db: self._enqueue(
+            db, channel, dedup, message, fallback, receipt_id,
+            now if next_at is None else next_at, now))
+
+    @staticmethod
+    def _enqueue(db: sqlite3.Connection, channel: str, dedup: str, message: dict[str, Any],
+                 fallback: str | None, receipt_id: int | None, next_at: float,
+                 now: float) -> bool:
+        return bool(db.execute(
             "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup) DO NOTHING",
-            (channel, dedup, _json_encode(message), fallback, receipt_id,
-             now if next_at is None else next_at, now)).rowcount == 1)
+            (channel, dedup, _json_encode(message), fallback, receipt_id, next_at,
+             now)).rowcount == 1)
 
     async def due_outbox(self, now: float, limit: int = 50) -> list[OutboxItem]:
         return await self.read(lambda db: [_outbox(r) for r in db.execute(

@@ -21,7 +21,7 @@ import aiohttp
 
 from responder.act.ratelimit import TokenBucket
 from responder.errors import PermanentError, TemporaryError
-from responder.journal import Event, JournalUnavailable, OutboxItem
+from responder.journal import Event, JournalUnavailable, OutboxItem, OutboxMessage
 from responder.load import Runtime
 from responder.model import Alert, AlertGroup
 from responder.notify.base import Sender, build_senders, delivery_backoff
@@ -57,17 +57,21 @@ class Notifier:
         self, runtime: Runtime, *, group: AlertGroup, alerts: Sequence[Alert],
         analysis: Mapping[str, Any] | None, actions: Sequence[Mapping[str, Any]],
         runbook: Mapping[str, Any], target: Target, event: str, dedup: str,
-        receipt_id: int | None,
+        receipt_id: int | None, collect: list[OutboxMessage] | None = None,
     ) -> list[Event]:
+        """Render and queue one message. With ``collect`` the rendered message is added to
+        it instead, for the caller to queue in its own transaction (the pipeline does,
+        with the delivery's ``finish_delivery``)."""
         config = runtime.config
         context = build_context(
             group, alerts=list(alerts), analysis=analysis, actions=list(actions),
             runbook=runbook, argo_ui_url=config.argo.ui_url if config.argo else None,
             dashboard_url=config.dashboard_url, event=event)
-        return await self._enqueue(runtime, target, context, dedup, receipt_id)
+        return await self._enqueue(runtime, target, context, dedup, receipt_id, collect)
 
     async def _enqueue(self, runtime: Runtime, target: Target, context: NotificationContext,
-                       dedup: str, receipt_id: int | None) -> list[Event]:
+                       dedup: str, receipt_id: int | None,
+                       collect: list[OutboxMessage] | None = None) -> list[Event]:
         channel = runtime.config.channels.get(target.channel)
         base = Event(kind="notification", receipt_id=receipt_id, action=target.channel,
                      runbook=str(context.runbook.get("name", "")) or None)
@@ -80,7 +84,13 @@ class Notifier:
             self.service.metrics.notification_failed.labels(target.channel).inc()
             return [dataclasses.replace(base, outcome="render_failed", detail={"error": str(exc)})]
         stored = {"body": message.body, "type": message.type, "template": target.template,
-                  "context": dataclasses.asdict(context)}
+                  "context": context.variables()}
+        if collect is not None:
+            collect.append(OutboxMessage(
+                channel=target.channel, dedup=dedup, message=stored, fallback=target.fallback,
+                receipt_id=receipt_id, event=dataclasses.replace(
+                    base, detail={"event": context.event, "dedup": dedup})))
+            return []
         queued = await self.service.journal.enqueue(
             channel=target.channel, dedup=dedup, message=stored, fallback=target.fallback,
             receipt_id=receipt_id)

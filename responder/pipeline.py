@@ -22,7 +22,7 @@ from responder.act.enrich import failure_messages
 from responder.act.plan import PlanError, RunbookPlan, plan
 from responder.actor import CHAINED, Actor, Escalation
 from responder.config.runbooks import NotifySpec
-from responder.journal import Event, JournalUnavailable, PendingDelivery, Receipt
+from responder.journal import Event, JournalUnavailable, OutboxMessage, PendingDelivery, Receipt
 from responder.load import Runtime
 from responder.model import AlertGroup, alert_from_dict, group_from_dict
 from responder.notify.render import RenderError, build_context
@@ -96,15 +96,18 @@ class Pipeline:
                 events.extend(await self.actor.on_resolved(runtime, group, work))
         for receipt in delivery.duplicates:
             events.extend(await self.actor.on_resend(runtime, receipt, alert_from_dict(receipt.alert)))
-        events.extend(await self._notify(runtime, group, delivery.id, works))
+        messages: list[OutboxMessage] = []
+        events.extend(await self._notify(runtime, group, delivery.id, works, messages))
         if escalations:
             events.extend(await self.actor.notify_escalations(runtime, group, escalations,
-                                                              delivery.id))
-        await self.service.journal.finish_delivery(
+                                                              delivery.id, messages))
+        queued = await self.service.journal.finish_delivery(
             delivery.id,
             [(w.receipt.id, "done", w.analysis.to_dict(), [p.runbook.name for p in w.plans])
              for w in works],
-            events)
+            events, messages)
+        if queued:
+            self.service.outbox_changed.set()
 
     async def _analyze(self, runtime: Runtime, group: AlertGroup, receipt: Receipt) -> AlertWork:
         alert = alert_from_dict(receipt.alert)
@@ -137,7 +140,7 @@ class Pipeline:
                 for e in work.actions.pop("_errors", [])]
 
     async def _notify(self, runtime: Runtime, group: AlertGroup, delivery_id: int,
-                      works: Sequence[AlertWork]) -> list[Event]:
+                      works: Sequence[AlertWork], messages: list[OutboxMessage]) -> list[Event]:
         """One message per group per runbook and channel, unless the runbook asks per alert."""
         buckets: dict[tuple[str, str, str | None], tuple[NotifySpec, RunbookPlan, list[AlertWork]]]
         buckets = {}
@@ -158,7 +161,7 @@ class Pipeline:
                 runbook={"name": runbook, "description": p.runbook.description},
                 target=Target(spec.channel, spec.template, spec.fallback), event=event,
                 dedup=f"d{delivery_id}:{runbook}:{channel}:{per_alert or 'group'}",
-                receipt_id=members[0].receipt.id))
+                receipt_id=members[0].receipt.id, collect=messages))
         return events
 
 

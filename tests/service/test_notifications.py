@@ -25,6 +25,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
 from responder.app import create_app
+from responder.journal import Journal, JournalUnavailable
 from responder.load import load_runtime
 from tests.conftest import TOKEN
 from tests.fakes import Reply
@@ -375,6 +376,34 @@ async def test_escalations_of_one_group_page_once_and_resolve_with_the_last_aler
     await delivered(client, 2, "pager")
     assert pagerduty.events[1]["event_action"] == "resolve"
     assert pagerduty.incidents == {page["dedup_key"]: "resolved"}
+
+
+async def test_a_delivery_processed_again_after_a_failed_commit_still_pages_once(
+        tmp_path: Path, configure: Configure, start: Start, pagerduty: FakePagerDuty,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The escalation markers are written while the delivery is processed, its messages
+    # with the delivery's last commit: when that commit fails, the delivery runs again
+    # and must still page, once.
+    finish = Journal.finish_delivery
+    failures = []
+
+    async def failing_once(self: Journal, *args: Any, **kwargs: Any) -> int:
+        if not failures:
+            failures.append(1)
+            raise JournalUnavailable("disk I/O error")
+        return await finish(self, *args, **kwargs)
+
+    monkeypatch.setattr(Journal, "finish_delivery", failing_once)
+    client = await start(configure({"oncall": {"type": "log"}, "mail": {"type": "log"},
+                                    "pager": pagerduty_channel(tmp_path, pagerduty)},
+                                   [ESCALATING]))
+    await post(client, payload(alert("train-a"), alert("train-b")))
+    await delivered(client, 1, "pager", within=15)
+    await asyncio.sleep(0.3)
+    assert failures == [1]
+    (page,) = pagerduty.events
+    assert len(page["payload"]["custom_details"]["actions"]) == 2
+    assert len(await audit_events(client, "escalation", "escalated")) == 2
 
 
 # -- delivery: retries, Retry-After, fallback -------------------------------------------------
