@@ -1,8 +1,9 @@
 """A fake Slack incoming webhook that refuses what Slack refuses.
 
 Shaped after Slack's incoming-webhook error reference: answers are plain text, ``ok`` on
-success; ``invalid_payload`` (400) for a body that is not a JSON object, has neither
-``text`` nor ``blocks``, or more than 50 blocks; ``invalid_blocks`` (400) for a malformed
+success; ``invalid_payload`` (400) for a body that is not a JSON object, has no content
+(``text``, ``blocks``, or a legacy attachment with text of its own), or more than 50
+blocks; ``invalid_blocks`` (400) for a malformed
 block; ``no_service`` (404) for an unknown webhook path; ``rate_limited`` (429) and 5xx
 when scripted (``fake.script("POST", fake.path, [Reply(429, headers={"Retry-After":
 "2"})])``). Like Slack, it wants ``Content-Type: application/json``.
@@ -18,6 +19,8 @@ from aiohttp import web
 from tests.fakes import FakeServer
 
 MAX_BLOCKS = 50
+# What makes a legacy attachment a message (Alertmanager's own Slack notifier sends these).
+_ATTACHMENT_CONTENT = ("text", "fallback", "pretext", "title", "fields", "blocks")
 ERROR_CODES = {400: "invalid_payload", 403: "invalid_token", 404: "no_service",
                410: "channel_is_archived", 429: "rate_limited", 500: "internal_error",
                503: "service_unavailable"}
@@ -54,14 +57,16 @@ class FakeSlack(FakeServer):
         if not isinstance(payload, dict):
             return self.error(400, "invalid_payload")
         text, blocks = payload.get("text"), payload.get("blocks")
-        if not text and not blocks:
-            return self.error(400, "invalid_payload")
         attachments = payload.get("attachments") or []
         all_blocks = list(blocks or [])
+        attached = False      # legacy attachments carry content of their own
         for attachment in attachments if isinstance(attachments, list) else [None]:
             if not isinstance(attachment, dict):
                 return self.error(400, "invalid_payload")
             all_blocks.extend(attachment.get("blocks") or [])
+            attached = attached or any(attachment.get(k) for k in _ATTACHMENT_CONTENT)
+        if not text and not blocks and not attached:
+            return self.error(400, "invalid_payload")
         if len(all_blocks) > MAX_BLOCKS:
             return self.error(400, "invalid_payload")
         if not all(_valid_block(b) for b in all_blocks):

@@ -387,3 +387,15 @@ async def test_starttls_against_a_server_without_it_is_permanent(
         with pytest.raises(PermanentError, match="STARTTLS"):
             await EmailSender(spec).send(templates.render(spec, firing_context()))
     assert server.messages == []
+
+
+async def test_the_fake_slack_takes_legacy_attachments_as_slack_does(
+        slack: FakeSlack, session: aiohttp.ClientSession, tmp_path: Path) -> None:
+    # Alertmanager's slack_configs send no top-level text, only an attachment.
+    legacy = {"channel": "#oncall", "attachments": [
+        {"title": "[FIRING:1] CircuitBreakerOpen", "text": "breaker open", "fallback": "x"}]}
+    await slack_sender(slack, session, tmp_path).send(Message("oncall", "slack", legacy))
+    assert slack.messages == [legacy]
+    with pytest.raises(PermanentError, match="invalid_payload"):
+        await slack_sender(slack, session, tmp_path).send(
+            Message("oncall", "slack", {"attachments": [{"color": "danger"}]}))
