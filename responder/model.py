@@ -54,33 +54,40 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
         }
 
 
-class _Envelope(msgspec.Struct, frozen=True, kw_only=True):
-    version: Literal["4"]
+class _GroupFields(msgspec.Struct, frozen=True, kw_only=True):
+    """The webhook envelope's fields besides version, status and alerts."""
+
     group_key: str = msgspec.field(default="", name="groupKey")
     truncated_alerts: int = msgspec.field(default=0, name="truncatedAlerts")
-    status: Status
     receiver: str = ""
     group_labels: dict[str, str] = msgspec.field(default_factory=dict, name="groupLabels")
     common_labels: dict[str, str] = msgspec.field(default_factory=dict, name="commonLabels")
     common_annotations: dict[str, str] = msgspec.field(
         default_factory=dict, name="commonAnnotations")
     external_url: str = msgspec.field(default="", name="externalURL")
+
+
+class _Envelope(_GroupFields, frozen=True, kw_only=True):
+    """A webhook body with each alert left undecoded, to reject bad alerts one by one."""
+
+    version: Literal["4"]
+    status: Status
     alerts: list[msgspec.Raw]
 
 
-class AlertGroup(msgspec.Struct, frozen=True, kw_only=True):
+class _FastEnvelope(_GroupFields, frozen=True, kw_only=True):
+    """A webhook body whose alerts are all valid, decoded in one pass."""
+
+    version: Literal["4"]
+    status: Status
+    alerts: list[Alert]
+
+
+class AlertGroup(_GroupFields, frozen=True, kw_only=True):
     """The envelope: one Alertmanager notification for one aggregation group."""
 
     version: str = "4"
-    group_key: str = msgspec.field(default="", name="groupKey")
-    truncated_alerts: int = msgspec.field(default=0, name="truncatedAlerts")
     status: Status = "firing"
-    receiver: str = ""
-    group_labels: dict[str, str] = msgspec.field(default_factory=dict, name="groupLabels")
-    common_labels: dict[str, str] = msgspec.field(default_factory=dict, name="commonLabels")
-    common_annotations: dict[str, str] = msgspec.field(
-        default_factory=dict, name="commonAnnotations")
-    external_url: str = msgspec.field(default="", name="externalURL")
     alerts: tuple[Alert, ...] = ()
 
     def to_dict(self, *, with_alerts: bool = True) -> dict[str, Any]:
@@ -118,20 +125,6 @@ class Rejected(msgspec.Struct, frozen=True):
     error: str
 
 
-class _FastEnvelope(msgspec.Struct, frozen=True, kw_only=True):
-    version: Literal["4"]
-    group_key: str = msgspec.field(default="", name="groupKey")
-    truncated_alerts: int = msgspec.field(default=0, name="truncatedAlerts")
-    status: Status
-    receiver: str = ""
-    group_labels: dict[str, str] = msgspec.field(default_factory=dict, name="groupLabels")
-    common_labels: dict[str, str] = msgspec.field(default_factory=dict, name="commonLabels")
-    common_annotations: dict[str, str] = msgspec.field(
-        default_factory=dict, name="commonAnnotations")
-    external_url: str = msgspec.field(default="", name="externalURL")
-    alerts: list[Alert]
-
-
 _FAST_DECODER = msgspec.json.Decoder(_FastEnvelope)
 _ENVELOPE_DECODER = msgspec.json.Decoder(_Envelope)
 _ALERT_DECODER = msgspec.json.Decoder(Alert)
@@ -161,12 +154,7 @@ def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         pass
     else:
-        return AlertGroup(
-            version=fast.version, group_key=fast.group_key,
-            truncated_alerts=fast.truncated_alerts, status=fast.status,
-            receiver=fast.receiver, group_labels=fast.group_labels,
-            common_labels=fast.common_labels, common_annotations=fast.common_annotations,
-            external_url=fast.external_url, alerts=tuple(fast.alerts)), []
+        return _group(fast, fast.alerts), []
     try:
         env = _ENVELOPE_DECODER.decode(body)
     except msgspec.ValidationError as exc:
@@ -194,19 +182,15 @@ def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
             rejected.append(Rejected(index, f"$.alerts[{index}]", "JSON nested too deeply"))
         except UnicodeDecodeError:
             rejected.append(Rejected(index, f"$.alerts[{index}]", "string is not valid UTF-8"))
-    group = AlertGroup(
-        version=env.version,
-        group_key=env.group_key,
-        truncated_alerts=env.truncated_alerts,
-        status=env.status,
-        receiver=env.receiver,
-        group_labels=env.group_labels,
-        common_labels=env.common_labels,
-        common_annotations=env.common_annotations,
-        external_url=env.external_url,
-        alerts=tuple(alerts),
-    )
-    return group, rejected
+    return _group(env, alerts), rejected
+
+
+def _group(env: _Envelope | _FastEnvelope, alerts: list[Alert]) -> AlertGroup:
+    return AlertGroup(
+        version=env.version, group_key=env.group_key, truncated_alerts=env.truncated_alerts,
+        status=env.status, receiver=env.receiver, group_labels=env.group_labels,
+        common_labels=env.common_labels, common_annotations=env.common_annotations,
+        external_url=env.external_url, alerts=tuple(alerts))
 
 
 def group_from_dict(envelope: dict[str, Any], alerts: list[dict[str, Any]]) -> AlertGroup:
