@@ -335,22 +335,31 @@ class Journal:
             db.execute(f"PRAGMA synchronous={synchronous}")
             self._sync_now = synchronous
 
+    def _begin(self, db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T],
+               synchronous: str) -> T:
+        """BEGIN, then ``fn(db)``; rolled back if it raises. The caller commits."""
+        self._set_synchronous(db, synchronous)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            return fn(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _write_failed(db: sqlite3.Connection, exc: sqlite3.Error) -> JournalUnavailable:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        return JournalUnavailable(f"journal write failed: {exc}")
+
     def _tx(self, fn: Callable[[sqlite3.Connection], T], synchronous: str = "NORMAL") -> T:
         db = self._conn()
         try:
-            self._set_synchronous(db, synchronous)
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(db)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            result = self._begin(db, fn, synchronous)
             db.execute("COMMIT")
             return result
         except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise JournalUnavailable(f"journal write failed: {exc}") from exc
+            raise self._write_failed(db, exc) from exc
 
     async def tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` in one transaction (``synchronous=NORMAL``)."""
@@ -414,13 +423,8 @@ class Journal:
         if self._committer is None:
             raise JournalUnavailable("journal is closed")
         try:
-            self._set_synchronous(db, self.synchronous)
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                results = self._write_deliveries(db, batch)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            results = self._begin(db, lambda db: self._write_deliveries(db, batch),
+                                  self.synchronous)
             commit = asyncio.get_running_loop().run_in_executor(
                 self._committer, db.execute, "COMMIT")
             try:
@@ -431,9 +435,7 @@ class Journal:
                 raise
             return results
         except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise JournalUnavailable(f"journal write failed: {exc}") from exc
+            raise self._write_failed(db, exc) from exc
 
     def _write_deliveries(
         self, db: sqlite3.Connection,
@@ -495,9 +497,10 @@ class Journal:
             ).fetchall()
             for did, envelope, received_at, new_ids, dup_ids in rows:
                 new_list, dup_list = _json_decode(new_ids), _json_decode(dup_ids)
-                if out and loaded + len(new_list) + len(dup_list) > max_alerts:
+                size = len(new_list) + len(dup_list)
+                if out and loaded + size > max_alerts:
                     break
-                loaded += len(new_list) + len(dup_list)
+                loaded += size
                 out.append(PendingDelivery(
                     did, _json_decode(envelope), received_at,
                     tuple(self._receipts(db, new_list)), tuple(self._receipts(db, dup_list))))
@@ -703,11 +706,11 @@ class Journal:
     def _enqueue(db: sqlite3.Connection, channel: str, dedup: str, message: dict[str, Any],
                  fallback: str | None, receipt_id: int | None, next_at: float,
                  now: float) -> bool:
-        return bool(db.execute(
+        return db.execute(
             "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup) DO NOTHING",
             (channel, dedup, _json_encode(message), fallback, receipt_id, next_at,
-             now)).rowcount == 1)
+             now)).rowcount == 1
 
     async def due_outbox(self, now: float, limit: int = 50) -> list[OutboxItem]:
         return await self.read(lambda db: [_outbox(r) for r in db.execute(
