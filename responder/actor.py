@@ -450,28 +450,22 @@ class Actor:
         self.service.metrics.manual_interventions.inc()
         events = [Event(kind="escalation", receipt_id=receipt_id, instance=instance,
                         runbook=runbook, outcome="escalated", detail={"reason": reason})]
+        escalation = Escalation(ctx, receipt_id, instance, reason)
         if collect is not None:
-            collect.append(Escalation(ctx, receipt_id, instance, reason))
+            collect.append(escalation)
             return events
         group = group_from_dict(ctx["group"], [ctx["alert"]])
-        runtime = self.service.runtime
-        for target in ctx.get("on_exhausted", []):
-            events.extend(await self.notifier.notify(
-                runtime, group=group, alerts=group.alerts, analysis=ctx.get("analysis"),
-                actions=[{"kind": "escalation", "outcome": "escalated", "detail": reason}],
-                runbook={"name": runbook, "description": ctx.get("description", "")},
-                target=Target(target["channel"], target.get("template"), target.get("fallback")),
-                event="escalation", dedup=f"esc:{instance}:{runbook}:{target['channel']}",
-                receipt_id=receipt_id))
-        return events
+        return events + await self.notify_escalations(self.service.runtime, group,
+                                                      [escalation], scope=instance)
 
     async def notify_escalations(self, runtime: Runtime, group: AlertGroup,
-                                 escalations: Sequence[Escalation], delivery_id: int,
+                                 escalations: Sequence[Escalation], scope: str,
                                  collect: list[OutboxMessage] | None = None) -> list[Event]:
-        """One ``on_exhausted`` message per runbook and channel for a delivery's escalations.
+        """One ``on_exhausted`` message per runbook and channel for ``escalations``.
 
-        An alert storm in one Alertmanager group pages once, listing every escalated alert,
-        not once per alert."""
+        The pipeline passes everything one delivery escalated (``scope`` is the delivery),
+        so an alert storm in one Alertmanager group pages once, listing every escalated
+        alert; the scheduler passes one alert's escalation (``scope`` is its instance)."""
         buckets: dict[tuple[str, str], tuple[Mapping[str, Any], list[Escalation]]] = {}
         for escalation in escalations:
             runbook = str(escalation.context.get("runbook", ""))
@@ -489,7 +483,7 @@ class Actor:
                           "target": m.instance} for m in members],
                 runbook={"name": runbook, "description": first.get("description", "")},
                 target=Target(channel, target.get("template"), target.get("fallback")),
-                event="escalation", dedup=f"esc:d{delivery_id}:{runbook}:{channel}",
+                event="escalation", dedup=f"esc:{scope}:{runbook}:{channel}",
                 receipt_id=members[0].receipt_id, collect=collect))
         return events
 
@@ -498,7 +492,7 @@ class Actor:
         row = await self.service.journal.read(lambda db: db.execute(
             "SELECT receipt_id FROM attempts WHERE instance = ? AND runbook = ? AND "
             "target = 'escalation' AND n = 0", (instance, runbook)).fetchone())
-        return None if row is None else int(row[0]) if row[0] is not None else None
+        return row[0] if row is not None else None
 
     async def _open_escalations_in_group(self, group: AlertGroup, runbook: str,
                                          instance: str) -> int:

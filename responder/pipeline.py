@@ -99,8 +99,8 @@ class Pipeline:
         messages: list[OutboxMessage] = []
         events.extend(await self._notify(runtime, group, delivery.id, works, messages))
         if escalations:
-            events.extend(await self.actor.notify_escalations(runtime, group, escalations,
-                                                              delivery.id, messages))
+            events.extend(await self.actor.notify_escalations(
+                runtime, group, escalations, scope=f"d{delivery.id}", collect=messages))
         queued = await self.service.journal.finish_delivery(
             delivery.id,
             [(w.receipt.id, "done", w.analysis.to_dict(), [p.runbook.name for p in w.plans])
