@@ -52,7 +52,7 @@ class Service:
     # -- webhooks first --------------------------------------------------------------
     # Alertmanager waits for the webhook's 200 (and retries, duplicating, when it waits
     # too long); the pipeline's work is already safe in the journal. So the pipeline
-    # gives way while webhook requests are in flight, for a bounded time per delivery,
+    # gives way while webhook requests are in flight, for a bounded time per step,
     # and an alert storm is acknowledged first and processed right after.
     def webhook_started(self) -> None:
         self.webhooks_in_flight += 1

@@ -103,7 +103,7 @@ class BreakerStore:
             if state.state != "open":
                 continue
             due = sm.next_half_open(state, self.cooldown(key))
-            if state.state == "open" and due is not None and due <= self.clock():
+            if due is not None and due <= self.clock():
                 _, new, transition = sm.allow(state, self.clock(), self.cooldown(key))
                 if transition == "half_opened":
                     # Moving to half-open must not spend the single trial: keep it unclaimed.
