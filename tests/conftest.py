@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,3 +51,17 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
+    """``check()`` (a value or an awaitable) once it is truthy; fails after ``within`` s."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {within}s: {result!r}")
+        await asyncio.sleep(0.02)

@@ -49,7 +49,7 @@ from tests.e2e.procs import (
     wait_for,
     write_yaml,
 )
-from tests.fakes import FakeServer, WorkflowStore
+from tests.fakes import FakeServer, WorkflowStore, now_stamp
 from tests.fakes.argo_server import FakeArgoServer
 from tests.fakes.slack import FakeSlack
 from tests.fakes.webhook_sink import FakeWebhookSink
@@ -182,13 +182,9 @@ class FakeKubeStateMetrics(FakeServer):
         return web.Response(text=self.render(), content_type="text/plain")
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def end_run(store: WorkflowStore, name: str, phase: str, message: str | None) -> None:
     wf = store.workflows[(NS, name)]
-    wf["status"].update(phase=phase, finishedAt=_now())
+    wf["status"].update(phase=phase, finishedAt=now_stamp())
     if message:
         wf["status"]["message"] = message
     wf["metadata"]["labels"].update({"workflows.argoproj.io/phase": phase,

@@ -181,7 +181,8 @@ class FakeServer:
         await self.close()
 
 
-def _now() -> str:
+def now_stamp() -> str:
+    """Now, as Argo writes timestamps."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -202,7 +203,7 @@ class WorkflowStore:
         meta: dict[str, Any] = {
             "name": name, "namespace": namespace, "uid": str(uuid.UUID(int=self._version)),
             "resourceVersion": str(self._version), "generation": 1,
-            "creationTimestamp": _now(), "labels": dict(labels or {})}
+            "creationTimestamp": now_stamp(), "labels": dict(labels or {})}
         if generate_name:
             meta["generateName"] = generate_name
         return meta
@@ -220,9 +221,9 @@ class WorkflowStore:
                      spec: Mapping[str, Any] | None = None,
                      generate_name: str | None = None) -> dict[str, Any]:
         """``nodes``: ``{"name", "phase", "message"?, "exit_code"?, "type"?}`` each."""
-        status: dict[str, Any] = {"phase": phase, "startedAt": _now()}
+        status: dict[str, Any] = {"phase": phase, "startedAt": now_stamp()}
         if phase in ("Succeeded", "Failed", "Error"):
-            status["finishedAt"] = _now()
+            status["finishedAt"] = now_stamp()
         if message:
             status["message"] = message
         node_map: dict[str, Any] = {}
@@ -231,7 +232,7 @@ class WorkflowStore:
             entry: dict[str, Any] = {
                 "id": node_id, "name": f"{name}.{node['name']}", "displayName": node["name"],
                 "type": node.get("type", "Pod"), "phase": node.get("phase", "Failed"),
-                "templateName": node["name"], "startedAt": _now(), "finishedAt": _now()}
+                "templateName": node["name"], "startedAt": now_stamp(), "finishedAt": now_stamp()}
             if node.get("message"):
                 entry["message"] = node["message"]
             if node.get("exit_code") is not None:

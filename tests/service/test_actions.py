@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from responder.app import create_app
 from responder.load import load_runtime
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, eventually
 from tests.fakes.argo_server import FakeArgoServer
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -99,17 +98,6 @@ async def post(client: TestClient[Any, Any], body: bytes) -> dict[str, Any]:
     resp = await client.post("/webhook", data=body, headers=AUTH)
     assert resp.status == 200, await resp.text()
     return await resp.json()  # type: ignore[no-any-return]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 10.0) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {within}s: {result!r}")
-        await asyncio.sleep(0.05)
 
 
 async def action_events(client: TestClient[Any, Any], outcome: str | None = None,

@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 from responder.app import create_app
 from responder.journal import Journal, JournalUnavailable
 from responder.load import load_runtime
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, eventually
 from tests.fakes import Reply
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
@@ -163,20 +163,6 @@ async def post(client: Client, body: bytes) -> dict[str, Any]:
     resp = await client.post("/webhook", data=body, headers=AUTH)
     assert resp.status == 200, await resp.text()
     return await resp.json()  # type: ignore[no-any-return]
-
-
-async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
-    """``check()`` (a value or an awaitable) once it is truthy; fails after ``within`` s."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {within}s: {result!r}")
-        await asyncio.sleep(0.02)
 
 
 async def audit_events(client: Client, kind: str, outcome: str | None = None,
@@ -385,7 +371,7 @@ async def test_a_delivery_processed_again_after_a_failed_commit_still_pages_once
     # with the delivery's last commit: when that commit fails, the delivery runs again
     # and must still page, once.
     finish = Journal.finish_delivery
-    failures = []
+    failures: list[int] = []
 
     async def failing_once(self: Journal, *args: Any, **kwargs: Any) -> int:
         if not failures:
