@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -227,11 +228,9 @@ def write_results(path: Path, results: dict[str, Any], command: str) -> None:
         lines += ["## Profile of the responder under wrk (py-spy, all threads)", ""]
         for n, p in prof.items():
             lines += [f"{n} alert(s)/request, {p['samples']} samples (both threads):", ""]
-            own = p["self"][:12]
-            inc = p["inclusive"][:12]
-            rows = [[f"`{own[i][0]}`" if i < len(own) else "", own[i][1] if i < len(own) else "",
-                     f"`{inc[i][0]}`" if i < len(inc) else "", inc[i][1] if i < len(inc) else ""]
-                    for i in range(max(len(own), len(inc)))]
+            rows = [[f"`{o[0]}`" if o else "", o[1] if o else "",
+                     f"`{i[0]}`" if i else "", i[1] if i else ""]
+                    for o, i in zip_longest(p["self"][:12], p["inclusive"][:12])]
             lines += _table(["self", "%", "inclusive (loop and thread frames left out)", "%"],
                             rows)
     kept = ""
