@@ -24,9 +24,10 @@ import msgspec
 from responder.act.argo import ActionResult, Backend, DryRunBackend
 from responder.act.breaker_store import BreakerStore
 from responder.act.budget import backoff_delay
-from responder.act.plan import PlannedAction, RunbookPlan
+from responder.act.plan import CHAINED, PlannedAction, RunbookPlan
 from responder.act.ratelimit import SlidingWindow
 from responder.config.durations import parse_duration
+from responder.decide import State, decide_runbook
 from responder.errors import PermanentError, TemporaryError
 from responder.journal import Attempt, Event, JournalUnavailable, OutboxMessage, Receipt
 from responder.load import Runtime
@@ -36,7 +37,6 @@ from responder.service import Service
 from responder.work import AlertWork
 
 log = logging.getLogger("responder.act")
-CHAINED = frozenset({"argo.retry", "argo.resubmit"})
 ESCALATE = "escalate"
 MAX_TRANSIENT_TRIES = 6
 FAILED_PHASES = frozenset({"Failed", "Error"})
@@ -82,7 +82,8 @@ class Actor:
         """Schedule the alert's actions. Escalations are added to ``escalations`` when
         given (the caller sends one message per group, see ``notify_escalations``)."""
         events: list[Event] = []
-        for p in work.plans:
+        for decided in work.decision.runbooks:
+            p = decided.plan
             summaries = work.actions.setdefault(p.runbook.name, [])
             context = self._context(group, work, p)
             if p.breaker_key and p.runbook.breaker is not None:
@@ -90,11 +91,12 @@ class Actor:
                     p.breaker_key, context["breaker"], f"{work.alert.alertname} firing")
                 if transition == "opened":
                     events.extend(await self._transition(p.breaker_key, "opened", context))
+                if decided.refusal is None:   # this or an earlier alert may have opened it
+                    decided = decide_runbook(p, work.analysis, self.state())
             if not p.actions:
                 continue
-            refusal = await self._refusal(p, work)
-            if refusal is not None:
-                outcome, reason = refusal
+            if decided.refusal is not None:
+                outcome, reason = decided.refusal.outcome, decided.refusal.reason
                 for action in p.actions:
                     summaries.append(_summary(action, outcome, reason, 0, p.runbook.retry.limit))
                     self.service.metrics.actions.labels(action.kind, outcome).inc()
@@ -102,7 +104,7 @@ class Actor:
                                         instance=work.receipt.instance, runbook=p.runbook.name,
                                         action=action.kind, target=action.target, outcome=outcome,
                                         detail={"reason": reason, "params": action.params}))
-                if outcome != "paused":
+                if decided.refusal.escalates:
                     events.extend(await self._escalate(context, work.receipt.id,
                                                        work.receipt.instance, reason,
                                                        collect=escalations))
@@ -549,16 +551,9 @@ class Actor:
         return data
 
     # -- helpers -----------------------------------------------------------------------
-    async def _refusal(self, p: RunbookPlan, work: AlertWork) -> tuple[str, str] | None:
-        if self.service.paused:
-            return "paused", "actions paused by the operator"
-        chained = any(a.kind in CHAINED for a in p.actions)
-        if chained and not work.analysis.retryable and p.runbook.when_retryable is None:
-            return ("not_retryable",
-                    f"analysis says {work.analysis.category} is not retryable")
-        if p.breaker_key and self.breakers.get(p.breaker_key).state == "open":
-            return "breaker_open", f"breaker {p.breaker_key} is open"
-        return None
+    def state(self) -> State:
+        """What a decision made now sees: the pause switch and the open breakers."""
+        return State(paused=self.service.paused, open_breakers=_OpenBreakers(self.breakers))
 
     def _context(self, group: AlertGroup, work: AlertWork, p: RunbookPlan) -> dict[str, Any]:
         rb = p.runbook
@@ -589,6 +584,16 @@ class Actor:
         return Event(kind="action", receipt_id=a.receipt_id, instance=a.instance,
                      runbook=a.runbook, action=a.action, target=a.target, outcome=outcome,
                      detail={"attempt": a.n, "params": a.params, **detail})
+
+
+class _OpenBreakers:
+    """The open breakers as a container, each key read from the store when asked."""
+
+    def __init__(self, store: BreakerStore) -> None:
+        self.store = store
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.store.get(key).state == "open"
 
 
 def _planned(action: PlannedAction) -> dict[str, Any]:
