@@ -12,18 +12,17 @@ outbox) is the caller's business.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Container, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from responder.act.plan import CHAINED, PlanError, PlannedAction, RunbookPlan, plan
 from responder.analyze import Analysis
 from responder.backoff import Backoff
 from responder.config.runbooks import RunbookSpec
+from responder.grouping import Bucket, bucket
 from responder.match import RunbookIndex
 from responder.model import Alert, AlertGroup
-
-T = TypeVar("T")
 
 PAUSED = "actions paused by the operator"
 
@@ -118,58 +117,11 @@ class AlertDecision:
                 if r.refusal is not None and r.refusal.escalates and r.plan.actions]
 
 
-class NotifyTarget(Protocol):
-    @property
-    def channel(self) -> str: ...
-
-    @property
-    def template(self) -> str | None: ...
-
-    @property
-    def fallback(self) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Bucket(Generic[T]):
-    """One message: a runbook's entry for a channel, for the members it groups."""
-
-    runbook: str
-    target: NotifyTarget
-    scope: Hashable | None           # the member's key when the runbook asks per alert
-    members: list[T] = field(default_factory=list)
-
-    @property
-    def channel(self) -> str:
-        return self.target.channel
-
-
 @dataclass(frozen=True, slots=True)
 class Decisions:
     alerts: tuple[AlertDecision, ...]
     notifications: tuple[Bucket[AlertDecision], ...]
     escalations: tuple[Bucket[AlertDecision], ...]
-
-
-def bucket(entries: Iterable[tuple[T, str, NotifyTarget, bool]],
-           key: Callable[[T], Hashable]) -> list[Bucket[T]]:
-    """One message per runbook and channel, or per member when its entry says per alert.
-
-    ``entries`` are (member, runbook, target, per_alert); the order of first appearance
-    is kept. Used for notifications and escalations alike (SPEC §8: one message per
-    Alertmanager group, not per alert, unless the runbook asks)."""
-    out: dict[tuple[str, str, Hashable | None], Bucket[T]] = {}
-    for member, runbook, target, per_alert in entries:
-        scope = key(member) if per_alert else None
-        k = (runbook, target.channel, scope)
-        if k not in out:
-            out[k] = Bucket(runbook, target, scope)
-        out[k].members.append(member)
-    return list(out.values())
-
-
-def event_of(alerts: Iterable[Alert]) -> str:
-    """A message about only resolved alerts is a resolution; anything firing is firing."""
-    return "resolved" if all(a.status == "resolved" for a in alerts) else "firing"
 
 
 def refusal(p: RunbookPlan, analysis: Analysis, state: State) -> Refusal | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from responder.decide import ActionDecision, AlertDecision, Bucket, decide, event_of
+from responder.decide import ActionDecision, AlertDecision, decide
+from responder.grouping import Bucket, event_of
 from responder.load import Runtime
 from responder.model import AlertGroup
 from responder.notify.render import RenderError, build_context

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from responder.act.enrich import failure_messages
 from responder.actor import Actor, Escalation
 from responder.analyze import Analysis
-from responder.decide import AlertDecision, Bucket, decide, event_of
+from responder.decide import AlertDecision, decide
+from responder.grouping import Bucket, event_of
 from responder.journal import Event, JournalUnavailable, OutboxMessage, PendingDelivery
 from responder.load import Runtime
 from responder.model import Alert, AlertGroup, alert_from_dict, group_from_dict

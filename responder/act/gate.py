@@ -100,11 +100,11 @@ Verdict = Need | Run | Hold | Refuse | Wait | Recovered | Exhausted
 
 def gate(a: Attempt, f: Facts) -> Verdict:
     """The verdict on attempt ``a`` given facts ``f``, or the next fact it needs."""
-    if a.action.startswith("breaker."):
-        return Run()   # local: trips and resets are how an operator's runbook steers
     escalation = a.action == ESCALATE
     if f.paused and not escalation:
         return Hold()
+    if a.action.startswith("breaker."):
+        return Run()   # local: a trip or reset is not under any breaker
     under_breaker = a.breaker_key is not None and not a.breaker_action
     if under_breaker and not escalation:
         if f.breaker_allows is None:

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from responder.analyze import Analysis
 from responder.config.runbooks import load_runbooks_text
-from responder.decide import State, bucket, decide
+from responder.decide import State, decide
+from responder.grouping import bucket
 from responder.match import RunbookIndex
 from responder.model import Alert, AlertGroup
 

@@ -41,9 +41,10 @@ def test_a_pause_does_not_hold_an_escalation() -> None:
     assert gate(SPENT, Facts(NOW, paused=True)) == Need("phase")
 
 
-def test_a_breaker_action_runs_even_when_paused_or_open() -> None:
+def test_a_breaker_action_runs_even_when_its_breaker_is_open_but_not_when_paused() -> None:
     trip = Attempt("breaker.trip", 1, breaker_key="ns/etl")
-    assert gate(trip, Facts(NOW, paused=True, breaker_allows=False)) == Run()
+    assert gate(trip, Facts(NOW, breaker_allows=False)) == Run()
+    assert gate(trip, Facts(NOW, paused=True)) == Hold()
 
 
 def test_an_open_breaker_refuses_and_escalates() -> None:
