@@ -21,7 +21,7 @@ from responder.act.breaker_store import BreakerStore
 from responder.act.escalation import Escalations
 from responder.act.scheduler import IDLE, Scheduler
 from responder.errors import TemporaryError
-from responder.journal import Event, Journal
+from responder.journal import Event, Journal, SqliteJournal
 from responder.metrics import Metrics
 from tests.fakes.clock import FakeTime
 
@@ -75,7 +75,7 @@ class Rig:
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     time = FakeTime()
-    journal = Journal(tmp_path / "state.db", clock=time.clock)
+    journal = SqliteJournal(tmp_path / "state.db", clock=time.clock)
     await journal.open()
     metrics = Metrics(CollectorRegistry())
     breakers = BreakerStore(journal, metrics, time.clock)
@@ -124,7 +124,7 @@ async def test_an_attempt_runs_when_the_clock_reaches_it_and_not_before(rig: Rig
 async def test_a_chained_attempt_waits_its_backoff_then_runs_if_still_failing(rig: Rig) -> None:
     await rig.schedule(due_in=0.0)
     await rig.time.woken(rig.wakeup)
-    (attempt1, attempt2) = await rig.journal.attempts_for("i1")
+    (_, attempt2) = await rig.journal.attempts_for("i1")
     assert attempt2.due_at - rig.time.now == 60.0   # duration * factor
     await rig.time.advance(59.0)
     assert len(rig.backend.calls) == 1
