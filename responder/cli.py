@@ -1,4 +1,4 @@
-"""The ``responder`` command: serve | check | test | explain | analyze.
+"""The ``responder`` command: serve | check | test | explain | replay | analyze.
 
 Every subcommand reads ``-c/--config`` (default ``./responder.yaml``), so ``analyze`` and
 ``explain`` answer with the patterns, runbooks and templates the service would use.
@@ -195,6 +195,46 @@ def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
     return "\n".join(out)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    import asyncio
+    import time
+
+    from responder.config.durations import parse_duration
+    from responder.journal import JournalUnavailable, JournalVersionError, SqliteJournal
+    from responder.replay import format_report, replay
+
+    try:
+        runtime = _runtime(args)
+    except ConfigErrors as exc:
+        return _errors(exc)
+    try:
+        since = time.time() - parse_duration(args.since)
+    except ValueError as exc:
+        print(f"--since: {exc}", file=sys.stderr)
+        return 1
+    state = args.state or str(runtime.config.state_path)
+    if "://" in state:
+        print(f"--state {state.split('://', 1)[0]}://...: replay reads SQLite journals only",
+              file=sys.stderr)
+        return 1
+
+    async def read() -> list[Any]:
+        journal = SqliteJournal(Path(state))
+        await journal.open_read_only()
+        try:
+            return await journal.decided(since)
+        finally:
+            await journal.close()
+
+    try:
+        deliveries = asyncio.run(read())
+    except (JournalUnavailable, JournalVersionError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(format_report(replay(runtime, deliveries), since))
+    return 0
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     try:
         analyzer = load_analyzer(Path(args.config))
@@ -237,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("payload", metavar="PAYLOAD.json", help="webhook payload file, or - for stdin")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_explain)
+    p = sub.add_parser("replay", parents=[common],
+                       help="decide the journaled alerts of a period again; touches nothing")
+    p.add_argument("--state", metavar="DB", help="journal (default: the config's state.path)")
+    p.add_argument("--since", default="24h", help="how far back (default: 24h)")
+    p.set_defaults(func=cmd_replay)
     p = sub.add_parser("analyze", parents=[common], help="classify failure text")
     p.add_argument("text", nargs="?", help="failure text (default: read stdin)")
     p.add_argument("--json", action="store_true")
