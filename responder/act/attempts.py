@@ -164,9 +164,7 @@ class Attempts:
         """Schedule attempt n+1, or the final ``escalate`` once the budget is spent."""
         retry = a.context["retry"]
         n = a.n + 1
-        backoff = Backoff(float(retry.get("duration", 30.0)), float(retry.get("factor", 2.0)),
-                          float(retry.get("max_duration", 300.0)))
-        due = self.clock() + backoff.delay(n)
+        due = self.clock() + attempt_backoff(a.context).delay(n)
         state = "scheduled" if self.can_read else "waiting"
         nxt = await self.journal.schedule_attempt(
             instance=a.instance, runbook=a.runbook, target=a.target, n=n,
@@ -236,3 +234,10 @@ class Attempts:
         return Event(kind="action", receipt_id=a.receipt_id, instance=a.instance,
                      runbook=a.runbook, action=a.action, target=a.target, outcome=outcome,
                      detail={"attempt": a.n, "params": a.params, **detail})
+
+
+def attempt_backoff(ctx: Mapping[str, Any]) -> Backoff:
+    """The runbook's attempt schedule, as journaled with the attempt."""
+    retry = ctx.get("retry") or {}
+    return Backoff(float(retry.get("duration", 30.0)), float(retry.get("factor", 2.0)),
+                   float(retry.get("max_duration", 300.0)), int(retry.get("limit", 0)))

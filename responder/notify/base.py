@@ -1,4 +1,4 @@
-"""What every sender shares: the protocol, the factory, the delivery backoff, one HTTP POST.
+"""What every sender shares: the protocol, the factory, one HTTP POST.
 
 A sender delivers one already-rendered ``Message`` and says how it went in the only
 vocabulary the outbox understands: return (delivered), ``TemporaryError(delay)`` (try
@@ -51,16 +51,6 @@ def build_senders(channels: Mapping[str, ChannelSpec],
         else:
             senders[name] = LogSender(spec)
     return senders
-
-
-def delivery_backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0,
-                     retry_after: float | None = None) -> float:
-    """Seconds to wait before retry ``attempt`` (1-based): doubling from ``base`` up to
-    ``cap``; an upstream's Retry-After wins, as Slack and PagerDuty ask."""
-    if retry_after is not None:
-        return max(0.0, retry_after)
-    exponent = min(max(attempt, 1) - 1, 62)
-    return float(min(cap, base * (2 ** exponent)))
 
 
 def scrub(text: str, secrets: Iterable[Secret | str | None]) -> str:
