@@ -26,8 +26,9 @@ from responder.errors import PermanentError, TemporaryError
 from responder.journal import Event, JournalUnavailable, OutboxItem, OutboxMessage
 from responder.load import Runtime
 from responder.model import Alert, AlertGroup
-from responder.notify.base import Sender, build_senders
+from responder.notify.base import Sender
 from responder.notify.render import Message, NotificationContext, RenderError, build_context
+from responder.notify.senders import build_senders
 from responder.service import Service
 
 log = logging.getLogger("responder.notify")

@@ -66,7 +66,6 @@ class Config:
     channels: dict[str, ChannelSpec]
     max_body_bytes: int
     dashboard_url: str | None
-    workers: int
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -171,11 +170,9 @@ def load_config(path: Path) -> Config:
 
     max_body = DEFAULT_MAX_BODY
     dashboard_url: str | None = None
-    workers = 4
     limits = root.section("limits")
     if limits is not None:
         max_body = limits.int("max_body_bytes", DEFAULT_MAX_BODY, minimum=1024)
-        workers = limits.int("workers", 4, minimum=1)
         limits.finish()
     links = root.section("links")
     if links is not None:
@@ -190,7 +187,6 @@ def load_config(path: Path) -> Config:
         rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
-        workers=workers,
     )
 
 

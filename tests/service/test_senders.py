@@ -17,11 +17,11 @@ from responder.config.reader import Section
 from responder.config.yamlmarks import load_text
 from responder.errors import ConfigError, PermanentError, TemporaryError
 from responder.model import sample_group
-from responder.notify.base import build_senders
 from responder.notify.email import EmailSender
 from responder.notify.log import LogSender
 from responder.notify.pagerduty import PagerDutySender
 from responder.notify.render import Message, Templates, build_context
+from responder.notify.senders import build_senders
 from responder.notify.slack import SlackSender
 from responder.notify.webhook import WebhookSender
 from tests.fakes import Reply
