@@ -21,6 +21,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from responder import receive
+from responder.act import scheduler
 from responder.act.argo import ArgoSettings, Backend, KubeSettings, choose_backend
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
@@ -64,7 +65,8 @@ def _spawn(app: web.Application, coro: Coroutine[Any, Any, None], name: str) -> 
 
 def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
                clock: Callable[[], float] = time.time, handle_signals: bool = False,
-               journal_synchronous: str = "FULL") -> web.Application:
+               journal_synchronous: str = "FULL",
+               sleep: scheduler.Sleep = scheduler.sleep) -> web.Application:
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
     journal = SqliteJournal(runtime.config.state_path, clock=clock,
                             synchronous=journal_synchronous, owner=_owner(runtime))
@@ -86,7 +88,7 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
         await breakers.load()
         await service.restore()
         notifier = Notifier(service, session)
-        actor = Actor(service, backend, notifier, breakers)
+        actor = Actor(service, backend, notifier, breakers, sleep=sleep)
         app[receive.ACTOR] = actor
         app[receive.BREAKERS] = breakers
         pipeline = Pipeline(service, actor, notifier)
