@@ -179,7 +179,8 @@ class Rejected(msgspec.Struct, frozen=True):
 _FAST_DECODER = msgspec.json.Decoder(_FastEnvelope)
 _ENVELOPE_DECODER = msgspec.json.Decoder(_Envelope)
 _FAST_GRAFANA_DECODER = msgspec.json.Decoder(_FastGrafanaEnvelope)
-_ALERT_DECODERS = {"4": msgspec.json.Decoder(Alert), "1": msgspec.json.Decoder(GrafanaAlert)}
+_ALERT_DECODERS: dict[str, msgspec.json.Decoder[Alert]] = {
+    "4": msgspec.json.Decoder(Alert), "1": msgspec.json.Decoder(GrafanaAlert)}
 _PATH_SUFFIX = " - at `"
 
 
