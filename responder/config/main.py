@@ -156,7 +156,7 @@ def load_config(path: Path) -> Config:
             token=argo_section.secret("token"),
             ca_file=argo_section.path("ca_file", None),
             insecure_skip_verify=argo_section.bool("insecure_skip_verify", False),
-            timeout=argo_section.duration("timeout", 10.0),
+            timeout=argo_section.duration("timeout", 10.0, positive=True),
             ui_url=ui_url.rstrip("/") if ui_url else None,
         )
         argo_section.finish()
