@@ -98,9 +98,12 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
         if handle_signals:
             loop.add_signal_handler(signal.SIGHUP,
                                     lambda: _spawn(app, _reload(service), "reload"))
+            for stop in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(stop, _stop, stop)
         try:
             yield
         finally:
+            log.info("shutting down: stopping workers, closing the journal")
             if handle_signals:
                 loop.remove_signal_handler(signal.SIGHUP)
             owned: set[asyncio.Task[None]] = app[TASKS]
@@ -117,6 +120,12 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
 
     app.cleanup_ctx.append(lifetime)
     return app
+
+
+def _stop(signum: signal.Signals) -> None:
+    """aiohttp's own handler, with a line saying why the service stops."""
+    log.info("received %s: shutting down", signum.name, extra={"signal": signum.name})
+    raise web.GracefulExit()
 
 
 async def _reload(service: Service) -> None:

@@ -37,6 +37,16 @@ class BreakerStore:
             if spec:
                 self.specs[key] = spec
             self._gauge(self.states[key])
+        self._forget_idle()
+
+    def _forget_idle(self) -> None:
+        """Drop closed breakers with nothing in their window, and their gauge series."""
+        now = self.clock()
+        for key, state in list(self.states.items()):
+            if sm.is_idle(state, now, float(self.specs.get(key, {}).get("window", 900.0))):
+                del self.states[key]
+                self.specs.pop(key, None)
+                self.metrics.breaker_state.remove(key)
 
     def get(self, key: str) -> sm.BreakerState:
         return self.states.get(key) or _new(key)
@@ -110,6 +120,7 @@ class BreakerStore:
                     new = dataclasses.replace(new, trial_in_flight=False)
                     await self._save(new, transition, None, "cooldown elapsed")
                     moved.append(key)
+        self._forget_idle()
         return moved
 
     def next_half_open_at(self) -> float | None:

@@ -161,6 +161,15 @@ class Section:
 
         return self._get(key, default, check, "duration")
 
+    def choice(self, key: builtins.str, choices: tuple[builtins.str, ...],
+               default: Any = _MISSING) -> Any:
+        def check(v: Any) -> builtins.str:
+            if not isinstance(v, builtins.str) or v not in choices:
+                raise ValueError(f"{v!r} is not one of {', '.join(choices)}")
+            return v
+
+        return self._get(key, default, check, "string")
+
     def str_list(self, key: builtins.str, default: Any = _MISSING) -> Any:
         def check(v: Any) -> list[builtins.str]:
             if isinstance(v, builtins.str):
