@@ -78,7 +78,8 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await journal.open()
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply, as for curl.
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), trust_env=True)
         backend = _backend(runtime, session)
         breakers = BreakerStore(journal, metrics, clock)
         await breakers.load()
