@@ -82,7 +82,8 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await journal.open()
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply, as for curl.
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), trust_env=True)
         backend = _backend(runtime, session)
         breakers = BreakerStore(journal, metrics, clock)
         await breakers.load()
@@ -102,9 +103,12 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
         if handle_signals:
             loop.add_signal_handler(signal.SIGHUP,
                                     lambda: _spawn(app, _reload(service), "reload"))
+            for stop in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(stop, _stop, stop)
         try:
             yield
         finally:
+            log.info("shutting down: stopping workers, closing the journal")
             if handle_signals:
                 loop.remove_signal_handler(signal.SIGHUP)
             owned: set[asyncio.Task[None]] = app[TASKS]
@@ -128,6 +132,12 @@ def _owner(runtime: Runtime) -> str:
     port, so a restart takes its own work back at once (a port of 0 is not a name)."""
     port = runtime.config.port
     return f"{os.uname().nodename}:{port}" if port else f"{os.uname().nodename}:pid{os.getpid()}"
+
+
+def _stop(signum: signal.Signals) -> None:
+    """aiohttp's own handler, with a line saying why the service stops."""
+    log.info("received %s: shutting down", signum.name, extra={"signal": signum.name})
+    raise web.GracefulExit()
 
 
 async def _reload(service: Service) -> None:

@@ -16,6 +16,9 @@ from responder.config.reader import Section
 from responder.config.yamlmarks import load_file
 from responder.errors import ConfigError, ConfigErrors, Origin
 
+FORMATS = ("text", "json")
+LEVELS = ("debug", "info", "warning", "error")
+
 DEFAULT_LISTEN = "127.0.0.1:9095"
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 
@@ -66,6 +69,8 @@ class Config:
     channels: dict[str, ChannelSpec]
     max_body_bytes: int
     dashboard_url: str | None
+    log_format: str = "text"
+    log_level: str = "info"
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -130,6 +135,13 @@ def load_config(path: Path) -> Config:
                    f"listen: {listen} is not a loopback address; configure auth "
                    "(bearer_token_file or basic_auth) or set insecure_allow_unauthenticated: true")
 
+    log_format, log_level = "text", "info"
+    log_section = root.section("log")
+    if log_section is not None:
+        log_format = log_section.choice("format", FORMATS, "text")
+        log_level = log_section.choice("level", LEVELS, "info")
+        log_section.finish()
+
     dry_run = root.bool("dry_run", False)
     state = root.section("state")
     state_path = base_dir / "responder-state.db"
@@ -155,7 +167,7 @@ def load_config(path: Path) -> Config:
             token=argo_section.secret("token"),
             ca_file=argo_section.path("ca_file", None),
             insecure_skip_verify=argo_section.bool("insecure_skip_verify", False),
-            timeout=argo_section.duration("timeout", 10.0),
+            timeout=argo_section.duration("timeout", 10.0, positive=True),
             ui_url=ui_url.rstrip("/") if ui_url else None,
         )
         argo_section.finish()
@@ -187,6 +199,7 @@ def load_config(path: Path) -> Config:
         rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
+        log_format=log_format, log_level=log_level,
     )
 
 
