@@ -71,6 +71,7 @@ class Config:
     dashboard_url: str | None
     log_format: str = "text"
     log_level: str = "info"
+    state_retention: float = 7 * 86400.0   # seconds; finished work older than this is deleted
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -145,8 +146,10 @@ def load_config(path: Path) -> Config:
     dry_run = root.bool("dry_run", False)
     state = root.section("state")
     state_path = base_dir / "responder-state.db"
+    state_retention = 7 * 86400.0
     if state is not None:
         state_path = state.path("path", state_path)
+        state_retention = _retention(state)
         state.finish()
 
     rules = tuple(root.str_list("rules", ["rules/runbooks/*.yaml"]))
@@ -199,8 +202,15 @@ def load_config(path: Path) -> Config:
         rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
-        log_format=log_format, log_level=log_level,
+        log_format=log_format, log_level=log_level, state_retention=state_retention,
     )
+
+
+def _retention(state: Section) -> float:
+    retention: float = state.duration("retention", 7 * 86400.0)
+    if retention <= 0:
+        state.error(state.at("retention"), "state.retention: must be longer than 0s")
+    return retention
 
 
 def load_file_errors(path: Path, shown: str) -> object:
