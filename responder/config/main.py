@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from responder.config.channels import ChannelSpec, parse_channels
+from responder.config.postgres import PostgresSpec, parse_postgres
 from responder.config.reader import Section
 from responder.config.yamlmarks import load_file
 from responder.errors import ConfigError, ConfigErrors, Origin
@@ -67,6 +68,7 @@ class Config:
     max_body_bytes: int
     dashboard_url: str | None
     workers: int
+    postgres: PostgresSpec | None = None
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -134,8 +136,14 @@ def load_config(path: Path) -> Config:
     dry_run = root.bool("dry_run", False)
     state = root.section("state")
     state_path = base_dir / "responder-state.db"
+    postgres: PostgresSpec | None = None
     if state is not None:
         state_path = state.path("path", state_path)
+        pg_section = state.section("postgres")
+        if pg_section is not None:
+            postgres = parse_postgres(pg_section)
+            if state.has("path"):
+                state.error(state.at("postgres"), "state: give path (SQLite) or postgres, not both")
         state.finish()
 
     rules = tuple(root.str_list("rules", ["rules/runbooks/*.yaml"]))
@@ -190,7 +198,7 @@ def load_config(path: Path) -> Config:
         rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
-        workers=workers,
+        workers=workers, postgres=postgres,
     )
 
 
