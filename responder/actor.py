@@ -19,13 +19,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import msgspec
-
 from responder.act.argo import ActionResult, Backend, DryRunBackend
 from responder.act.breaker_store import BreakerStore
 from responder.act.budget import backoff_delay
 from responder.act.plan import PlannedAction, RunbookPlan
-from responder.act.ratelimit import SlidingWindow
 from responder.config.durations import parse_duration
 from responder.errors import PermanentError, TemporaryError
 from responder.journal import Attempt, Event, JournalUnavailable, OutboxMessage, Receipt
@@ -59,19 +56,12 @@ class Actor:
         self.backend = backend
         self.notifier = notifier
         self.breakers = breakers
-        self._limiters: dict[tuple[int, float], SlidingWindow] = {}
 
     @property
     def can_read(self) -> bool:
         """Whether workflow phases can be read (a dry run may still read the cluster)."""
         backend = self.backend
         return not isinstance(backend, DryRunBackend) or backend.reader is not None
-
-    def _limiter(self, max_actions: int, window: float) -> SlidingWindow:
-        key = (max_actions, window)
-        if key not in self._limiters:
-            self._limiters[key] = SlidingWindow(max_actions, window)
-        return self._limiters[key]
 
     def _now(self) -> float:
         return self.service.clock()
@@ -187,7 +177,6 @@ class Actor:
     # -- the scheduler -----------------------------------------------------------------
     async def run(self) -> None:
         service = self.service
-        await self._recover_running()
         while True:
             service.attempts_changed.clear()
             try:
@@ -213,19 +202,9 @@ class Actor:
             except TimeoutError:
                 pass
 
-    async def _recover_running(self) -> None:
-        """An attempt caught mid-flight by a crash runs again (the phase check guards it)."""
-        def reset(db: Any) -> int:
-            return int(db.execute("UPDATE attempts SET state = 'scheduled' "
-                                  "WHERE state = 'running'").rowcount)
-
-        count = await self.service.journal.tx(reset)
-        if count:
-            log.warning("%d attempts were running at the last stop; rescheduled", count)
-
     async def execute(self, attempt: Attempt) -> None:
         journal = self.service.journal
-        if not await journal.update_attempt(attempt.id, state="running", expect_state="scheduled"):
+        if not await journal.claim_attempt(attempt.id):
             return
         try:
             events = await self._execute(attempt)
@@ -243,7 +222,7 @@ class Actor:
         metrics = self.service.metrics
         ctx = a.context
         now = self._now()
-        if self.service.paused and a.action != ESCALATE:
+        if a.action != ESCALATE and await self.service.is_paused():
             await journal.update_attempt(a.id, state="done", outcome="paused",
                                          detail="actions paused by the operator")
             metrics.actions.labels(a.action, "paused").inc()
@@ -286,8 +265,9 @@ class Actor:
                                               f"breaker {key} opened")]
         limit_spec = ctx.get("rate_limit") or {}
         if limit_spec:
-            limiter = self._limiter(int(limit_spec["max_actions"]), float(limit_spec["window"]))
-            ok, wait = limiter.try_acquire(a.target, now)
+            max_actions, window = int(limit_spec["max_actions"]), float(limit_spec["window"])
+            ok, wait = await journal.acquire_rate(f"{a.target}|{max_actions}/{window:g}",
+                                                  max_actions, window, now)
             if not ok:
                 await journal.update_attempt(a.id, state="scheduled", due_at=now + wait)
                 metrics.actions.labels(a.action, "rate_limited").inc()
@@ -300,9 +280,7 @@ class Actor:
             metrics.action_duration.labels(a.action).observe(time.perf_counter() - started)
             if tries < MAX_TRANSIENT_TRIES:
                 delay = exc.delay if exc.delay is not None else min(0.5 * 2.0 ** (tries - 1), 60.0)
-                await journal.tx(lambda db: db.execute(
-                    "UPDATE attempts SET state = 'scheduled', due_at = ?, context = json_set("
-                    "context, '$._tries', ?) WHERE id = ?", (now + delay, tries, a.id)))
+                await journal.retry_attempt(a.id, due_at=now + delay, tries=tries)
                 metrics.actions.labels(a.action, "retrying").inc()
                 return [self._event(a, "retrying", {"error": str(exc), "try": tries,
                                                     "retry_in": delay})]
@@ -489,21 +467,14 @@ class Actor:
 
     async def _escalated_by(self, instance: str, runbook: str) -> int | None:
         """The receipt whose processing escalated ``instance`` by ``runbook``, if any."""
-        row = await self.service.journal.read(lambda db: db.execute(
-            "SELECT receipt_id FROM attempts WHERE instance = ? AND runbook = ? AND "
-            "target = 'escalation' AND n = 0", (instance, runbook)).fetchone())
-        return row[0] if row is not None else None
+        marker = await self.service.journal.attempt(instance, runbook, "escalation", 0)
+        return marker.receipt_id if marker is not None else None
 
     async def _open_escalations_in_group(self, group: AlertGroup, runbook: str,
                                          instance: str) -> int:
         """Other alerts of the group whose escalation by ``runbook`` is still firing."""
-        rows = await self.service.journal.read(lambda db: db.execute(
-            "SELECT a.context FROM attempts a WHERE a.target = 'escalation' AND "
-            "a.action = 'notify' AND a.runbook = ? AND a.instance != ? AND NOT EXISTS ("
-            "SELECT 1 FROM receipts r WHERE r.instance = a.instance AND "
-            "r.status = 'resolved')", (runbook, instance)).fetchall())
-        return sum(1 for (context,) in rows
-                   if msgspec.json.decode(context).get("group_key") == group.group_key)
+        markers = await self.service.journal.open_escalations(runbook, other_than=instance)
+        return sum(1 for m in markers if m.context.get("group_key") == group.group_key)
 
     async def _resolve_escalations(self, runtime: Runtime, group: AlertGroup,
                                    work: AlertWork) -> list[Event]:
@@ -539,18 +510,13 @@ class Actor:
         return events
 
     async def _firing_context(self, instance: str, runbook: str) -> dict[str, Any] | None:
-        row = await self.service.journal.read(lambda db: db.execute(
-            "SELECT context FROM attempts WHERE instance = ? AND runbook = ? AND "
-            "context IS NOT NULL AND context != '{}' ORDER BY n DESC LIMIT 1",
-            (instance, runbook)).fetchone())
-        if row is None:
-            return None
-        data: dict[str, Any] = msgspec.json.decode(row[0])
-        return data
+        with_context = [a for a in await self.service.journal.attempts_for(instance, runbook)
+                        if a.context]
+        return max(with_context, key=lambda a: a.n).context if with_context else None
 
     # -- helpers -----------------------------------------------------------------------
     async def _refusal(self, p: RunbookPlan, work: AlertWork) -> tuple[str, str] | None:
-        if self.service.paused:
+        if await self.service.is_paused():
             return "paused", "actions paused by the operator"
         chained = any(a.kind in CHAINED for a in p.actions)
         if chained and not work.analysis.retryable and p.runbook.when_retryable is None:

@@ -194,7 +194,7 @@ async def status_handler(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     runtime = service.runtime
     return json_response({
-        "paused": service.paused,
+        "paused": await service.is_paused(),
         "dry_run": runtime.config.dry_run,
         "runbooks": len(runtime.runbooks),
         "patterns": len(runtime.patterns),
