@@ -20,6 +20,7 @@ _KEYWORD = re.compile(r"^\s*[a-z_]+\s*=", re.IGNORECASE)
 @dataclass(frozen=True, slots=True)
 class PostgresSpec:
     dsn: str = field(repr=False)
+    lease: float | None = None    # seconds a dead replica's claimed work waits for another
 
     @property
     def shown(self) -> str:
@@ -44,8 +45,17 @@ def redact_dsn(dsn: str) -> str:
 
 
 def parse_postgres(section: Section) -> PostgresSpec | None:
-    """``dsn`` or ``dsn_file``; errors name the key's line, never the DSN itself."""
+    """``dsn`` or ``dsn_file``, and ``lease``; errors name the key's line, never the DSN.
+
+    ``lease`` overrides how long claimed work stays with the replica that claimed it
+    (by default 2 minutes for a delivery or message, 5 for an action): a replica that
+    dies holds its work that long. Shorter means faster take-over and, for an action that
+    runs longer than the lease, a second run (guarded by the workflow's phase check)."""
     dsn = section.secret("dsn", required=True)
+    lease = section.duration("lease", None)
+    if lease is not None and lease < 1:
+        section.error(section.at("lease"), f"{section.name('lease')}: must be at least 1s")
+        lease = None
     section.finish()
     if dsn is None:
         return None
@@ -57,4 +67,4 @@ def parse_postgres(section: Section) -> PostgresSpec | None:
         section.error(section.at(key), f"{section.name(key)}: expected a postgresql:// URL or "
                       "libpq key=value pairs")
         return None
-    return PostgresSpec(dsn)
+    return PostgresSpec(dsn, lease)
