@@ -41,6 +41,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from responder.config.postgres import redact_dsn
 from responder.journal.base import BreakerChange
+from responder.journal.postgres_schema import SCHEMA_VERSION, migrate
 from responder.journal.records import (
     Attempt,
     Breaker,
@@ -61,112 +62,6 @@ _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
 
 CHANNEL = "responder"
-MIGRATION_LOCK = 0x7265_7370   # pg_advisory_xact_lock key of schema changes ("resp")
-SCHEMA_VERSION = 1
-
-# One tuple of statements per version; a released step is never edited, a change is a new
-# step. Version 1 is the schema of the SQLite journal's version 2 (leases, rate windows,
-# retention indexes) in PostgreSQL's types.
-STEPS: dict[int, tuple[str, ...]] = {
-    1: (
-        "CREATE SEQUENCE delivery_ids",
-        """CREATE TABLE deliveries (
-            id BIGINT PRIMARY KEY,
-            group_key TEXT NOT NULL,
-            envelope BYTEA NOT NULL,
-            received_at DOUBLE PRECISION NOT NULL,
-            new_receipts BYTEA NOT NULL,
-            dup_receipts BYTEA NOT NULL,
-            state TEXT NOT NULL DEFAULT 'pending',
-            finished_at DOUBLE PRECISION,
-            owner TEXT,
-            lease_until DOUBLE PRECISION)""",
-        "CREATE INDEX deliveries_pending ON deliveries (id) WHERE state = 'pending'",
-        "CREATE INDEX deliveries_done ON deliveries (state, received_at)",
-        """CREATE TABLE receipts (
-            id BIGSERIAL PRIMARY KEY,
-            instance TEXT NOT NULL,
-            status TEXT NOT NULL,
-            fingerprint TEXT NOT NULL,
-            alertname TEXT NOT NULL,
-            alert BYTEA NOT NULL,
-            delivery_id BIGINT NOT NULL,
-            received_at DOUBLE PRECISION NOT NULL,
-            deliveries INTEGER NOT NULL DEFAULT 1,
-            last_delivery_at DOUBLE PRECISION NOT NULL,
-            state TEXT NOT NULL DEFAULT 'pending',
-            analysis BYTEA,
-            runbooks BYTEA,
-            UNIQUE (instance, status))""",
-        "CREATE INDEX receipts_recent ON receipts (last_delivery_at)",
-        "CREATE INDEX receipts_done ON receipts (state, last_delivery_at)",
-        """CREATE TABLE events (
-            id BIGSERIAL PRIMARY KEY,
-            ts DOUBLE PRECISION NOT NULL,
-            kind TEXT NOT NULL,
-            receipt_id BIGINT,
-            instance TEXT,
-            runbook TEXT,
-            action TEXT,
-            target TEXT,
-            outcome TEXT,
-            detail BYTEA)""",
-        "CREATE INDEX events_receipt ON events (receipt_id)",
-        "CREATE INDEX events_instance ON events (instance)",
-        "CREATE INDEX events_ts ON events (ts)",
-        "CREATE INDEX events_kind ON events (kind, id)",
-        """CREATE TABLE attempts (
-            id BIGSERIAL PRIMARY KEY,
-            instance TEXT NOT NULL,
-            runbook TEXT NOT NULL,
-            target TEXT NOT NULL,
-            n INTEGER NOT NULL,
-            action TEXT NOT NULL,
-            params BYTEA NOT NULL,
-            due_at DOUBLE PRECISION NOT NULL,
-            state TEXT NOT NULL,
-            receipt_id BIGINT,
-            context BYTEA,
-            outcome TEXT,
-            detail TEXT,
-            executed_at DOUBLE PRECISION,
-            owner TEXT,
-            lease_until DOUBLE PRECISION,
-            UNIQUE (instance, runbook, target, n))""",
-        "CREATE INDEX attempts_due ON attempts (state, due_at)",
-        """CREATE TABLE breakers (
-            key TEXT PRIMARY KEY,
-            state BYTEA NOT NULL,
-            spec BYTEA,
-            updated_at DOUBLE PRECISION NOT NULL)""",
-        """CREATE TABLE outbox (
-            id BIGSERIAL PRIMARY KEY,
-            channel TEXT NOT NULL,
-            dedup TEXT NOT NULL UNIQUE,
-            message BYTEA NOT NULL,
-            fallback TEXT,
-            receipt_id BIGINT,
-            state TEXT NOT NULL DEFAULT 'pending',
-            tries INTEGER NOT NULL DEFAULT 0,
-            next_at DOUBLE PRECISION NOT NULL,
-            last_error TEXT,
-            created_at DOUBLE PRECISION NOT NULL,
-            sent_at DOUBLE PRECISION,
-            owner TEXT,
-            lease_until DOUBLE PRECISION)""",
-        "CREATE INDEX outbox_due ON outbox (state, next_at)",
-        "CREATE INDEX outbox_done ON outbox (state, created_at)",
-        """CREATE TABLE flags (
-            name TEXT PRIMARY KEY,
-            value BYTEA NOT NULL,
-            updated_at DOUBLE PRECISION NOT NULL)""",
-        """CREATE TABLE rates (
-            id BIGSERIAL PRIMARY KEY,
-            key TEXT NOT NULL,
-            ts DOUBLE PRECISION NOT NULL)""",
-        "CREATE INDEX rates_key ON rates (key, ts)",
-    ),
-}
 _TABLES = ("deliveries", "receipts", "events", "attempts", "breakers", "outbox", "flags",
            "rates", "meta")
 
@@ -222,29 +117,6 @@ class Scrubber:
         for secret in self._secrets:
             text = text.replace(str(secret), "***")
         return f"{self.shown}: {text}"
-
-
-async def _migrate(conn: AsyncConnection[Any]) -> int:
-    """Create or migrate the schema under the migration lock; the version found before."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        await conn.execute("CREATE TABLE IF NOT EXISTS meta "
-                           "(name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        cur = await conn.execute("SELECT value FROM meta WHERE name = 'schema_version'")
-        row = await cur.fetchone()
-        found = int(row[0]) if row else 0
-        if found > SCHEMA_VERSION:
-            raise JournalVersionError(
-                f"the database's schema is version {found}, newer than this responder's "
-                f"{SCHEMA_VERSION}: run the newer version (or a fresh database)")
-        for version in range(found + 1, SCHEMA_VERSION + 1):
-            for statement in STEPS[version]:
-                await conn.execute(statement)
-        if found < SCHEMA_VERSION:
-            await conn.execute(
-                "INSERT INTO meta (name, value) VALUES ('schema_version', %s) "
-                "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
-        return found
 
 
 async def probe(dsn: str, *, connect_timeout: int = 5) -> str:
@@ -323,7 +195,7 @@ class PostgresJournal:
                 await self._pool.open(wait=False)
                 self._opened = True
             async with self._pool.connection() as conn:
-                found = await _migrate(conn)
+                found = await migrate(conn)
                 if found < SCHEMA_VERSION:
                     log.info("journal schema on %s: version %d -> %d", self.shown, found,
                              SCHEMA_VERSION)
