@@ -607,8 +607,8 @@ class SqliteJournal:
         now = self.clock()
         return await self._tx(lambda db: db.execute(
             "UPDATE attempts SET state = 'running', owner = ?, lease_until = ? WHERE id = ? AND "
-            "(state = 'scheduled' OR (state = 'running' AND lease_until < ?))",
-            (self.owner, now + lease, attempt_id, now)).rowcount == 1)
+            "((state = 'scheduled' AND due_at <= ?) OR (state = 'running' AND lease_until < ?))",
+            (self.owner, now + lease, attempt_id, now, now)).rowcount == 1)
 
     async def update_attempt(
         self, attempt_id: int, *, state: str, outcome: str | None = None,
