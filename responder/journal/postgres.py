@@ -565,9 +565,10 @@ class PostgresJournal:
         async with self._tx() as cur:
             await cur.execute(
                 "UPDATE attempts SET state = 'running', owner = %s, lease_until = %s "
-                "WHERE id = (SELECT id FROM attempts WHERE id = %s AND (state = 'scheduled' "
-                "OR (state = 'running' AND lease_until < %s)) FOR UPDATE SKIP LOCKED)",
-                (self.owner, now + self._lease(lease), attempt_id, now))
+                "WHERE id = (SELECT id FROM attempts WHERE id = %s AND ((state = 'scheduled' "
+                "AND due_at <= %s) OR (state = 'running' AND lease_until < %s)) "
+                "FOR UPDATE SKIP LOCKED)",
+                (self.owner, now + self._lease(lease), attempt_id, now, now))
             return cur.rowcount == 1
 
     async def update_attempt(

@@ -13,16 +13,17 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from responder.journal.migrations import SCHEMA_VERSION
 from responder.journal.records import JournalVersionError
 
 MIGRATION_LOCK = 0x7265_7370   # pg_advisory_xact_lock key of schema changes ("resp")
-SCHEMA_VERSION = 1
 
-# One tuple of statements per version; a released step is never edited, a change is a new
-# step. Version 1 is the schema of the SQLite journal's version 2 (leases, rate windows,
-# retention indexes) in PostgreSQL's types.
+# Versions count as the SQLite journal's do (responder.journal.migrations), so one number
+# names one journal vocabulary on both backends. PostgreSQL arrived with version 2 (leases,
+# the delivery id sequence, rate windows, retention indexes): a new database is built by
+# that step; later versions add steps here as they add them there.
 STEPS: dict[int, tuple[str, ...]] = {
-    1: (
+    2: (
         "CREATE SEQUENCE delivery_ids",
         """CREATE TABLE deliveries (
             id BIGINT PRIMARY KEY,
@@ -133,9 +134,10 @@ async def migrate(conn: AsyncConnection[Any]) -> int:
         found = int(row[0]) if row else 0
         if found > SCHEMA_VERSION:
             raise JournalVersionError(
-                f"the database's schema is version {found}, newer than this responder's "
-                f"{SCHEMA_VERSION}: run the newer version (or a fresh database)")
-        for version in range(found + 1, SCHEMA_VERSION + 1):
+                f"the database has schema version {found}, newer than {SCHEMA_VERSION} that "
+                "this version of the responder knows; run the newer version, or start from "
+                "an empty database")
+        for version in sorted(v for v in STEPS if found < v <= SCHEMA_VERSION):
             for statement in STEPS[version]:
                 await conn.execute(statement)
         if found < SCHEMA_VERSION:
