@@ -41,7 +41,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from responder.config.postgres import redact_dsn
 from responder.journal.base import BreakerChange
-from responder.journal.postgres_schema import SCHEMA_VERSION, migrate
+from responder.journal.migrations import SCHEMA_VERSION
+from responder.journal.postgres_schema import migrate
 from responder.journal.records import (
     Attempt,
     Breaker,
