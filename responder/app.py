@@ -152,7 +152,7 @@ def _wake_on_notify(journal: Journal, service: Service) -> None:
 
 
 async def _open_later(journal: Journal, then: Callable[[], Coroutine[Any, Any, None]],
-                      every: float = 5.0) -> None:
+                      every: float = 2.0) -> None:
     while True:
         await asyncio.sleep(every)
         try:

@@ -39,6 +39,8 @@ def _setup_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The journal reports a lost database itself, once, without the pool's retry chatter.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 def _errors(exc: ConfigErrors) -> int:

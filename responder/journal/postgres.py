@@ -157,7 +157,8 @@ class PostgresJournal:
     takes it again."""
 
     POLL = 2.0             # seconds: the wake-up floor when no NOTIFY arrives
-    POOL_WAIT = 5.0        # seconds a transaction waits for a connection before giving up
+    POOL_WAIT = 3.0        # seconds a transaction waits for a connection before giving up
+    CONNECT_TIMEOUT = 5    # seconds to establish one connection
 
     def __init__(self, dsn: str, *, clock: Callable[[], float] = time.time,
                  owner: str | None = None, pool_size: int = 8,
@@ -171,7 +172,8 @@ class PostgresJournal:
         self._scrub = Scrubber(dsn)
         self._pool = AsyncConnectionPool(
             dsn, min_size=1, max_size=pool_size, open=False, timeout=self.POOL_WAIT,
-            kwargs={"autocommit": True, "connect_timeout": 5}, name="responder-journal",
+            kwargs={"autocommit": True, "connect_timeout": self.CONNECT_TIMEOUT},
+            name="responder-journal",
             reconnect_timeout=0)
         self._listener: asyncio.Task[None] | None = None
         self._opened = False
@@ -192,15 +194,18 @@ class PostgresJournal:
         Raises JournalUnavailable when the database cannot be reached (the caller keeps
         ``/-/ready`` false and tries again) and JournalVersionError for a newer schema."""
         try:
-            if not self._opened:
-                await self._pool.open(wait=False)
-                self._opened = True
-            async with self._pool.connection() as conn:
+            # One connection of its own first: its failure says why (refused, bad
+            # password), where a pool would only say it timed out.
+            async with await AsyncConnection.connect(
+                    self.dsn, autocommit=True, connect_timeout=self.CONNECT_TIMEOUT) as conn:
                 found = await migrate(conn)
                 if found < SCHEMA_VERSION:
                     log.info("journal schema on %s: version %d -> %d", self.shown, found,
                              SCHEMA_VERSION)
                 await self._give_back(conn)
+            if not self._opened:
+                await self._pool.open(wait=False)
+                self._opened = True
         except JournalVersionError:
             raise
         except _UNAVAILABLE as exc:
@@ -250,7 +255,8 @@ class PostgresJournal:
         while True:
             try:
                 async with await AsyncConnection.connect(
-                        self.dsn, autocommit=True, connect_timeout=5) as conn:
+                        self.dsn, autocommit=True,
+                        connect_timeout=self.CONNECT_TIMEOUT) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     while True:
                         async for note in conn.notifies(timeout=self.POLL):
@@ -270,6 +276,8 @@ class PostgresJournal:
     @contextlib.asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncCursor[Any]]:
         """One transaction; connection failures become JournalUnavailable (rolled back)."""
+        if not self._opened:
+            raise JournalUnavailable(f"journal unavailable: {self.shown} has not answered yet")
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 yield conn.cursor()
