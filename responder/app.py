@@ -25,6 +25,7 @@ from responder.act.argo import ArgoSettings, Backend, KubeSettings, choose_backe
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
 from responder.journal import Journal, JournalUnavailable, SqliteJournal
+from responder.journal.retention import Retention
 from responder.load import Runtime
 from responder.metrics import Metrics
 from responder.outbox import Notifier
@@ -97,6 +98,10 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
             _spawn(app, pipeline.run(), "pipeline")
             _spawn(app, actor.run(), "actor")
             _spawn(app, notifier.run(), "outbox")
+            _spawn(app, Retention(journal,
+                                  retention=lambda: service.runtime.config.state_retention,
+                                  clock=clock, report_size=metrics.journal_bytes.set).run(),
+                   "retention")
 
         try:
             await journal.open()

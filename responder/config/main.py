@@ -68,6 +68,7 @@ class Config:
     max_body_bytes: int
     dashboard_url: str | None
     workers: int
+    state_retention: float = 7 * 86400.0   # seconds; finished work older than this is deleted
     postgres: PostgresSpec | None = None
 
     def display(self, path: Path) -> str:
@@ -137,8 +138,10 @@ def load_config(path: Path) -> Config:
     state = root.section("state")
     state_path = base_dir / "responder-state.db"
     postgres: PostgresSpec | None = None
+    state_retention = 7 * 86400.0
     if state is not None:
         state_path = state.path("path", state_path)
+        state_retention = _retention(state)
         pg_section = state.section("postgres")
         if pg_section is not None:
             postgres = parse_postgres(pg_section)
@@ -198,8 +201,15 @@ def load_config(path: Path) -> Config:
         rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
-        workers=workers, postgres=postgres,
+        workers=workers, state_retention=state_retention, postgres=postgres,
     )
+
+
+def _retention(state: Section) -> float:
+    retention: float = state.duration("retention", 7 * 86400.0)
+    if retention <= 0:
+        state.error(state.at("retention"), "state.retention: must be longer than 0s")
+    return retention
 
 
 def load_file_errors(path: Path, shown: str) -> object:
