@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 PASSWORD = "pg-Pa55word-for-tests"
@@ -63,6 +64,7 @@ class PostgresServer:
         self.logfile = self.root / "server.log"
         self.port = _free_port()
         self._as_postgres = os.geteuid() == 0
+        self._shared: str | None = None
         if self._as_postgres:
             user = pwd.getpwnam("postgres")
             os.chown(self.root, user.pw_uid, user.pw_gid)
@@ -113,17 +115,27 @@ class PostgresServer:
         return f"postgresql://{ROLE}:{PASSWORD}@127.0.0.1:{self.port}/{database}"
 
     def psql(self, sql: str, database: str = "postgres") -> str:
-        result = self._run("psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
-                           "-d", self.admin_dsn(database), "-c", sql, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"psql failed: {result.stderr}")
-        return result.stdout.strip()
+        """Run ``sql`` as the superuser; the first column of the result, one line a row."""
+        with psycopg.connect(self.admin_dsn(database), autocommit=True) as conn:
+            cur = conn.execute(sql.encode())
+            rows = cur.fetchall() if cur.description else []
+        return "\n".join(str(row[0]) for row in rows)
 
     def create_database(self) -> str:
         """A fresh, empty database owned by the responder's role; its DSN."""
         name = "t_" + uuid.uuid4().hex[:12]
         self.psql(f"CREATE DATABASE {name} OWNER {ROLE}")
         return self.dsn(name)
+
+    def create_schema(self) -> str:
+        """A fresh, empty schema in one shared database, as a DSN whose ``search_path`` is
+        that schema: as good as a new database for the journal, in milliseconds rather
+        than the half second a ``CREATE DATABASE`` takes."""
+        if self._shared is None:
+            self._shared = self.create_database()
+        name = "s_" + uuid.uuid4().hex[:12]
+        self.psql(f"CREATE SCHEMA {name} AUTHORIZATION {ROLE}", database=self._shared.rsplit("/", 1)[1])
+        return f"{self._shared}?options=-csearch_path%3D{name}"
 
     def cleanup(self) -> None:
         self.stop("immediate")

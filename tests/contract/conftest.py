@@ -7,7 +7,7 @@ sharing ``backend.clock``, a clock the test moves by hand (``backend.now += 60``
 A backend is one entry: a class with the four members of ``SqliteBackend``
 (``clock``/``now``, ``open(owner)``, ``set_schema_version(n)`` that stamps the store as
 written by schema ``n``, ``close()``) and a factory in ``BACKENDS``. PostgreSQL's takes a
-fresh database on the session's server (``pg_server``, tests/pg.py: Debian's package, a
+fresh schema on the session's server (``pg_server``, tests/pg.py: Debian's package, a
 failure under ``CI=true`` when it is missing). Nothing in the tests changes.
 """
 
@@ -63,11 +63,11 @@ class SqliteBackend:
 
 
 class PostgresBackend:
-    """A fresh database on the session's PostgreSQL server (tests/pg.py) per test."""
+    """A fresh schema on the session's PostgreSQL server (tests/pg.py) per test."""
 
     def __init__(self, server: PostgresServer) -> None:
         self.server = server
-        self.dsn = server.create_database()
+        self.dsn = server.create_schema()
         self.now = 1_000_000.0
         self._open: list[PostgresJournal] = []
 
@@ -81,8 +81,9 @@ class PostgresBackend:
         return journal
 
     def set_schema_version(self, version: int) -> None:
-        self.server.psql(f"UPDATE meta SET value = '{version}' WHERE name = 'schema_version'",
-                         database=self.dsn.rsplit("/", 1)[1])
+        database, schema = self.dsn.rsplit("/", 1)[1].split("?options=-csearch_path%3D")
+        self.server.psql(f"UPDATE {schema}.meta SET value = '{version}' "
+                         "WHERE name = 'schema_version'", database=database)
 
     async def close(self) -> None:
         for journal in self._open:
