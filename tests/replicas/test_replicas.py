@@ -9,10 +9,20 @@ from __future__ import annotations
 import concurrent.futures
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.procs import http
+from tests.conftest import require_binary
+from tests.e2e.procs import (
+    free_port,
+    http,
+    running,
+    start_alertmanager,
+    start_prometheus,
+    wait_for,
+    write_yaml,
+)
 from tests.e2e.test_shipped_loop import Background
 from tests.pg import PostgresServer
 from tests.replicas.cluster import NS, TOKEN, Cluster, alert, cluster_of, outcomes, payload
@@ -112,6 +122,59 @@ def test_pausing_through_one_replica_pauses_all(cluster: Cluster) -> None:
         assert status == 200
     for replica in cluster.replicas:
         assert replica.get("/api/v1/status")["paused"] is False, replica.name
+
+
+def test_two_alertmanagers_in_a_gossip_cluster_sending_to_different_replicas_retry_once(
+        cluster: Cluster, tmp_path: Path) -> None:
+    prometheus = require_binary("prometheus")
+    binary = require_binary("prometheus-alertmanager")
+    workflow = "etl-gossip"
+    cluster.add_workflow(workflow, message=TRANSIENT)
+    (tmp_path / "am-token").write_text(TOKEN)
+    gossip = [free_port(), free_port()]
+    peers = []
+    for i, replica in enumerate(cluster.replicas[1:]):
+        home = tmp_path / f"am{i}"
+        home.mkdir()
+        peers.append(start_alertmanager(binary, home, {
+            "route": {"receiver": "responder", "group_by": ["alertname", "namespace", "workflow"],
+                      "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"},
+            "receivers": [{"name": "responder", "webhook_configs": [{
+                "url": replica.url + "/webhook", "send_resolved": True,
+                "http_config": {"authorization": {"credentials_file": str(tmp_path / "am-token")}},
+            }]}],
+        }, cluster=[f"--cluster.listen-address=127.0.0.1:{gossip[i]}",
+                    f"--cluster.advertise-address=127.0.0.1:{gossip[i]}",
+                    f"--cluster.peer=127.0.0.1:{gossip[1 - i]}", "--cluster.peer-timeout=1s",
+                    "--cluster.settle-timeout=2s", "--cluster.pushpull-interval=2s"]))
+    procs = (*cluster.procs(), *(p for p, _ in peers))
+    rules = write_yaml(tmp_path / "rules.yml", {"groups": [{"name": "t", "interval": "1s",
+        "rules": [{"alert": "WorkflowFailed",
+                   "expr": f'label_replace(vector(1), "workflow", "{workflow}", "", "")',
+                   "labels": {"namespace": NS, "workflow_template": workflow,
+                              "severity": "warning", "responder": "act"},
+                   "annotations": {"description": TRANSIENT}}]}]})
+    with running(*(p for p, _ in peers)):
+        for _, port in peers:
+            wait_for(lambda port=port: len(http("GET", f"http://127.0.0.1:{port}/api/v2/status")[1]
+                                           ["cluster"]["peers"]) == 2, 30, "gossip joined", procs)
+        prom, _ = start_prometheus(prometheus, tmp_path, {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(rules)],
+            "alerting": {"alertmanagers": [{"static_configs": [
+                {"targets": [f"127.0.0.1:{port}" for _, port in peers]}]}]},
+        })
+        with running(prom):
+            cluster.wait(lambda: "success" in outcomes(cluster.receipt(workflow), "argo.retry"),
+                         "the retry through either Alertmanager", timeout=60)
+            # Both peers have the alert; whichever of them delivered, and however often,
+            # the one journal holds one receipt and the Argo Server saw one retry.
+            for _, port in peers:
+                wait_for(lambda port=port: http("GET", f"http://127.0.0.1:{port}/api/v2/alerts")[1],
+                         30, "the alert in both peers", procs)
+    assert cluster.argo_calls(retry_path(workflow)) == 1
+    receipt = cluster.receipt(workflow)
+    assert receipt is not None and outcomes(receipt, "argo.retry").count("success") == 1
 
 
 def test_a_replica_killed_right_after_acknowledging_is_finished_by_another_once(
