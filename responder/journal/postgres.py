@@ -157,7 +157,7 @@ class PostgresJournal:
     takes it again."""
 
     POLL = 2.0             # seconds: the wake-up floor when no NOTIFY arrives
-    POOL_WAIT = 3.0        # seconds a transaction waits for a connection before giving up
+    POOL_WAIT = 2.0        # seconds a transaction waits for a connection before giving up
     CONNECT_TIMEOUT = 5    # seconds to establish one connection
 
     def __init__(self, dsn: str, *, clock: Callable[[], float] = time.time,
@@ -173,8 +173,7 @@ class PostgresJournal:
         self._pool = AsyncConnectionPool(
             dsn, min_size=1, max_size=pool_size, open=False, timeout=self.POOL_WAIT,
             kwargs={"autocommit": True, "connect_timeout": self.CONNECT_TIMEOUT},
-            name="responder-journal",
-            reconnect_timeout=0)
+            name="responder-journal")
         self._listener: asyncio.Task[None] | None = None
         self._opened = False
 
