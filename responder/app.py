@@ -21,6 +21,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from responder import receive
+from responder.act import scheduler
 from responder.act.argo import ArgoSettings, Backend, KubeSettings, choose_backend
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
@@ -65,7 +66,8 @@ def _spawn(app: web.Application, coro: Coroutine[Any, Any, None], name: str) -> 
 
 def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
                clock: Callable[[], float] = time.time, handle_signals: bool = False,
-               journal_synchronous: str = "FULL") -> web.Application:
+               journal_synchronous: str = "FULL",
+               sleep: scheduler.Sleep = scheduler.sleep) -> web.Application:
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
     journal = _journal(runtime, clock, journal_synchronous)
     service = Service(runtime, journal, metrics, clock=clock)
@@ -80,11 +82,12 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
     receive.add_routes(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply, as for curl.
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), trust_env=True)
         backend = _backend(runtime, session)
         breakers = BreakerStore(journal, metrics, clock)
         notifier = Notifier(service, session)
-        actor = Actor(service, backend, notifier, breakers)
+        actor = Actor(service, backend, notifier, breakers, sleep=sleep)
         app[receive.ACTOR] = actor
         app[receive.BREAKERS] = breakers
         pipeline = Pipeline(service, actor, notifier)
@@ -116,9 +119,12 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
         if handle_signals:
             loop.add_signal_handler(signal.SIGHUP,
                                     lambda: _spawn(app, _reload(service), "reload"))
+            for stop in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(stop, _stop, stop)
         try:
             yield
         finally:
+            log.info("shutting down: stopping workers, closing the journal")
             if handle_signals:
                 loop.remove_signal_handler(signal.SIGHUP)
             owned: set[asyncio.Task[None]] = app[TASKS]
@@ -175,6 +181,12 @@ def _owner(runtime: Runtime) -> str:
     port, so a restart takes its own work back at once (a port of 0 is not a name)."""
     port = runtime.config.port
     return f"{os.uname().nodename}:{port}" if port else f"{os.uname().nodename}:pid{os.getpid()}"
+
+
+def _stop(signum: signal.Signals) -> None:
+    """aiohttp's own handler, with a line saying why the service stops."""
+    log.info("received %s: shutting down", signum.name, extra={"signal": signum.name})
+    raise web.GracefulExit()
 
 
 async def _reload(service: Service) -> None:

@@ -17,6 +17,9 @@ from responder.config.reader import Section
 from responder.config.yamlmarks import load_file
 from responder.errors import ConfigError, ConfigErrors, Origin
 
+FORMATS = ("text", "json")
+LEVELS = ("debug", "info", "warning", "error")
+
 DEFAULT_LISTEN = "127.0.0.1:9095"
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 
@@ -70,6 +73,8 @@ class Config:
     workers: int
     state_retention: float = 7 * 86400.0   # seconds; finished work older than this is deleted
     postgres: PostgresSpec | None = None
+    log_format: str = "text"
+    log_level: str = "info"
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -134,6 +139,13 @@ def load_config(path: Path) -> Config:
                    f"listen: {listen} is not a loopback address; configure auth "
                    "(bearer_token_file or basic_auth) or set insecure_allow_unauthenticated: true")
 
+    log_format, log_level = "text", "info"
+    log_section = root.section("log")
+    if log_section is not None:
+        log_format = log_section.choice("format", FORMATS, "text")
+        log_level = log_section.choice("level", LEVELS, "info")
+        log_section.finish()
+
     dry_run = root.bool("dry_run", False)
     state = root.section("state")
     state_path = base_dir / "responder-state.db"
@@ -167,7 +179,7 @@ def load_config(path: Path) -> Config:
             token=argo_section.secret("token"),
             ca_file=argo_section.path("ca_file", None),
             insecure_skip_verify=argo_section.bool("insecure_skip_verify", False),
-            timeout=argo_section.duration("timeout", 10.0),
+            timeout=argo_section.duration("timeout", 10.0, positive=True),
             ui_url=ui_url.rstrip("/") if ui_url else None,
         )
         argo_section.finish()
@@ -202,6 +214,7 @@ def load_config(path: Path) -> Config:
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
         workers=workers, state_retention=state_retention, postgres=postgres,
+        log_format=log_format, log_level=log_level,
     )
 
 
