@@ -86,10 +86,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = crosscheck(runtime)
     if problems:
         return _errors(ConfigErrors(problems))
+    if runtime.config.postgres is not None and not _check_postgres(args, runtime):
+        return 1
     print(f"{args.config}: OK: {len(runtime.runbooks)} runbooks, {len(runtime.patterns)} "
           f"patterns, {len(runtime.templates.names())} templates, "
           f"{len(runtime.config.channels)} channels")
     return 0
+
+
+def _check_postgres(args: argparse.Namespace, runtime: Runtime) -> bool:
+    """Whether the configured database answers; says so either way (never its password)."""
+    import asyncio
+
+    from responder.journal import JournalUnavailable
+    from responder.journal.postgres import probe
+
+    assert runtime.config.postgres is not None
+    try:
+        print(f"{args.config}: state: {asyncio.run(probe(runtime.config.postgres.dsn))}")
+    except JournalUnavailable as exc:
+        print(f"{args.config}: state.postgres: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def cmd_test(args: argparse.Namespace) -> int:

@@ -18,7 +18,8 @@ journal keys. The SQL sticks to what PostgreSQL also speaks (``ON CONFLICT``,
 
 The WAL stays bounded: a passive checkpoint runs every second off the loop, and once the
 WAL passes ``WAL_LIMIT`` a truncating checkpoint runs between two transactions (holding
-the writer's lock, so it completes even while the pipeline writes without pause).
+the writer's lock, so it completes even while the pipeline writes without pause); a WAL
+with nothing new for a second is truncated too.
 """
 
 from __future__ import annotations
@@ -183,15 +184,22 @@ class SqliteJournal:
         """Move committed WAL frames into the database, without blocking writers; when the
         WAL has grown past ``WAL_LIMIT`` anyway, truncate it between two transactions."""
         loop = asyncio.get_running_loop()
+        last_frames = 0
         while True:
             await asyncio.sleep(self.CHECKPOINT_EVERY)
             reader = self._reader
             if reader is None or self._background is None:
                 return
             try:
-                await loop.run_in_executor(self._background, _checkpoint, reader, "PASSIVE")
-                if self._wal_bytes() > self.WAL_LIMIT:
+                _, frames, done = await loop.run_in_executor(
+                    self._background, _checkpoint, reader, "PASSIVE")
+                # Past the limit, or idle (nothing committed since the last pass and all of
+                # it checkpointed): truncate, so a quiet journal's WAL takes no space.
+                idle = frames == done == last_frames and frames > 0
+                last_frames = frames
+                if idle or self._wal_bytes() > self.WAL_LIMIT:
                     await self._truncate_wal()
+                    last_frames = 0
             except sqlite3.Error as exc:  # a failing disk also shows on the writes (503)
                 log.warning("journal checkpoint failed: %s", exc)
 
