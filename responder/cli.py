@@ -86,10 +86,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = crosscheck(runtime)
     if problems:
         return _errors(ConfigErrors(problems))
+    if runtime.config.postgres is not None and not _check_postgres(args, runtime):
+        return 1
     print(f"{args.config}: OK: {len(runtime.runbooks)} runbooks, {len(runtime.patterns)} "
           f"patterns, {len(runtime.templates.names())} templates, "
           f"{len(runtime.config.channels)} channels")
     return 0
+
+
+def _check_postgres(args: argparse.Namespace, runtime: Runtime) -> bool:
+    """Whether the configured database answers; says so either way (never its password)."""
+    import asyncio
+
+    from responder.journal import JournalUnavailable
+    from responder.journal.postgres import probe
+
+    assert runtime.config.postgres is not None
+    try:
+        print(f"{args.config}: state: {asyncio.run(probe(runtime.config.postgres.dsn))}")
+    except JournalUnavailable as exc:
+        print(f"{args.config}: state.postgres: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -198,17 +216,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"--since: {exc}", file=sys.stderr)
         return 1
-    state = args.state or str(runtime.config.state_path)
-    if "://" in state:
-        print(f"--state {state.split('://', 1)[0]}://...: replay reads SQLite journals only",
-              file=sys.stderr)
-        return 1
+    postgres = runtime.config.postgres
+    dsn = args.state if args.state and "://" in args.state else (
+        postgres.dsn if postgres is not None and not args.state else None)
 
     async def read() -> list[Any]:
-        journal = SqliteJournal(Path(state))
+        journal: Any
+        if dsn is not None:
+            from responder.journal.postgres import PostgresJournal
+
+            journal = PostgresJournal(dsn)
+        else:
+            journal = SqliteJournal(Path(args.state or runtime.config.state_path))
         await journal.open_read_only()
         try:
-            return await journal.decided(since)
+            decided: list[Any] = await journal.decided(since)
+            return decided
         finally:
             await journal.close()
 
@@ -266,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_explain)
     p = sub.add_parser("replay", parents=[common],
                        help="decide the journaled alerts of a period again; touches nothing")
-    p.add_argument("--state", metavar="DB", help="journal (default: the config's state.path)")
+    p.add_argument("--state", metavar="DB-or-DSN",
+                   help="SQLite journal file or postgresql:// DSN (default: the config's state)")
     p.add_argument("--since", default="24h", help="how far back (default: 24h)")
     p.set_defaults(func=cmd_replay)
     p = sub.add_parser("analyze", parents=[common], help="classify failure text")

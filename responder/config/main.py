@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from responder.config.channels import ChannelSpec, parse_channels
+from responder.config.postgres import PostgresSpec, parse_postgres
 from responder.config.reader import Section
 from responder.config.yamlmarks import load_file
 from responder.errors import ConfigError, ConfigErrors, Origin
@@ -69,9 +70,10 @@ class Config:
     channels: dict[str, ChannelSpec]
     max_body_bytes: int
     dashboard_url: str | None
+    state_retention: float = 7 * 86400.0   # seconds; finished work older than this is deleted
+    postgres: PostgresSpec | None = None
     log_format: str = "text"
     log_level: str = "info"
-    state_retention: float = 7 * 86400.0   # seconds; finished work older than this is deleted
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -146,10 +148,16 @@ def load_config(path: Path) -> Config:
     dry_run = root.bool("dry_run", False)
     state = root.section("state")
     state_path = base_dir / "responder-state.db"
+    postgres: PostgresSpec | None = None
     state_retention = 7 * 86400.0
     if state is not None:
         state_path = state.path("path", state_path)
         state_retention = _retention(state)
+        pg_section = state.section("postgres")
+        if pg_section is not None:
+            postgres = parse_postgres(pg_section)
+            if state.has("path"):
+                state.error(state.at("postgres"), "state: give path (SQLite) or postgres, not both")
         state.finish()
 
     rules = tuple(root.str_list("rules", ["rules/runbooks/*.yaml"]))
@@ -202,7 +210,8 @@ def load_config(path: Path) -> Config:
         rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
-        log_format=log_format, log_level=log_level, state_retention=state_retention,
+        state_retention=state_retention, postgres=postgres,
+        log_format=log_format, log_level=log_level,
     )
 
 
