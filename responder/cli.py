@@ -204,8 +204,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     import time
 
     from responder.config.durations import parse_duration
-    from responder.journal import JournalUnavailable, JournalVersionError, SqliteJournal
-    from responder.replay import format_report, replay
+    from responder.journal import JournalUnavailable, JournalVersionError
+    from responder.replay import decided_since, format_report, replay
 
     try:
         runtime = _runtime(args)
@@ -216,27 +216,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"--since: {exc}", file=sys.stderr)
         return 1
-    postgres = runtime.config.postgres
-    dsn = args.state if args.state and "://" in args.state else (
-        postgres.dsn if postgres is not None and not args.state else None)
-
-    async def read() -> list[Any]:
-        journal: Any
-        if dsn is not None:
-            from responder.journal.postgres import PostgresJournal
-
-            journal = PostgresJournal(dsn)
-        else:
-            journal = SqliteJournal(Path(args.state or runtime.config.state_path))
-        await journal.open_read_only()
-        try:
-            decided: list[Any] = await journal.decided(since)
-            return decided
-        finally:
-            await journal.close()
-
     try:
-        deliveries = asyncio.run(read())
+        deliveries = asyncio.run(decided_since(runtime, args.state, since))
     except (JournalUnavailable, JournalVersionError) as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -222,10 +222,11 @@ class PostgresJournal:
     async def open_read_only(self) -> None:
         """Open to read only (``responder replay``): every transaction is read-only, the
         schema is neither created nor migrated, and another schema version is refused."""
+        options = conninfo_to_dict(self.dsn).get("options") or ""
         self._pool = AsyncConnectionPool(
             self.dsn, min_size=1, max_size=1, open=False, timeout=self.POOL_WAIT,
             kwargs={"autocommit": True, "connect_timeout": self.CONNECT_TIMEOUT,
-                    "options": "-c default_transaction_read_only=on"},
+                    "options": f"{options} -c default_transaction_read_only=on".strip()},
             name="responder-journal-read-only")
         try:
             async with await AsyncConnection.connect(
