@@ -49,6 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from responder.app import create_app
+    from responder.journal import JournalUnavailable, JournalVersionError
 
     setup_logging("text", args.log_level or "info")
     try:
@@ -65,8 +66,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
              len(runtime.patterns), ", ".join(sorted(config.channels)),
              extra={"version": __version__, "listen": f"{config.host}:{config.port}",
                     "config": str(config.path)})
-    web.run_app(app, host=config.host, port=config.port, print=None, access_log=None,
-                shutdown_timeout=10.0, handle_signals=True)
+    try:
+        web.run_app(app, host=config.host, port=config.port, print=None, access_log=None,
+                    shutdown_timeout=10.0, handle_signals=True)
+    except (JournalVersionError, JournalUnavailable) as exc:   # at start: no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     log.info("alert-responder stopped")
     return 0
 
@@ -96,7 +101,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from responder.pipeline import explain
+    from responder.explain import explain
 
     try:
         runtime = _runtime(args)
@@ -164,9 +169,11 @@ def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
                 out.append(f"    on exhausted notify {n['channel'] if isinstance(n, dict) else n}")
         for err in alert["errors"]:
             out.append(f"  error in runbook {err['runbook']}: {err['error']}")
-    for n in result["notifications"]:
-        out.append(f"\nnotification via {n['channel']} ({n.get('type', '?')}) "
-                   f"from runbook {n['runbook']}:")
+    for n in result["notifications"] + result.get("escalations", []):
+        kind = "notification" if n in result["notifications"] else "escalation"
+        out.append(f"\n{kind} via {n['channel']} ({n.get('type', '?')}) "
+                   f"from runbook {n['runbook']} for alert(s) "
+                   + ", ".join(str(i) for i in n.get("alerts", [])) + ":")
         if "error" in n:
             out.append(f"  error: {n['error']}")
         else:

@@ -198,7 +198,7 @@ async def status_handler(request: web.Request) -> web.Response:
     # The truth, not the setting: without a cluster to act on, actions run dry too.
     backend = request.app[ACTOR].backend
     return json_response({
-        "paused": service.paused,
+        "paused": await service.is_paused(),
         "dry_run": runtime.config.dry_run or backend.name == "dry-run",
         "dry_run_reason": getattr(backend, "reason", None),
         "backend": backend.name,
