@@ -33,7 +33,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-import msgspec
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.conninfo import conninfo_to_dict
@@ -57,51 +56,27 @@ from responder.journal.records import (
     PendingDelivery,
     Receipt,
 )
+from responder.journal.rows import ATTEMPT_COLS as _ATTEMPT_COLS
+from responder.journal.rows import EVENT_COLS as _EVENT_COLS
+from responder.journal.rows import FINISHED_ATTEMPT as _FINISHED_ATTEMPT
+from responder.journal.rows import OUTBOX_COLS as _OUTBOX_COLS
+from responder.journal.rows import attempt_of as _attempt
+from responder.journal.rows import event_dict as _event_dict
+from responder.journal.rows import event_rows as _event_rows
+from responder.journal.rows import json_decode as _json_decode
+from responder.journal.rows import json_encode as _json_encode
+from responder.journal.rows import outbox_of as _outbox
 from responder.model import AlertGroup, Rejected
 
 T = TypeVar("T")
 log = logging.getLogger("responder.journal")
-_json_encode = msgspec.json.Encoder().encode
-_json_decode = msgspec.json.Decoder().decode
 
 CHANNEL = "responder"
 _TABLES = ("deliveries", "receipts", "events", "attempts", "breakers", "outbox", "flags",
            "rates", "meta")
 
-_ATTEMPT_COLS = ("id, instance, runbook, target, n, action, params, due_at, state, receipt_id, "
-                 "context, outcome, detail, executed_at")
-_OUTBOX_COLS = "id, channel, dedup, message, fallback, receipt_id, state, tries, next_at, last_error"
-_EVENT_COLS = "id, ts, kind, receipt_id, instance, runbook, action, target, outcome, detail"
-_FINISHED_ATTEMPT = "('done', 'failed', 'cancelled')"
 # Connection-level failures: the database is down, restarting, or unreachable.
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
-
-
-def _attempt(row: Sequence[Any]) -> Attempt:
-    return Attempt(row[0], row[1], row[2], row[3], row[4], row[5], _json_decode(row[6]), row[7],
-                   row[8], row[9], _json_decode(row[10]) if row[10] else {}, row[11], row[12],
-                   row[13])
-
-
-def _outbox(row: Sequence[Any]) -> OutboxItem:
-    return OutboxItem(row[0], row[1], row[2], _json_decode(row[3]), row[4], row[5], row[6],
-                      row[7], row[8], row[9])
-
-
-def _event_dict(row: Sequence[Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": row[0], "ts": row[1], "kind": row[2]}
-    for name, value in zip(("receipt_id", "instance", "runbook", "action", "target", "outcome"),
-                           row[3:9], strict=True):
-        if value is not None:
-            out[name] = value
-    if row[9] is not None:
-        out["detail"] = _json_decode(row[9])
-    return out
-
-
-def _event_rows(events: Iterable[Event], now: float) -> list[tuple[Any, ...]]:
-    return [(now, e.kind, e.receipt_id, e.instance, e.runbook, e.action, e.target, e.outcome,
-             _json_encode(e.detail) if e.detail is not None else None) for e in events]
 
 
 class Scrubber:
