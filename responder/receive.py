@@ -137,7 +137,9 @@ async def _webhook(request: web.Request, service: Service) -> web.Response:
         metrics.alerts_rejected.inc(len(rejected))
     service.work_available.set()
     log.info("webhook group=%s accepted=%d duplicates=%d rejected=%d", group.group_key,
-             result.accepted, result.duplicates, len(rejected))
+             result.accepted, result.duplicates, len(rejected),
+             extra={"group_key": group.group_key, "accepted": result.accepted,
+                    "duplicates": result.duplicates, "rejected": len(rejected)})
     answer: dict[str, Any] = {"accepted": result.accepted, "duplicates": result.duplicates}
     if rejected:
         answer["rejected"] = len(rejected)
@@ -201,9 +203,13 @@ async def events_handler(request: web.Request) -> web.Response:
 async def status_handler(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     runtime = service.runtime
+    # The truth, not the setting: without a cluster to act on, actions run dry too.
+    backend = request.app[ACTOR].backend
     return json_response({
         "paused": await service.is_paused(),
-        "dry_run": runtime.config.dry_run,
+        "dry_run": runtime.config.dry_run or backend.name == "dry-run",
+        "dry_run_reason": getattr(backend, "reason", None),
+        "backend": backend.name,
         "runbooks": len(runtime.runbooks),
         "patterns": len(runtime.patterns),
         "channels": sorted(runtime.config.channels),
