@@ -202,8 +202,9 @@ def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
                 out.append(f"    on exhausted notify {n['channel'] if isinstance(n, dict) else n}")
         for err in alert["errors"]:
             out.append(f"  error in runbook {err['runbook']}: {err['error']}")
-    for n in result["notifications"] + result.get("escalations", []):
-        kind = "notification" if n in result["notifications"] else "escalation"
+    shown = [("notification", n) for n in result["notifications"]] + [
+        ("escalation", n) for n in result.get("escalations", [])]
+    for kind, n in shown:
         out.append(f"\n{kind} via {n['channel']} ({n.get('type', '?')}) "
                    f"from runbook {n['runbook']} for alert(s) "
                    + ", ".join(str(i) for i in n.get("alerts", [])) + ":")
