@@ -116,8 +116,10 @@ class Actor:
                     p.breaker_key, context["breaker"], f"{work.alert.alertname} firing")
                 if transition == "opened":
                     events.extend(await self.transitions.transition(p.breaker_key, "opened", context))
-                if decided.refusal is None:   # this or an earlier alert may have opened it
-                    decided = decide_runbook(p, work.analysis, await self.state())
+                if decided.refusal is None and self.breakers.get(p.breaker_key).state == "open":
+                    # This alert's failure, or an earlier one's of the delivery, opened it.
+                    decided = decide_runbook(p, work.analysis,
+                                             State(open_breakers={p.breaker_key}))
             if not p.actions:
                 continue
             if decided.refusal is not None and decided.refusal.escalates:
