@@ -75,6 +75,17 @@ _TABLES = ("deliveries", "receipts", "events", "attempts", "breakers", "outbox",
 
 # Connection-level failures: the database is down, restarting, or unreachable.
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
+RETENTION_LOCK = 0x7265_7374   # pg_try_advisory_xact_lock key of a prune pass ("rest")
+
+
+def _lost(exc: BaseException) -> bool:
+    """The database is gone (down, restarting, unreachable), not one statement refused: a
+    client-side failure has no SQLSTATE; classes 08 and 57 are connection and shutdown
+    errors. A deadlock or serialization failure is not a lost database."""
+    if isinstance(exc, (PoolTimeout, psycopg.InterfaceError, OSError)):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state[:2] in ("08", "57")
 
 
 class Scrubber:
@@ -255,11 +266,14 @@ class PostgresJournal:
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 yield conn.cursor()
-        except _UNAVAILABLE as exc:
+        except psycopg.Error as exc:
+            if _lost(exc):
+                self.healthy = False
+                raise JournalUnavailable(f"journal unavailable: {self._scrub(exc)}") from None
+            raise JournalUnavailable(f"journal write failed: {self._scrub(exc)}") from None
+        except OSError as exc:
             self.healthy = False
             raise JournalUnavailable(f"journal unavailable: {self._scrub(exc)}") from None
-        except psycopg.Error as exc:
-            raise JournalUnavailable(f"journal write failed: {self._scrub(exc)}") from None
         self.healthy = True
 
     @staticmethod
@@ -748,6 +762,11 @@ class PostgresJournal:
         messages, old events and rate windows."""
         deleted = 0
         async with self._tx() as cur:
+            # One replica prunes at a time; the others find the lock taken and skip a pass.
+            await cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (RETENTION_LOCK,))
+            got = await cur.fetchone()
+            if got is None or not got[0]:
+                return 0
             await cur.execute(
                 "SELECT id FROM receipts r WHERE r.state <> 'pending' AND "
                 "r.last_delivery_at < %s AND NOT EXISTS (SELECT 1 FROM attempts a WHERE "
