@@ -146,19 +146,20 @@ class PostgresJournal:
     answers 503) and claimed work stays claimed until its lease expires or this owner
     takes it again."""
 
-    POLL = 2.0             # seconds: the wake-up floor when no NOTIFY arrives
     POOL_WAIT = 2.0        # seconds a transaction waits for a connection before giving up
     CONNECT_TIMEOUT = 5    # seconds to establish one connection
 
     def __init__(self, dsn: str, *, clock: Callable[[], float] = time.time,
                  owner: str | None = None, pool_size: int = 8,
-                 lease: float | None = None) -> None:
+                 lease: float | None = None, poll: float = 2.0) -> None:
         self.dsn = dsn
+        self.poll = poll            # seconds: the wake-up floor when no NOTIFY arrives
         self.lease = lease
         self.clock = clock
         self.owner = owner or f"{os.uname().nodename}:{os.getpid()}"
         self.healthy = False
         self.on_wake: Callable[[str], None] | None = None
+        self.listening = False      # this replica hears the others' NOTIFY now
         self._scrub = Scrubber(dsn)
         # Two pools: webhooks commit durably (the 200 is a promise that survives a crash
         # of the database server); the pipeline's bookkeeping commits without waiting for
@@ -260,19 +261,21 @@ class PostgresJournal:
                         self.dsn, autocommit=True,
                         connect_timeout=self.CONNECT_TIMEOUT) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening = True
                     while True:
-                        async for note in conn.notifies(timeout=self.POLL):
+                        async for note in conn.notifies(timeout=self.poll):
                             self._wake(note.payload)
                         for kind in ("delivery", "attempt", "outbox"):
                             self._wake(kind)
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, OSError) as exc:
+                self.listening = False
                 log.warning("journal wake-ups lost (%s); polling until reconnected",
                             self._scrub(exc))
                 for kind in ("delivery", "attempt", "outbox"):
                     self._wake(kind)
-                await asyncio.sleep(self.POLL)
+                await asyncio.sleep(self.poll)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.asynccontextmanager
