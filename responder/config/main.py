@@ -70,7 +70,6 @@ class Config:
     channels: dict[str, ChannelSpec]
     max_body_bytes: int
     dashboard_url: str | None
-    workers: int
     state_retention: float = 7 * 86400.0   # seconds; finished work older than this is deleted
     postgres: PostgresSpec | None = None
     log_format: str = "text"
@@ -194,11 +193,9 @@ def load_config(path: Path) -> Config:
 
     max_body = DEFAULT_MAX_BODY
     dashboard_url: str | None = None
-    workers = 4
     limits = root.section("limits")
     if limits is not None:
         max_body = limits.int("max_body_bytes", DEFAULT_MAX_BODY, minimum=1024)
-        workers = limits.int("workers", 4, minimum=1)
         limits.finish()
     links = root.section("links")
     if links is not None:
@@ -213,7 +210,7 @@ def load_config(path: Path) -> Config:
         rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
-        workers=workers, state_retention=state_retention, postgres=postgres,
+        state_retention=state_retention, postgres=postgres,
         log_format=log_format, log_level=log_level,
     )
 

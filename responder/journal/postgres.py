@@ -45,6 +45,8 @@ from responder.journal.postgres_schema import migrate
 from responder.journal.records import (
     Attempt,
     Breaker,
+    DecidedDelivery,
+    DecidedReceipt,
     DeliveryResult,
     Event,
     JournalUnavailable,
@@ -219,6 +221,34 @@ class PostgresJournal:
         self.healthy = True
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="journal-listen")
+
+    async def open_read_only(self) -> None:
+        """Open to read only (``responder replay``): every transaction is read-only, the
+        schema is neither created nor migrated, and another schema version is refused."""
+        self._pool = AsyncConnectionPool(
+            self.dsn, min_size=1, max_size=1, open=False, timeout=self.POOL_WAIT,
+            kwargs={"autocommit": True, "connect_timeout": self.CONNECT_TIMEOUT,
+                    "options": "-c default_transaction_read_only=on"},
+            name="responder-journal-read-only")
+        try:
+            async with await AsyncConnection.connect(
+                    self.dsn, autocommit=True, connect_timeout=self.CONNECT_TIMEOUT) as conn:
+                cur = await conn.execute("SELECT value FROM meta WHERE name = 'schema_version'")
+                row = await cur.fetchone()
+        except _UNAVAILABLE as exc:
+            raise JournalUnavailable(f"cannot reach {self._scrub(exc)}") from None
+        except psycopg.Error as exc:
+            raise JournalUnavailable(f"{self.shown}: not a responder journal "
+                                     f"({self._scrub(exc)})") from None
+        found = int(row[0]) if row else 0
+        if found != SCHEMA_VERSION:
+            raise JournalVersionError(
+                f"{self.shown}: the database has schema version {found}, this version of the "
+                f"responder reads {SCHEMA_VERSION}; run `responder serve` of this version on "
+                "it once to migrate it, or use the matching version")
+        await self._pool.open(wait=False)
+        self._opened = True
+        self.healthy = True
 
     async def _give_back(self, conn: AsyncConnection[Any]) -> None:
         async with conn.transaction():
@@ -470,6 +500,30 @@ class PostgresJournal:
             now = self.clock()
             async with self._tx() as cur:
                 await self._insert_events(cur, events, now)
+
+    async def decided(self, since: float, *, limit: int = 10_000) -> list[DecidedDelivery]:
+        async with self._tx() as cur:
+            await cur.execute(
+                "SELECT id, envelope, received_at, new_receipts, '[]' FROM deliveries "
+                "WHERE state = 'done' AND received_at >= %s ORDER BY received_at, id LIMIT %s",
+                (since, limit))
+            loaded = await self._load_deliveries(cur, await cur.fetchall(), 2**62)
+            ids = [r.id for d in loaded for r in d.new]
+            decided: dict[int, tuple[Any, Any]] = {}
+            events: dict[int, list[dict[str, Any]]] = {}
+            if ids:
+                await cur.execute("SELECT id, analysis, runbooks FROM receipts "
+                                  "WHERE id = ANY(%s)", (ids,))
+                for rid, analysis, runbooks in await cur.fetchall():
+                    decided[rid] = (_json_decode(analysis) if analysis else None,
+                                    _json_decode(runbooks) if runbooks else [])
+                await cur.execute(f"SELECT {_EVENT_COLS} FROM events WHERE receipt_id = ANY(%s) "
+                                  "ORDER BY id", (ids,))
+                for e in await cur.fetchall():
+                    events.setdefault(e[3], []).append(_event_dict(e))
+        return [DecidedDelivery(d.id, d.received_at, d.group, tuple(
+            DecidedReceipt(r, *decided.get(r.id, (None, [])), events.get(r.id, []))
+            for r in d.new)) for d in loaded]
 
     async def recent(self, limit: int = 50) -> dict[str, Any]:
         async with self._tx() as cur:
