@@ -11,7 +11,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 
 from responder.act.breaker_store import BreakerStore
-from responder.journal import Journal
+from responder.journal import SqliteJournal
 from responder.metrics import Metrics
 
 SPEC = {"threshold": 3, "window": 60.0, "cooldown": 30.0}
@@ -25,7 +25,7 @@ def series(registry: CollectorRegistry) -> list[str]:
 async def test_a_closed_breaker_whose_failures_left_the_window_is_forgotten(
         tmp_path: Path) -> None:
     now = [1000.0]
-    journal = Journal(tmp_path / "state.db", clock=lambda: now[0])
+    journal = SqliteJournal(tmp_path / "state.db", clock=lambda: now[0])
     await journal.open()
     registry = CollectorRegistry()
     store = BreakerStore(journal, Metrics(registry), lambda: now[0])
@@ -50,7 +50,7 @@ async def test_a_closed_breaker_whose_failures_left_the_window_is_forgotten(
 
 async def test_an_open_breaker_is_kept_whatever_its_age(tmp_path: Path) -> None:
     now = [1000.0]
-    journal = Journal(tmp_path / "state.db", clock=lambda: now[0])
+    journal = SqliteJournal(tmp_path / "state.db", clock=lambda: now[0])
     await journal.open()
     registry = CollectorRegistry()
     store = BreakerStore(journal, Metrics(registry), lambda: now[0])
