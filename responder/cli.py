@@ -1,4 +1,4 @@
-"""The ``responder`` command: serve | check | test | explain | analyze.
+"""The ``responder`` command: serve | check | test | explain | replay | analyze.
 
 Every subcommand reads ``-c/--config`` (default ``./responder.yaml``), so ``analyze`` and
 ``explain`` answer with the patterns, runbooks and templates the service would use.
@@ -90,10 +90,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = crosscheck(runtime)
     if problems:
         return _errors(ConfigErrors(problems))
+    if runtime.config.postgres is not None and not _check_postgres(args, runtime):
+        return 1
     print(f"{args.config}: OK: {len(runtime.runbooks)} runbooks, {len(runtime.patterns)} "
           f"patterns, {len(runtime.templates.names())} templates, "
           f"{len(runtime.config.channels)} channels")
     return 0
+
+
+def _check_postgres(args: argparse.Namespace, runtime: Runtime) -> bool:
+    """Whether the configured database answers; says so either way (never its password)."""
+    import asyncio
+
+    from responder.journal import JournalUnavailable
+    from responder.journal.postgres import probe
+
+    assert runtime.config.postgres is not None
+    try:
+        print(f"{args.config}: state: {asyncio.run(probe(runtime.config.postgres.dsn))}")
+    except JournalUnavailable as exc:
+        print(f"{args.config}: state.postgres: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -196,6 +214,51 @@ def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
     return "\n".join(out)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    import asyncio
+    import time
+
+    from responder.config.durations import parse_duration
+    from responder.journal import JournalUnavailable, JournalVersionError, SqliteJournal
+    from responder.replay import format_report, replay
+
+    try:
+        runtime = _runtime(args)
+    except ConfigErrors as exc:
+        return _errors(exc)
+    try:
+        since = time.time() - parse_duration(args.since)
+    except ValueError as exc:
+        print(f"--since: {exc}", file=sys.stderr)
+        return 1
+    postgres = runtime.config.postgres
+    dsn = args.state if args.state and "://" in args.state else (
+        postgres.dsn if postgres is not None and not args.state else None)
+
+    async def read() -> list[Any]:
+        journal: Any
+        if dsn is not None:
+            from responder.journal.postgres import PostgresJournal
+
+            journal = PostgresJournal(dsn)
+        else:
+            journal = SqliteJournal(Path(args.state or runtime.config.state_path))
+        await journal.open_read_only()
+        try:
+            decided: list[Any] = await journal.decided(since)
+            return decided
+        finally:
+            await journal.close()
+
+    try:
+        deliveries = asyncio.run(read())
+    except (JournalUnavailable, JournalVersionError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(format_report(replay(runtime, deliveries), since))
+    return 0
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     try:
         analyzer = load_analyzer(Path(args.config))
@@ -246,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print JSON (several payloads: a list, each with its file name)")
     p.set_defaults(func=cmd_explain)
+    p = sub.add_parser("replay", parents=[common],
+                       help="decide the journaled alerts of a period again; touches nothing")
+    p.add_argument("--state", metavar="DB-or-DSN",
+                   help="SQLite journal file or postgresql:// DSN (default: the config's state)")
+    p.add_argument("--since", default="24h", help="how far back (default: 24h)")
+    p.set_defaults(func=cmd_replay)
     p = sub.add_parser("analyze", parents=[common], help="classify failure text")
     p.add_argument("text", nargs="?", help="failure text (default: read stdin)")
     p.add_argument("--json", action="store_true",

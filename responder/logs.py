@@ -62,3 +62,5 @@ def setup_logging(fmt: str = "text", level: str = "info", stream: TextIO | None 
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The PostgreSQL journal reports a lost database itself, without the pool's retries.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)

@@ -88,6 +88,10 @@ class Metrics:
             p + "journal_pending",
             "Journal entries not yet finished (receipts, scheduled attempts, outbox).",
             registry=registry)
+        self.journal_bytes = Gauge(
+            p + "journal_bytes",
+            "Bytes the journal takes on its volume (SQLite: database, WAL and index files).",
+            registry=registry)
         self.config_reload_ok = Gauge(
             p + "config_last_reload_successful",
             "Whether the last configuration reload succeeded.", registry=registry)

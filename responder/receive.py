@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
+from responder.config.durations import format_duration
 from responder.journal import JournalUnavailable
 from responder.model import DecodeError, decode_group
 from responder.service import Service
@@ -150,6 +151,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     try:
         service.metrics.journal_pending.set(await service.journal.pending_count())
+        service.metrics.journal_bytes.set(await service.journal.size_bytes())
     except JournalUnavailable:
         pass
     body = generate_latest(service.metrics.registry)
@@ -187,9 +189,15 @@ async def events_handler(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     limit = _limit(request)
     try:
-        return json_response(await service.journal.recent(limit))
+        recent = await service.journal.recent(limit)
     except JournalUnavailable:
         return _error(503, "journal unavailable")
+    # How far back the log reaches: rows older than ``since`` were deleted by retention
+    # (``since`` is null while nothing has been deleted yet).
+    retention = service.runtime.config.state_retention
+    recent["retention"] = {"period": format_duration(retention), "seconds": retention,
+                           "since": recent.pop("since", None)}
+    return json_response(recent)
 
 
 async def status_handler(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from responder.config.channels import ChannelSpec, parse_channels
+from responder.config.postgres import PostgresSpec, parse_postgres
 from responder.config.reader import Section
 from responder.config.yamlmarks import load_file
 from responder.errors import ConfigError, ConfigErrors, Origin
@@ -69,7 +70,8 @@ class Config:
     channels: dict[str, ChannelSpec]
     max_body_bytes: int
     dashboard_url: str | None
-    workers: int
+    state_retention: float = 7 * 86400.0   # seconds; finished work older than this is deleted
+    postgres: PostgresSpec | None = None
     log_format: str = "text"
     log_level: str = "info"
 
@@ -146,8 +148,16 @@ def load_config(path: Path) -> Config:
     dry_run = root.bool("dry_run", False)
     state = root.section("state")
     state_path = base_dir / "responder-state.db"
+    postgres: PostgresSpec | None = None
+    state_retention = 7 * 86400.0
     if state is not None:
         state_path = state.path("path", state_path)
+        state_retention = _retention(state)
+        pg_section = state.section("postgres")
+        if pg_section is not None:
+            postgres = parse_postgres(pg_section)
+            if state.has("path"):
+                state.error(state.at("postgres"), "state: give path (SQLite) or postgres, not both")
         state.finish()
 
     rules = tuple(root.str_list("rules", ["rules/runbooks/*.yaml"]))
@@ -183,11 +193,9 @@ def load_config(path: Path) -> Config:
 
     max_body = DEFAULT_MAX_BODY
     dashboard_url: str | None = None
-    workers = 4
     limits = root.section("limits")
     if limits is not None:
         max_body = limits.int("max_body_bytes", DEFAULT_MAX_BODY, minimum=1024)
-        workers = limits.int("workers", 4, minimum=1)
         limits.finish()
     links = root.section("links")
     if links is not None:
@@ -202,8 +210,16 @@ def load_config(path: Path) -> Config:
         rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
-        workers=workers, log_format=log_format, log_level=log_level,
+        state_retention=state_retention, postgres=postgres,
+        log_format=log_format, log_level=log_level,
     )
+
+
+def _retention(state: Section) -> float:
+    retention: float = state.duration("retention", 7 * 86400.0)
+    if retention <= 0:
+        state.error(state.at("retention"), "state.retention: must be longer than 0s")
+    return retention
 
 
 def load_file_errors(path: Path, shown: str) -> object:
