@@ -110,7 +110,7 @@ class Service:
                 return ReloadResult(False, [f"{self.config_path}: {exc}"])
             old = self.runtime.config
             warnings = []
-            for name in ("host", "port", "state_path"):
+            for name in ("host", "port", "state_path", "log_format", "log_level"):
                 if getattr(old, name) != getattr(runtime.config, name):
                     warnings.append(f"{name} changed: takes effect after a restart")
             self.runtime = runtime
