@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from responder.analyze import Corrections
 from responder.errors import ConfigErrors
 from responder.journal import Event, Journal
 from responder.load import Runtime, load_runtime
@@ -43,6 +44,7 @@ class Service:
         self.attempts_changed = asyncio.Event()
         self.outbox_changed = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        self.corrections = Corrections()  # operators' corrections, loaded in restore()
         self.webhooks_in_flight = 0
         self._no_webhooks = asyncio.Event()
         self._no_webhooks.set()
@@ -78,6 +80,8 @@ class Service:
         """Read what must survive restarts (the kill switch) from the journal."""
         self.paused = bool(await self.journal.get_flag("paused"))
         self.metrics.paused.set(1 if self.paused else 0)
+        for key, category, _text in await self.journal.corrections():
+            self.corrections.add(key, category)
 
     async def set_paused(self, paused: bool, who: str) -> None:
         await self.journal.set_flag("paused", paused, [Event(

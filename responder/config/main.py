@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from responder.config.analysis import AnalysisSpec, parse_analysis
 from responder.config.channels import ChannelSpec, parse_channels
 from responder.config.reader import Section
 from responder.config.yamlmarks import load_file
@@ -67,6 +68,7 @@ class Config:
     max_body_bytes: int
     dashboard_url: str | None
     workers: int
+    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -168,6 +170,7 @@ def load_config(path: Path) -> Config:
         kube_section.finish()
 
     channels = parse_channels(root.section("channels"))
+    analysis = parse_analysis(root.section("analysis"))
 
     max_body = DEFAULT_MAX_BODY
     dashboard_url: str | None = None
@@ -190,7 +193,7 @@ def load_config(path: Path) -> Config:
         rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
-        workers=workers,
+        workers=workers, analysis=analysis,
     )
 
 

@@ -48,9 +48,10 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def cases_of(source: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
+def cases_of(source: str, spec: dict[str, Any], taken: set[str]) -> list[dict[str, Any]]:
+    """The source's cases; texts in ``taken`` (the other split's seed) are left out."""
     out: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    seen: set[str] = set(taken)
     for entry in spec["messages"]:
         code, template = entry[0], entry[1]
         retryable = entry[2] if len(entry) > 2 else None
@@ -74,9 +75,12 @@ def main() -> None:
             assert name not in every, name
             every[name] = spec
     totals = {"train": 0, "holdout": 0}
+    seeds = {split: {c["text"] for c in yaml.safe_load(
+        (HERE / split / "seed.yaml").read_text(encoding="utf-8"))["cases"]}
+        for split in totals}
     for name, spec in sorted(every.items()):
         split = spec["split"]
-        cases = cases_of(name, spec)
+        cases = cases_of(name, spec, seeds["holdout" if split == "train" else "train"])
         totals[split] += len(cases)
         document = {"source": name, "origin": spec["origin"], "split": split, "cases": cases}
         path = HERE / split / f"{name}.yaml"

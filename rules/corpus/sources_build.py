@@ -16,7 +16,7 @@ SOURCES["pip"] = dict(
         ("E", "ERROR: Could not install packages due to an OSError: HTTPSConnectionPool(host='files.pythonhosted.org', port=443): Max retries exceeded with url: /packages/${hex}/${pypkg}-${ver}.tar.gz (Caused by ResponseError('too many 503 error responses'))"),
         ("E", "WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after connection broken by 'ReadTimeoutError(\"HTTPSConnectionPool(host='pypi.org', port=443): Read timed out. (read timeout=15)\")': /simple/${pypkg}/\nERROR: Could not find a version that satisfies the requirement ${pypkg}==${ver} (from versions: none)"),
         ("E", "error: Failed to fetch: `https://pypi.org/simple/${pypkg}/`\n  Caused by: HTTP status server error (502 Bad Gateway) for url (https://pypi.org/simple/${pypkg}/)"),
-        ("E", "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE. If you have updated the package versions, please update the hashes." , False),
+        ("C", "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE. If you have updated the package versions, please update the hashes."),
         ("C", "ERROR: Could not find a version that satisfies the requirement ${pypkg}==99.0.0 (from versions: 1.0.0, 1.1.0, ${ver})\nERROR: No matching distribution found for ${pypkg}==99.0.0"),
         ("C", "ERROR: Cannot install ${pypkg}==${ver} and ${pypkg}==${ver} because these package versions have conflicting dependencies.\nERROR: ResolutionImpossible: for help visit https://pip.pypa.io/en/latest/topics/dependency-resolution/#dealing-with-dependency-conflicts"),
         ("C", "ERROR: Package '${name}' requires a different Python: 3.8.18 not in '>=3.10'"),
@@ -25,7 +25,7 @@ SOURCES["pip"] = dict(
         ("C", "ERROR: Could not open requirements file: [Errno 2] No such file or directory: 'requirements/prod.txt'"),
         ("D", "error: subprocess-exited-with-error\n  × Building wheel for ${pypkg} (pyproject.toml) did not run successfully.\n  │ exit code: 1\n  ╰─> src/_speedups.c:${line}:10: fatal error: Python.h: No such file or directory"),
         ("N", "WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after connection broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object at 0x7f${hex}>: Failed to establish a new connection: [Errno -3] Temporary failure in name resolution')': /simple/${pypkg}/"),
-        ("N", "ERROR: Could not install packages due to an OSError: HTTPSConnectionPool(host='pypi.org', port=443): Max retries exceeded with url: /simple/${pypkg}/ (Caused by ProxyError('Cannot connect to proxy.', OSError('Tunnel connection failed: 407 Proxy Authentication Required')))" , False),
+        ("C", "ERROR: Could not install packages due to an OSError: HTTPSConnectionPool(host='pypi.org', port=443): Max retries exceeded with url: /simple/${pypkg}/ (Caused by ProxyError('Cannot connect to proxy.', OSError('Tunnel connection failed: 407 Proxy Authentication Required')))"),
         ("R", "ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device: '/tmp/pip-unpack-${hex}/${pypkg}-${ver}.whl'"),
     ],
 )

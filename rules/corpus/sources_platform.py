@@ -47,7 +47,6 @@ SOURCES["kubelet"] = dict(
         ("C", "Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"/app/entrypoint.sh\": permission denied: unknown"),
         ("C", "Error: failed to start container \"main\": Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"python3\": executable file not found in $PATH: unknown"),
         ("C", "Error: container has runAsNonRoot and image will run as root (pod: \"${pod}_${ns}(${uuid})\", container: main)"),
-        ("C", "Readiness probe failed: Get \"http://${ip}:8080/healthz\": dial tcp ${ip}:8080: connect: connection refused", False),
         ("U", "Back-off restarting failed container main in pod ${pod}_${ns}(${uuid})"),
         ("U", "Container main failed with exit code 1"),
         ("E", "Failed to pull image \"${image}\": rpc error: code = Unknown desc = failed to pull and unpack image: failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/library/python/manifests/sha256:${sha}: 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit."),

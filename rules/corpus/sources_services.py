@@ -238,7 +238,7 @@ SOURCES["sqlite"] = dict(
         ("D", "no such table: ${table}"),
         ("D", "no such column: created"),
         ("D", "near \"FROM\": syntax error"),
-        ("D", "UNIQUE constraint failed: ${table}.id"),
+        ("X", "UNIQUE constraint failed: ${table}.id", False),
         ("D", "NOT NULL constraint failed: ${table}.customer_id"),
         ("I", "database disk image is malformed", False),
         ("I", "disk I/O error", False),
@@ -272,7 +272,7 @@ SOURCES["redis"] = dict(
         ("X", "redis.exceptions.WatchError: Watched variable changed."),
         ("X", "redis.exceptions.LockError: Cannot release a lock that's no longer owned"),
         ("X", "BUSYKEY Target key name already exists.", False),
-        ("T", "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.", None),
+        ("X", "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."),
     ],
 )
 
