@@ -11,6 +11,7 @@ a corpus message: each is one operator's explicit word on text the model got wro
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,10 @@ from responder.analyze import Analyzer, Corrections, Model, load_model
 from responder.analyze.corpus import Case, Score, load_split, score
 from responder.analyze.patterns import DEFAULT_RETRYABLE
 from responder.config.main import Config
-from responder.journal import Journal
+from responder.journal import Journal, JournalUnavailable, JournalVersionError, SqliteJournal
 
 CORRECTION_WEIGHT = 3
+log = logging.getLogger("responder.training")
 
 
 def corpus_dir(config: Config, given: str | None) -> Path:
@@ -35,19 +37,30 @@ def corpus_dir(config: Config, given: str | None) -> Path:
 
 
 def read_corrections(config: Config) -> list[tuple[str, str, str]]:
-    """The journal's corrections (none when there is no journal yet)."""
-    if not config.state_path.exists():
+    """The journal's corrections, read only (none when there is no journal yet, with a
+    warning when it cannot be read)."""
+    journal: Journal
+    if config.postgres is not None:
+        from responder.journal.postgres import PostgresJournal
+
+        journal = PostgresJournal(config.postgres.dsn)
+    elif config.state_path.exists():
+        journal = SqliteJournal(config.state_path)
+    else:
         return []
 
     async def read() -> list[tuple[str, str, str]]:
-        journal = Journal(config.state_path)
-        await journal.open()
+        await journal.open_read_only()
         try:
             return await journal.corrections()
         finally:
             await journal.close()
 
-    return asyncio.run(read())
+    try:
+        return asyncio.run(read())
+    except (JournalUnavailable, JournalVersionError) as exc:
+        log.warning("operators' corrections not read: %s", exc)
+        return []
 
 
 def corrections_of(config: Config) -> Corrections:
