@@ -53,8 +53,11 @@ def _temperature(docs: Sequence[str], labels: Sequence[str], classes: Sequence[s
 
     order = {c: i for i, c in enumerate(classes)}
     y = np.array([order[label] for label in labels])
+    folds = min(5, int(np.bincount(y).min()))
+    if folds < 2:  # a class too small to hold any out: leave the scores as they are
+        return 1.0
     held = np.zeros((len(docs), len(classes)))
-    for train_idx, test_idx in StratifiedKFold(n_splits=5).split(docs, y):
+    for train_idx, test_idx in StratifiedKFold(n_splits=folds).split(docs, y):
         fitted = _fit([docs[i] for i in train_idx], [labels[i] for i in train_idx])
         fold_classes = list(fitted[2].classes_)
         scores = _scores(fitted, [docs[i] for i in test_idx])
