@@ -17,7 +17,13 @@ import numpy as np
 import pytest
 
 from responder.analyze import (
-    ADVICE, CATEGORIES, Analyzer, Corrections, load_model, normalize, shipped_model_path,
+    ADVICE,
+    CATEGORIES,
+    Analyzer,
+    Corrections,
+    load_model,
+    normalize,
+    shipped_model_path,
     text_key,
 )
 from responder.analyze.corpus import Case
