@@ -134,8 +134,10 @@ class Pipeline:
                 extra = await failure_messages(self.actor.backend, namespace, workflow,
                                                timeout=self.enrich_timeout)
         started = time.perf_counter()
-        analysis = runtime.analyzer.analyze_alert(alert.labels, alert.annotations, extra)
+        analysis = runtime.analyzer.analyze_alert(alert.labels, alert.annotations, extra,
+                                                  corrections=self.service.corrections)
         self.service.metrics.analysis_duration.observe(time.perf_counter() - started)
+        self.service.metrics.analysis_total.labels(analysis.source).inc()
         if alert.status == "firing":
             self.service.metrics.failure_category.labels(analysis.category).inc()
         return analysis

@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from responder.config.analysis import AnalysisSpec, parse_analysis
 from responder.config.channels import ChannelSpec, parse_channels
 from responder.config.postgres import PostgresSpec, parse_postgres
 from responder.config.reader import Section
@@ -74,6 +75,7 @@ class Config:
     postgres: PostgresSpec | None = None
     log_format: str = "text"
     log_level: str = "info"
+    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -190,6 +192,7 @@ def load_config(path: Path) -> Config:
         kube_section.finish()
 
     channels = parse_channels(root.section("channels"))
+    analysis = parse_analysis(root.section("analysis"))
 
     max_body = DEFAULT_MAX_BODY
     dashboard_url: str | None = None
@@ -211,7 +214,7 @@ def load_config(path: Path) -> Config:
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
         state_retention=state_retention, postgres=postgres,
-        log_format=log_format, log_level=log_level,
+        log_format=log_format, log_level=log_level, analysis=analysis,
     )
 
 

@@ -808,6 +808,38 @@ class PostgresJournal:
             # A flag changes what every replica may do (the pause): they re-read it now.
             await self._notify(cur, "attempt")
 
+    # -- corrections: operators' verdicts on analyses (the feedback loop) ---------------
+    async def receipt_alert(self, receipt_id: int) -> dict[str, Any] | None:
+        async with self._tx() as cur:
+            await cur.execute("SELECT alert, analysis FROM receipts WHERE id = %s",
+                              (receipt_id,))
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return {"alert": _json_decode(row[0]),
+                "analysis": _json_decode(row[1]) if row[1] else None}
+
+    async def record_correction(self, *, text_key: str, category: str, text: str,
+                                receipt_id: int, by: str, previous: str | None) -> None:
+        now = self.clock()
+        event = Event(kind="correction", receipt_id=receipt_id, outcome=category,
+                      detail={"by": by, "previous": previous, "category": category})
+        async with self._tx() as cur:
+            await cur.execute(
+                "INSERT INTO corrections (text_key, category, text, receipt_id, corrected_by, "
+                "corrected_at) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (text_key) DO UPDATE "
+                "SET category = excluded.category, text = excluded.text, receipt_id = "
+                "excluded.receipt_id, corrected_by = excluded.corrected_by, corrected_at = "
+                "excluded.corrected_at", (text_key, category, text, receipt_id, by, now))
+            await self._insert_events(cur, [event], now)
+
+    async def corrections(self) -> list[tuple[str, str, str]]:
+        async with self._tx() as cur:
+            await cur.execute("SELECT text_key, category, text FROM corrections "
+                              "ORDER BY corrected_at, text_key")
+            rows = await cur.fetchall()
+        return [(str(k), str(c), str(t)) for k, c, t in rows]
+
     async def acquire_rate(self, key: str, limit: int, window: float,
                            now: float) -> tuple[bool, float]:
         async with self._tx() as cur:
