@@ -27,6 +27,7 @@ from responder.act.budget import backoff_delay
 from responder.act.plan import PlannedAction, RunbookPlan
 from responder.act.ratelimit import SlidingWindow
 from responder.config.durations import parse_duration
+from responder.config.runbooks import RunbookSpec
 from responder.errors import PermanentError, TemporaryError
 from responder.journal import Attempt, Event, JournalUnavailable, OutboxMessage, Receipt
 from responder.load import Runtime
@@ -425,6 +426,18 @@ class Actor:
             self.service.metrics.manual_interventions.inc()
         self.service.attempts_changed.set()
         return events
+
+    async def escalate_plan_error(self, group: AlertGroup, work: AlertWork,
+                                  runbook: RunbookSpec, reason: str,
+                                  collect: list[Escalation]) -> list[Event]:
+        """A runbook that cannot even be planned for a firing alert needs a person."""
+        ctx = {"runbook": runbook.name, "description": runbook.description,
+               "group": group.to_dict(with_alerts=False), "alert": work.alert.to_dict(),
+               "analysis": work.analysis.to_dict(),
+               "on_exhausted": [{"channel": n.channel, "template": n.template,
+                                 "fallback": n.fallback} for n in runbook.on_exhausted]}
+        return await self._escalate(ctx, work.receipt.id, work.receipt.instance, reason,
+                                    collect=collect)
 
     async def _escalate(self, ctx: Mapping[str, Any], receipt_id: int | None, instance: str,
                         reason: str, collect: list[Escalation] | None = None) -> list[Event]:

@@ -88,7 +88,7 @@ class Pipeline:
                     "analysis": work.analysis.to_dict(),
                     "runbooks": [p.runbook.name for p in work.plans],
                 }))
-            events.extend(self._plan_errors(work))
+            events.extend(await self._plan_errors(group, work, escalations))
             await self.service.give_way_to_webhooks(self.GIVE_WAY)
             if work.alert.status == "firing":
                 events.extend(await self.actor.on_firing(runtime, group, work, escalations))
@@ -130,14 +130,27 @@ class Pipeline:
                 plans.append(plan(runbook, alert, group, analysis))
             except PlanError as exc:
                 work.actions.setdefault("_errors", []).append(
-                    {"runbook": runbook.name, "error": str(exc)})
+                    {"runbook": runbook.name, "error": str(exc), "spec": runbook})
         return work
 
-    @staticmethod
-    def _plan_errors(work: AlertWork) -> list[Event]:
-        return [Event(kind="error", receipt_id=work.receipt.id, instance=work.receipt.instance,
-                      runbook=e["runbook"], outcome="plan_failed", detail={"error": e["error"]})
-                for e in work.actions.pop("_errors", [])]
+    async def _plan_errors(self, group: AlertGroup, work: AlertWork,
+                           escalations: list[Escalation]) -> list[Event]:
+        """A runbook whose templates fail for this alert: logged, counted, recorded and, for
+        a firing alert, escalated (``on_exhausted``): nothing automatic will happen."""
+        events: list[Event] = []
+        for e in work.actions.pop("_errors", []):
+            name, error = e["runbook"], e["error"]
+            log.warning("alert %s: runbook %s cannot be planned: %s",
+                        work.receipt.instance, name, error)
+            self.service.metrics.plan_errors.labels(name).inc()
+            events.append(Event(kind="error", receipt_id=work.receipt.id,
+                                instance=work.receipt.instance, runbook=name,
+                                outcome="plan_failed", detail={"error": error}))
+            if work.alert.status == "firing":
+                events.extend(await self.actor.escalate_plan_error(
+                    group, work, e["spec"], f"runbook {name} cannot be planned: {error}",
+                    escalations))
+        return events
 
     async def _notify(self, runtime: Runtime, group: AlertGroup, delivery_id: int,
                       works: Sequence[AlertWork], messages: list[OutboxMessage]) -> list[Event]:
