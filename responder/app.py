@@ -77,6 +77,10 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
     receive.add_routes(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        # Every handler of the process, whoever logs: no record leaves with a secret.
+        handlers = list(logging.getLogger().handlers)
+        for handler in handlers:
+            handler.addFilter(service.log_filter)
         await journal.open()
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         backend = _backend(runtime, session)
@@ -114,6 +118,8 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
             await backend.close()
             await session.close()
             await journal.close()
+            for handler in handlers:
+                handler.removeFilter(service.log_filter)
 
     app.cleanup_ctx.append(lifetime)
     return app

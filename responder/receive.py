@@ -185,7 +185,7 @@ async def events_handler(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     limit = _limit(request)
     try:
-        return json_response(await service.journal.recent(limit))
+        return json_response(service.redactor.scrub_value(await service.journal.recent(limit)))
     except JournalUnavailable:
         return _error(503, "journal unavailable")
 
