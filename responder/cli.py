@@ -64,9 +64,8 @@ async def _freeze_startup_objects(app: object) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from responder.app import create_app
+    from responder.server import run
 
     _setup_logging(args.log_level)
     try:
@@ -80,8 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "alert-responder %s listening on %s:%d (%d runbooks, %d patterns, channels: %s)",
         __version__, config.host, config.port, len(runtime.runbooks), len(runtime.patterns),
         ", ".join(sorted(config.channels)))
-    web.run_app(app, host=config.host, port=config.port, print=None, access_log=None,
-                shutdown_timeout=10.0, handle_signals=True)
+    run(app, host=config.host, port=config.port, limits=config.http, shutdown_timeout=10.0)
     return 0
 
 

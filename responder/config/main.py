@@ -48,6 +48,16 @@ class KubeSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """How long a client may take to send a request, and how many may wait idle."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 75.0
+    max_idle_connections: int = 256
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     base_dir: Path
@@ -67,6 +77,7 @@ class Config:
     max_body_bytes: int
     dashboard_url: str | None
     workers: int
+    http: HttpLimits = HttpLimits()
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -172,10 +183,17 @@ def load_config(path: Path) -> Config:
     max_body = DEFAULT_MAX_BODY
     dashboard_url: str | None = None
     workers = 4
+    http = HttpLimits()
     limits = root.section("limits")
     if limits is not None:
         max_body = limits.int("max_body_bytes", DEFAULT_MAX_BODY, minimum=1024)
         workers = limits.int("workers", 4, minimum=1)
+        http = HttpLimits(
+            header_timeout=limits.duration("header_timeout", http.header_timeout),
+            body_timeout=limits.duration("body_timeout", http.body_timeout),
+            idle_timeout=limits.duration("idle_timeout", http.idle_timeout),
+            max_idle_connections=limits.int("max_idle_connections",
+                                            http.max_idle_connections, minimum=1))
         limits.finish()
     links = root.section("links")
     if links is not None:
@@ -190,7 +208,7 @@ def load_config(path: Path) -> Config:
         rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
-        workers=workers,
+        workers=workers, http=http,
     )
 
 
