@@ -8,16 +8,23 @@ boundaries: HTTP answers, what the fakes recorded, journal rows and the log.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import sqlite3
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from tests.e2e.procs import Proc, free_port, http, responder_config, wait_for
 
 TOKEN = "fault-suite-token"
+T = TypeVar("T")
+F = TypeVar("F")
 
 
 class Responder:
@@ -65,3 +72,110 @@ def responder(tmp_path: Path) -> Iterator[list[Responder]]:
     yield started
     for r in started:
         r.stop()
+
+
+class Fakes:
+    """The fakes of ``tests/fakes`` served from a thread, while the test drives processes."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self._started: list[Any] = []
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self, fake: F) -> F:
+        self.run(fake.start())
+        self._started.append(fake)
+        return fake
+
+    def stop(self, fake: Any) -> None:
+        self.run(fake.close())
+
+    def close(self) -> None:
+        for fake in reversed(self._started):
+            self.run(fake.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def fakes() -> Iterator[Fakes]:
+    served = Fakes()
+    yield served
+    served.close()
+
+
+class Load:
+    """Webhooks posted from a thread as fast as they are answered; remembers what was acked.
+
+    Each payload carries ``per_post`` alerts with fresh fingerprints; ``acked`` holds the
+    workflows of every payload answered 200."""
+
+    def __init__(self, url: str, per_post: int = 5, namespace: str = "ns",
+                 before_post: Callable[[list[str]], None] | None = None) -> None:
+        self.url = url
+        self.before_post = before_post
+        self.per_post = per_post
+        self.namespace = namespace
+        self.acked: list[str] = []
+        self.statuses: dict[int | str, int] = {}
+        self.latencies: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._n = 0
+
+    def payload(self) -> tuple[dict[str, Any], list[str]]:
+        names = [f"wf-{self._n}-{i}" for i in range(self.per_post)]
+        self._n += 1
+        return {"version": "4", "status": "firing", "groupKey": f"load-{self._n}",
+                "receiver": "r", "alerts": [{
+                    "status": "firing",
+                    "labels": {"alertname": "WorkflowFailed", "namespace": self.namespace,
+                               "workflow": name, "severity": "warning"},
+                    "annotations": {"description": "dial tcp: connection refused"},
+                    "startsAt": "2026-11-28T10:00:00Z",
+                    "fingerprint": fingerprint(name)} for name in names]}, names
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            body, names = self.payload()
+            if self.before_post is not None:
+                self.before_post(names)
+            started = time.monotonic()
+            try:
+                status, _ = http("POST", self.url + "/webhook", body, token=TOKEN, timeout=10)
+            except OSError as exc:       # refused while the process is down
+                key: int | str = type(exc).__name__
+                self.statuses[key] = self.statuses.get(key, 0) + 1
+                time.sleep(0.02)
+                continue
+            self.latencies.append(time.monotonic() - started)
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status == 200:
+                self.acked.extend(names)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(20)
+
+
+def fingerprint(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+def instance(name: str) -> str:
+    """The journal's key of a ``Load`` alert (fingerprint @ startsAt)."""
+    return f"{fingerprint(name)}@2026-11-28T10:00:00+00:00"
+
+
+def journal_rows(db: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db, timeout=10) as conn:
+        return conn.execute(sql, args).fetchall()
