@@ -6,8 +6,8 @@ connection for as long as it likes, before authentication: a few hundred of them
 file descriptors. So each connection here has reading deadlines, as Go's
 ``ReadHeaderTimeout`` and ``ReadTimeout`` do:
 
-* **headers**: from the first byte of a request, its headers must be complete within
-  ``limits.header_timeout``;
+* **headers**: from the connection's start, or from the first byte of a request on a
+  kept-alive connection, its headers must be complete within ``limits.header_timeout``;
 * **body**: from the end of the headers, the body must be complete within
   ``limits.body_timeout`` (a handler that is still busy after its body arrived is not
   cut off: the deadline is for the client, not for the journal);
@@ -72,7 +72,9 @@ class GuardedRequestHandler(RequestHandler):
         peer = transport.get_extra_info("peername")
         self._peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         super().connection_made(transport)
-        self._idle.add(self)
+        # A new connection owes its first request's headers; only a connection that has
+        # been answered and kept alive counts as idle.
+        self._arm(self._limits.header_timeout, "request headers", None)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()

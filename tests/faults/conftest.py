@@ -116,8 +116,10 @@ class Load:
     workflows of every payload answered 200."""
 
     def __init__(self, url: str, per_post: int = 5, namespace: str = "ns",
-                 before_post: Callable[[list[str]], None] | None = None) -> None:
+                 before_post: Callable[[list[str]], None] | None = None,
+                 interval: float = 0.0) -> None:
         self.url = url
+        self.interval = interval
         self.before_post = before_post
         self.per_post = per_post
         self.namespace = namespace
@@ -157,6 +159,8 @@ class Load:
             self.statuses[status] = self.statuses.get(status, 0) + 1
             if status == 200:
                 self.acked.extend(names)
+            if self.interval:
+                time.sleep(self.interval)
 
     def __enter__(self) -> Load:
         self._thread.start()

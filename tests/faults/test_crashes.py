@@ -19,6 +19,7 @@ RUNBOOKS = {"runbooks": [{
     "actions": [{"argo.retry": {"namespace": "{{ labels.namespace }}",
                                 "workflow": "{{ labels.workflow }}"}}],
     "retry": {"limit": 2, "backoff": {"duration": "50ms"}},
+    "rate_limit": {"max_actions": 100000, "window": "1m"},
     "notify": [{"channel": "console"}]}]}
 
 
