@@ -38,8 +38,9 @@ def render(shipped: Templates, kind: str, g: AlertGroup, event: str = "firing") 
 
 
 def slack_mrkdwn_strings(body: dict[str, Any]) -> list[str]:
-    """Every string Slack parses as mrkdwn: the top-level text and mrkdwn text objects."""
-    found = [body["text"]]
+    """Every string Slack parses for mentions: the top-level text, the attachments'
+    fallbacks and mrkdwn text objects."""
+    found = [body["text"], *(a["fallback"] for a in body.get("attachments", []))]
 
     def walk(value: Any) -> None:
         if isinstance(value, dict):
