@@ -16,29 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from responder import __version__
+from responder.config.main import LEVELS
 from responder.errors import ConfigErrors
 from responder.load import Runtime, load_analyzer, load_runtime
+from responder.logs import setup_logging
 from responder.model import DecodeError, decode_group
-
-
-class _LogFormatter(logging.Formatter):
-    """One line per record: ``ts level logger message``; structured lines pass through."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        base = f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} {record.levelname.lower()} " \
-               f"{record.name}: {record.getMessage()}"
-        if record.exc_info:
-            base += "\n" + self.formatException(record.exc_info)
-        return base
-
-
-def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_LogFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
 def _errors(exc: ConfigErrors) -> int:
@@ -65,21 +47,30 @@ async def _freeze_startup_objects(app: object) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from responder.app import create_app
+    from responder.journal import JournalUnavailable, JournalVersionError
     from responder.server import run
 
-    _setup_logging(args.log_level)
+    setup_logging("text", args.log_level or "info")
     try:
         runtime = _runtime(args)
     except ConfigErrors as exc:
         return _errors(exc)
     config = runtime.config
+    setup_logging(config.log_format, args.log_level or config.log_level)
     app = create_app(runtime, handle_signals=True)
     app.on_startup.append(_freeze_startup_objects)
-    logging.getLogger("responder").info(
-        "alert-responder %s listening on %s:%d (%d runbooks, %d patterns, channels: %s)",
-        __version__, config.host, config.port, len(runtime.runbooks), len(runtime.patterns),
-        ", ".join(sorted(config.channels)))
-    run(app, host=config.host, port=config.port, limits=config.http, shutdown_timeout=10.0)
+    log = logging.getLogger("responder")
+    log.info("alert-responder %s listening on %s:%d (%d runbooks, %d patterns, channels: %s)",
+             __version__, config.host, config.port, len(runtime.runbooks),
+             len(runtime.patterns), ", ".join(sorted(config.channels)),
+             extra={"version": __version__, "listen": f"{config.host}:{config.port}",
+                    "config": str(config.path)})
+    try:
+        run(app, host=config.host, port=config.port, limits=config.http, shutdown_timeout=10.0)
+    except (JournalVersionError, JournalUnavailable) as exc:   # at start: no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    log.info("alert-responder stopped")
     return 0
 
 
@@ -93,10 +84,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = crosscheck(runtime)
     if problems:
         return _errors(ConfigErrors(problems))
+    if runtime.config.postgres is not None and not _check_postgres(args, runtime):
+        return 1
     print(f"{args.config}: OK: {len(runtime.runbooks)} runbooks, {len(runtime.patterns)} "
           f"patterns, {len(runtime.templates.names())} templates, "
           f"{len(runtime.config.channels)} channels")
     return 0
+
+
+def _check_postgres(args: argparse.Namespace, runtime: Runtime) -> bool:
+    """Whether the configured database answers; says so either way (never its password)."""
+    import asyncio
+
+    from responder.journal import JournalUnavailable
+    from responder.journal.postgres import probe
+
+    assert runtime.config.postgres is not None
+    try:
+        print(f"{args.config}: state: {asyncio.run(probe(runtime.config.postgres.dsn))}")
+    except JournalUnavailable as exc:
+        print(f"{args.config}: state.postgres: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -108,7 +117,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from responder.pipeline import explain
+    from responder.explain import explain
 
     try:
         runtime = _runtime(args)
@@ -176,9 +185,11 @@ def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
                 out.append(f"    on exhausted notify {n['channel'] if isinstance(n, dict) else n}")
         for err in alert["errors"]:
             out.append(f"  error in runbook {err['runbook']}: {err['error']}")
-    for n in result["notifications"]:
-        out.append(f"\nnotification via {n['channel']} ({n.get('type', '?')}) "
-                   f"from runbook {n['runbook']}:")
+    for n in result["notifications"] + result.get("escalations", []):
+        kind = "notification" if n in result["notifications"] else "escalation"
+        out.append(f"\n{kind} via {n['channel']} ({n.get('type', '?')}) "
+                   f"from runbook {n['runbook']} for alert(s) "
+                   + ", ".join(str(i) for i in n.get("alerts", [])) + ":")
         if "error" in n:
             out.append(f"  error: {n['error']}")
         else:
@@ -215,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="configuration file (default: ./responder.yaml)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", parents=[common], help="run the service")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", choices=LEVELS,
+                   help="log level; overrides log.level of the config (default: info)")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("check", parents=[common],
                        help="validate config, runbooks, patterns and templates")

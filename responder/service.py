@@ -82,8 +82,13 @@ class Service:
 
     async def restore(self) -> None:
         """Read what must survive restarts (the kill switch) from the journal."""
+        await self.is_paused()
+
+    async def is_paused(self) -> bool:
+        """The kill switch as the journal has it now (another process may have set it)."""
         self.paused = bool(await self.journal.get_flag("paused"))
         self.metrics.paused.set(1 if self.paused else 0)
+        return self.paused
 
     async def set_paused(self, paused: bool, who: str) -> None:
         await self.journal.set_flag("paused", paused, [Event(

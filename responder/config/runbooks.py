@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 import jinja2
+import re2
 from jinja2 import meta, nodes
 
 from responder.config.durations import parse_duration
@@ -100,20 +101,40 @@ _WS = "[ \t\n\f\r]*"
 _MATCHER = re.compile(
     rf"{_WS}([a-zA-Z_:][a-zA-Z0-9_:]*){_WS}(=~|=|!=|!~){_WS}(.*?){_WS}", re.DOTALL)
 _LABEL_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_LEADING_FLAGS = re.compile(r"\(\?([ims]+)\)")
 OPS = ("=", "!=", "=~", "!~")
 _NOWHERE = Origin("<unknown>")
+# RE2, as Alertmanager's Go regexp is: no lookaround, no backreferences, linear time.
+# Errors are returned, not also logged to stderr by the library.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+# What C++ RE2 takes and Go's regexp (as Alertmanager is built) refuses: ``\C`` (any
+# byte) and ``(?<name>...)`` groups (Go 1.22 added them; ``(?P<name>...)`` works everywhere).
+_GO_REFUSES = (
+    (re.compile(r"(?<!\\)(?:\\\\)*\\C"), "invalid escape sequence: \\C"),
+    (re.compile(r"(?<!\\)(?:\\\\)*\(\?<[A-Za-z_]"),
+     "invalid named capture: write (?P<name>...)"),
+)
 
 
-def _compile_regex(value: str) -> re.Pattern[str]:
-    # Go's RE2 accepts leading flags such as ``(?i)``; Python wants them scoped once the
-    # value is wrapped in a group, so ``(?i)foo`` becomes ``(?i:foo)``.
-    flags = _LEADING_FLAGS.match(value)
-    body = f"(?{flags[1]}:{value[flags.end():]})" if flags else f"(?:{value})"
+def _compile_regex(value: str) -> Any:
+    """``value`` compiled as Alertmanager does: ``^(?:value)$`` in RE2 syntax."""
+    for refused, reason in _GO_REFUSES:
+        if refused.search(value):
+            raise ValueError(f"bad regex {value!r}: {reason}")
     try:
-        return re.compile(body)
-    except re.error as exc:
-        raise ValueError(f"bad regex {value!r}: {exc}") from None
+        return re2.compile(f"^(?:{value})$", _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = _reason(exc)
+    try:
+        re2.compile(value, _RE2_OPTIONS)   # the error as it reads in the value itself
+    except re2.error as exc:
+        reason = _reason(exc)
+    raise ValueError(f"bad regex {value!r}: {reason}")
+
+
+def _reason(exc: Exception) -> str:
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +144,7 @@ class Matcher:
     name: str
     op: str
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, init=False, repr=False,
-                                           compare=False, hash=False)
+    _regex: Any = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
@@ -138,7 +158,7 @@ class Matcher:
         actual = labels.get(self.name, "")
         if self._regex is None:
             return (actual == self.value) == (self.op == "=")
-        return (self._regex.fullmatch(actual) is not None) == (self.op == "=~")
+        return (self._regex.search(actual) is not None) == (self.op == "=~")
 
     def __str__(self) -> str:
         escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -456,9 +476,10 @@ class _Loader:
         sec.finish()
         if backoff is None or not backoff.valid:
             return RetrySpec(limit, default.duration, default.factor, default.max_duration)
-        duration = backoff.duration("duration", default.duration)
+        duration = backoff.duration("duration", default.duration, positive=True)
         factor = backoff.number("factor", default.factor, minimum=1)
-        cap = backoff.duration("max_duration", max(default.max_duration, duration))
+        cap = backoff.duration("max_duration", max(default.max_duration, duration),
+                               positive=True)
         backoff.finish()
         if cap < duration:
             backoff.error(backoff.at("max_duration"),
@@ -471,10 +492,8 @@ class _Loader:
         if sec is None or not sec.valid:
             return default
         spec = RateLimitSpec(sec.int("max_actions", default.max_actions, minimum=1),
-                             sec.duration("window", default.window))
+                             sec.duration("window", default.window, positive=True))
         sec.finish()
-        if spec.window <= 0:
-            sec.error(sec.at("window"), f"{sec.name('window')}: must be positive")
         return spec
 
     def breaker(self, rb: Section) -> BreakerSpec | None:
@@ -483,8 +502,8 @@ class _Loader:
             return None
         source = sec.str("key")
         threshold = sec.int("threshold", 3, minimum=1)
-        window = sec.duration("window", 900.0)
-        cooldown = sec.duration("cooldown", 600.0)
+        window = sec.duration("window", 900.0, positive=True)
+        cooldown = sec.duration("cooldown", 600.0, positive=True)
         on_open = self.actions(sec.raw("on_open"), sec.name("on_open"), sec.at("on_open"))
         on_close = self.actions(sec.raw("on_close"), sec.name("on_close"), sec.at("on_close"))
         sec.finish()

@@ -39,7 +39,7 @@ from responder.config.channels import (
     WebhookSettings,
 )
 from responder.errors import ConfigError, ConfigErrors, Origin
-from responder.model import Alert, AlertGroup, sample_group
+from responder.model import Alert, AlertGroup, alert_links, sample_group
 from responder.notify import escape
 from responder.notify.escape import mrkdwn, safe_url
 from responder.templating import new_environment
@@ -157,9 +157,11 @@ def build_context(
     shown = chosen[:max(0, max_alerts)]
     alert_dicts = []
     for a in shown:
-        d = a.to_dict()
+        d = {"values": {}, "valueString": "", **a.to_dict()}
+        # Only http(s) URLs become links, whatever a label, annotation or sender says.
         d["links"] = {"generatorURL": safe_url(a.generator_url),
-                      "argo": safe_url(argo_link(argo_ui_url, a.labels))}
+                      "argo": safe_url(argo_link(argo_ui_url, a.labels)),
+                      **{k: safe_url(v) for k, v in alert_links(a).items()}}
         alert_dicts.append(d)
     labels = _common([a.labels for a in chosen]) if chosen else dict(group.common_labels)
     annotations = (_common([a.annotations for a in chosen]) if chosen
@@ -167,9 +169,12 @@ def build_context(
     first: dict[str, Any] = alert_dicts[0] if alert_dicts else {
         "status": group.status, "labels": dict(labels), "annotations": dict(annotations),
         "startsAt": None, "endsAt": None, "generatorURL": "", "fingerprint": "",
-        "links": {"generatorURL": None, "argo": safe_url(argo_link(argo_ui_url, labels))}}
+        "values": {}, "valueString": "",
+        "links": {"generatorURL": None, "argo": safe_url(argo_link(argo_ui_url, labels)),
+                  "silence": None, "dashboard": None, "panel": None, "image": None}}
     runbook_dict = {"name": "", "description": "", **_jsonable(dict(runbook or {}))}
-    group_dict = group.to_dict(with_alerts=False)
+    group_dict = {"orgId": None, "title": "", "state": "", "message": "",
+                  **group.to_dict(with_alerts=False)}
     group_dict.update({
         "alert_count": len(chosen),
         "firing": sum(1 for a in chosen if a.status == "firing"),
@@ -181,9 +186,12 @@ def build_context(
     links = {
         "generatorURL": first["links"]["generatorURL"],
         "argo": safe_url(argo_link(argo_ui_url, labels)),
-        "dashboard": safe_url(dashboard_url),
+        "dashboard": first["links"]["dashboard"] or safe_url(dashboard_url),
         "alertmanager": safe_url(group.external_url),
         "runbook": safe_url(annotations.get("runbook_url")),
+        "silence": first["links"]["silence"],
+        "panel": first["links"]["panel"],
+        "image": first["links"]["image"],
     }
     return NotificationContext(
         group=group_dict, alerts=alert_dicts, alert=first, labels=dict(labels),
