@@ -15,18 +15,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
 
 from responder.act.ratelimit import TokenBucket
+from responder.backoff import delivery
 from responder.errors import PermanentError, TemporaryError
 from responder.journal import Event, JournalUnavailable, OutboxItem, OutboxMessage
 from responder.load import Runtime
 from responder.model import Alert, AlertGroup
-from responder.notify.base import Sender, build_senders, delivery_backoff
+from responder.notify.base import Sender
 from responder.notify.render import Message, NotificationContext, RenderError, build_context
+from responder.notify.senders import build_senders
 from responder.service import Service
 
 log = logging.getLogger("responder.notify")
@@ -171,8 +174,9 @@ class Notifier:
             await sender.send(message)
         except TemporaryError as exc:
             spec = runtime.config.channels[item.channel]   # it has a sender, so it exists
-            if tries < spec.max_tries:
-                delay = delivery_backoff(tries, base=spec.backoff, retry_after=exc.delay)
+            policy = delivery(spec.max_tries, spec.backoff)
+            if not policy.gives_up(tries):
+                delay = policy.delay(tries, retry_after=exc.delay, random=random.random)
                 await journal.update_outbox(
                     item.id, state="pending", tries=tries, next_at=service.clock() + delay,
                     error=str(exc), events=[dataclasses.replace(

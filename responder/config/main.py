@@ -80,7 +80,6 @@ class Config:
     channels: dict[str, ChannelSpec]
     max_body_bytes: int
     dashboard_url: str | None
-    workers: int
     state_retention: float = 7 * 86400.0   # seconds; finished work older than this is deleted
     postgres: PostgresSpec | None = None
     log_format: str = "text"
@@ -205,12 +204,10 @@ def load_config(path: Path) -> Config:
 
     max_body = DEFAULT_MAX_BODY
     dashboard_url: str | None = None
-    workers = 4
     http = HttpLimits()
     limits = root.section("limits")
     if limits is not None:
         max_body = limits.int("max_body_bytes", DEFAULT_MAX_BODY, minimum=1024)
-        workers = limits.int("workers", 4, minimum=1)
         http = HttpLimits(
             header_timeout=limits.duration("header_timeout", http.header_timeout),
             body_timeout=limits.duration("body_timeout", http.body_timeout),
@@ -231,7 +228,7 @@ def load_config(path: Path) -> Config:
         rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
-        workers=workers, state_retention=state_retention, postgres=postgres,
+        state_retention=state_retention, postgres=postgres,
         log_format=log_format, log_level=log_level, http=http,
     )
 

@@ -116,13 +116,48 @@ _GO_REFUSES = (
 )
 
 
-def _compile_regex(value: str) -> Any:
+class _WholeValue:
+    """An RE2 program matched against a whole label value.
+
+    Straight through the binding's compiled program: about 1 µs a match, where the
+    ``re``-like wrapper (match objects, offset decoding) takes about 15 µs, which a
+    runbook set of thousands of regex matchers would pay per alert.
+    """
+
+    __slots__ = ("_compiled", "_program", "_seen")
+    #: Label values repeat (a handful of namespaces, alertnames): the last verdicts are kept.
+    SEEN = 128
+
+    def __init__(self, compiled: Any) -> None:
+        self._compiled = compiled
+        self._program = getattr(compiled, "_regexp", None)
+        self._seen: dict[str, bool] = {}
+
+    def fullmatch(self, text: str) -> bool:
+        verdict = self._seen.get(text)
+        if verdict is not None:
+            return verdict
+        if self._program is None:   # a binding without the program: its public API
+            verdict = self._compiled.search(text) is not None
+        else:
+            data = text.encode("utf-8", "surrogatepass")
+            verdict = self._program.Match(_ANCHOR_BOTH, data, 0, len(data))[0][0] != -1
+        if len(self._seen) >= self.SEEN:
+            self._seen.clear()
+        self._seen[text] = verdict
+        return bool(verdict)
+
+
+_ANCHOR_BOTH = re2._re2.RE2.Anchor.ANCHOR_BOTH
+
+
+def _compile_regex(value: str) -> _WholeValue:
     """``value`` compiled as Alertmanager does: ``^(?:value)$`` in RE2 syntax."""
     for refused, reason in _GO_REFUSES:
         if refused.search(value):
             raise ValueError(f"bad regex {value!r}: {reason}")
     try:
-        return re2.compile(f"^(?:{value})$", _RE2_OPTIONS)
+        return _WholeValue(re2.compile(f"^(?:{value})$", _RE2_OPTIONS))
     except re2.error as exc:
         reason = _reason(exc)
     try:
@@ -144,7 +179,8 @@ class Matcher:
     name: str
     op: str
     value: str
-    _regex: Any = field(default=None, init=False, repr=False, compare=False, hash=False)
+    _regex: _WholeValue | None = field(default=None, init=False, repr=False, compare=False,
+                                       hash=False)
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
@@ -158,7 +194,7 @@ class Matcher:
         actual = labels.get(self.name, "")
         if self._regex is None:
             return (actual == self.value) == (self.op == "=")
-        return (self._regex.search(actual) is not None) == (self.op == "=~")
+        return self._regex.fullmatch(actual) == (self.op == "=~")
 
     def __str__(self) -> str:
         escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

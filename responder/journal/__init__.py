@@ -6,6 +6,8 @@ from responder.journal.base import BreakerChange, Journal
 from responder.journal.records import (
     Attempt,
     Breaker,
+    DecidedDelivery,
+    DecidedReceipt,
     DeliveryResult,
     Event,
     JournalUnavailable,
@@ -18,7 +20,8 @@ from responder.journal.records import (
 from responder.journal.sqlite import SqliteJournal
 
 __all__ = [
-    "Attempt", "Breaker", "BreakerChange", "DeliveryResult", "Event", "Journal",
+    "Attempt", "Breaker", "BreakerChange", "DecidedDelivery", "DecidedReceipt",
+    "DeliveryResult", "Event", "Journal",
     "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage",
     "PendingDelivery", "Receipt", "SqliteJournal",
 ]

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from responder.journal.records import (
     Attempt,
     Breaker,
+    DecidedDelivery,
     DeliveryResult,
     Event,
     OutboxItem,
@@ -77,6 +78,11 @@ class Journal(Protocol):
 
     # -- events ----------------------------------------------------------------------
     async def add_events(self, events: Iterable[Event]) -> None: ...
+
+    async def decided(self, since: float, *, limit: int = 10_000) -> list[DecidedDelivery]:
+        """Deliveries processed since ``since`` (their receipt time), oldest first, with
+        each new receipt's analysis, runbooks and events: what ``responder replay``
+        compares a changed configuration against."""
 
     async def recent(self, limit: int = 50) -> dict[str, Any]:
         """The audit log: recent receipts with their events, recent rejections, and

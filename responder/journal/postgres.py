@@ -33,7 +33,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-import msgspec
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.conninfo import conninfo_to_dict
@@ -46,6 +45,8 @@ from responder.journal.postgres_schema import migrate
 from responder.journal.records import (
     Attempt,
     Breaker,
+    DecidedDelivery,
+    DecidedReceipt,
     DeliveryResult,
     Event,
     JournalUnavailable,
@@ -55,51 +56,27 @@ from responder.journal.records import (
     PendingDelivery,
     Receipt,
 )
+from responder.journal.rows import ATTEMPT_COLS as _ATTEMPT_COLS
+from responder.journal.rows import EVENT_COLS as _EVENT_COLS
+from responder.journal.rows import FINISHED_ATTEMPT as _FINISHED_ATTEMPT
+from responder.journal.rows import OUTBOX_COLS as _OUTBOX_COLS
+from responder.journal.rows import attempt_of as _attempt
+from responder.journal.rows import event_dict as _event_dict
+from responder.journal.rows import event_rows as _event_rows
+from responder.journal.rows import json_decode as _json_decode
+from responder.journal.rows import json_encode as _json_encode
+from responder.journal.rows import outbox_of as _outbox
 from responder.model import AlertGroup, Rejected
 
 T = TypeVar("T")
 log = logging.getLogger("responder.journal")
-_json_encode = msgspec.json.Encoder().encode
-_json_decode = msgspec.json.Decoder().decode
 
 CHANNEL = "responder"
 _TABLES = ("deliveries", "receipts", "events", "attempts", "breakers", "outbox", "flags",
            "rates", "meta")
 
-_ATTEMPT_COLS = ("id, instance, runbook, target, n, action, params, due_at, state, receipt_id, "
-                 "context, outcome, detail, executed_at")
-_OUTBOX_COLS = "id, channel, dedup, message, fallback, receipt_id, state, tries, next_at, last_error"
-_EVENT_COLS = "id, ts, kind, receipt_id, instance, runbook, action, target, outcome, detail"
-_FINISHED_ATTEMPT = "('done', 'failed', 'cancelled')"
 # Connection-level failures: the database is down, restarting, or unreachable.
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
-
-
-def _attempt(row: Sequence[Any]) -> Attempt:
-    return Attempt(row[0], row[1], row[2], row[3], row[4], row[5], _json_decode(row[6]), row[7],
-                   row[8], row[9], _json_decode(row[10]) if row[10] else {}, row[11], row[12],
-                   row[13])
-
-
-def _outbox(row: Sequence[Any]) -> OutboxItem:
-    return OutboxItem(row[0], row[1], row[2], _json_decode(row[3]), row[4], row[5], row[6],
-                      row[7], row[8], row[9])
-
-
-def _event_dict(row: Sequence[Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": row[0], "ts": row[1], "kind": row[2]}
-    for name, value in zip(("receipt_id", "instance", "runbook", "action", "target", "outcome"),
-                           row[3:9], strict=True):
-        if value is not None:
-            out[name] = value
-    if row[9] is not None:
-        out["detail"] = _json_decode(row[9])
-    return out
-
-
-def _event_rows(events: Iterable[Event], now: float) -> list[tuple[Any, ...]]:
-    return [(now, e.kind, e.receipt_id, e.instance, e.runbook, e.action, e.target, e.outcome,
-             _json_encode(e.detail) if e.detail is not None else None) for e in events]
 
 
 class Scrubber:
@@ -216,6 +193,34 @@ class PostgresJournal:
         self.healthy = True
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="journal-listen")
+
+    async def open_read_only(self) -> None:
+        """Open to read only (``responder replay``): every transaction is read-only, the
+        schema is neither created nor migrated, and another schema version is refused."""
+        self._pool = AsyncConnectionPool(
+            self.dsn, min_size=1, max_size=1, open=False, timeout=self.POOL_WAIT,
+            kwargs={"autocommit": True, "connect_timeout": self.CONNECT_TIMEOUT,
+                    "options": "-c default_transaction_read_only=on"},
+            name="responder-journal-read-only")
+        try:
+            async with await AsyncConnection.connect(
+                    self.dsn, autocommit=True, connect_timeout=self.CONNECT_TIMEOUT) as conn:
+                cur = await conn.execute("SELECT value FROM meta WHERE name = 'schema_version'")
+                row = await cur.fetchone()
+        except _UNAVAILABLE as exc:
+            raise JournalUnavailable(f"cannot reach {self._scrub(exc)}") from None
+        except psycopg.Error as exc:
+            raise JournalUnavailable(f"{self.shown}: not a responder journal "
+                                     f"({self._scrub(exc)})") from None
+        found = int(row[0]) if row else 0
+        if found != SCHEMA_VERSION:
+            raise JournalVersionError(
+                f"{self.shown}: the database has schema version {found}, this version of the "
+                f"responder reads {SCHEMA_VERSION}; run `responder serve` of this version on "
+                "it once to migrate it, or use the matching version")
+        await self._pool.open(wait=False)
+        self._opened = True
+        self.healthy = True
 
     async def _give_back(self, conn: AsyncConnection[Any]) -> None:
         async with conn.transaction():
@@ -450,6 +455,30 @@ class PostgresJournal:
             now = self.clock()
             async with self._tx() as cur:
                 await self._insert_events(cur, events, now)
+
+    async def decided(self, since: float, *, limit: int = 10_000) -> list[DecidedDelivery]:
+        async with self._tx() as cur:
+            await cur.execute(
+                "SELECT id, envelope, received_at, new_receipts, '[]' FROM deliveries "
+                "WHERE state = 'done' AND received_at >= %s ORDER BY received_at, id LIMIT %s",
+                (since, limit))
+            loaded = await self._load_deliveries(cur, await cur.fetchall(), 2**62)
+            ids = [r.id for d in loaded for r in d.new]
+            decided: dict[int, tuple[Any, Any]] = {}
+            events: dict[int, list[dict[str, Any]]] = {}
+            if ids:
+                await cur.execute("SELECT id, analysis, runbooks FROM receipts "
+                                  "WHERE id = ANY(%s)", (ids,))
+                for rid, analysis, runbooks in await cur.fetchall():
+                    decided[rid] = (_json_decode(analysis) if analysis else None,
+                                    _json_decode(runbooks) if runbooks else [])
+                await cur.execute(f"SELECT {_EVENT_COLS} FROM events WHERE receipt_id = ANY(%s) "
+                                  "ORDER BY id", (ids,))
+                for e in await cur.fetchall():
+                    events.setdefault(e[3], []).append(_event_dict(e))
+        return [DecidedDelivery(d.id, d.received_at, d.group, tuple(
+            DecidedReceipt(r, *decided.get(r.id, (None, [])), events.get(r.id, []))
+            for r in d.new)) for d in loaded]
 
     async def recent(self, limit: int = 50) -> dict[str, Any]:
         async with self._tx() as cur:
