@@ -178,6 +178,20 @@ class Actor:
                                 detail={"attempt": 1, "due_in": delay, "params": action.params,
                                         **({"reason": PAUSED} if held else {})}))
         return events
+    async def escalate_plan_error(self, runtime: Runtime, group: AlertGroup, work: AlertWork,
+                                  runbook: str, reason: str,
+                                  collect: list[Escalation]) -> list[Event]:
+        """A runbook that cannot even be planned for a firing alert needs a person."""
+        spec = next((r for r in runtime.runbooks if r.name == runbook), None)
+        if spec is None:
+            return []
+        ctx = {"runbook": spec.name, "description": spec.description,
+               "group": group.to_dict(with_alerts=False), "alert": work.alert.to_dict(),
+               "analysis": work.analysis.to_dict(),
+               "on_exhausted": [{"channel": n.channel, "template": n.template,
+                                 "fallback": n.fallback} for n in spec.on_exhausted]}
+        return await self.escalations.escalate(ctx, work.receipt.id, work.receipt.instance,
+                                               reason, collect=collect)
 
     async def on_resend(self, runtime: Runtime, receipt: Receipt, alert: Alert) -> list[Event]:
         """A re-send of a firing alert: confirms 'still failing' for attempts now due."""

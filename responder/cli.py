@@ -50,10 +50,9 @@ async def _freeze_startup_objects(app: object) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from responder.app import create_app
     from responder.journal import JournalUnavailable, JournalVersionError
+    from responder.server import run
 
     setup_logging("text", args.log_level or "info")
     try:
@@ -71,8 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
              extra={"version": __version__, "listen": f"{config.host}:{config.port}",
                     "config": str(config.path)})
     try:
-        web.run_app(app, host=config.host, port=config.port, print=None, access_log=None,
-                    shutdown_timeout=10.0, handle_signals=True)
+        run(app, host=config.host, port=config.port, limits=config.http, shutdown_timeout=10.0)
     except (JournalVersionError, JournalUnavailable) as exc:   # at start: no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
