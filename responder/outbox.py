@@ -24,7 +24,13 @@ import aiohttp
 from responder.act.ratelimit import TokenBucket
 from responder.backoff import delivery
 from responder.errors import PermanentError, TemporaryError
-from responder.journal import Event, JournalUnavailable, OutboxItem, OutboxMessage
+from responder.journal import (
+    Event,
+    JournalUnavailable,
+    OutboxItem,
+    OutboxMessage,
+    OutboxUpdate,
+)
 from responder.load import Runtime
 from responder.model import Alert, AlertGroup
 from responder.notify.base import Sender
@@ -129,8 +135,7 @@ class Notifier:
             service.outbox_changed.clear()
             try:
                 due = await service.journal.due_outbox(service.clock(), limit=self.BATCH)
-                for item in due:
-                    await self.deliver(item)
+                await self.deliver_many(due)
                 next_at = await service.journal.next_outbox_due()
             except JournalUnavailable as exc:
                 log.error("journal unavailable: %s", exc)
@@ -147,27 +152,53 @@ class Notifier:
             except TimeoutError:
                 pass
 
+    async def deliver_many(self, items: Sequence[OutboxItem]) -> None:
+        """Deliver due messages in order. Messages to ``log`` channels (in process, never
+        blocking) are claimed, sent and recorded together, one transaction each way; a
+        message to any other channel is claimed just before it is sent and its try
+        recorded right after, so a slow upstream never holds a claim on messages it is
+        not sending yet."""
+        runtime = self.service.runtime
+        local: list[OutboxItem] = []
+        for item in items:
+            spec = runtime.config.channels.get(item.channel)
+            if spec is not None and spec.type == "log":
+                local.append(item)
+                continue
+            await self._deliver_local(local)
+            local = []
+            await self.deliver(item)
+        await self._deliver_local(local)
+
+    async def _deliver_local(self, items: Sequence[OutboxItem]) -> None:
+        if not items:
+            return
+        claimed = set(await self.service.journal.claim_messages([i.id for i in items]))
+        mine = [i for i in items if i.id in claimed]
+        await self._record(mine, [await self._try(item) for item in mine])
+
     async def deliver(self, item: OutboxItem) -> None:
+        if not await self.service.journal.claim_message(item.id):
+            return   # another process is sending it, or it was sent meanwhile
+        await self._record([item], [await self._try(item)])
+
+    async def _try(self, item: OutboxItem) -> OutboxUpdate:
+        """Send one claimed message; what to record of the try."""
         service = self.service
         runtime = service.runtime
         sender = self._sender(runtime, item.channel)
-        journal = service.journal
         base = Event(kind="notification", receipt_id=item.receipt_id, action=item.channel)
-        if not await journal.claim_message(item.id):
-            return   # another process is sending it, or it was sent meanwhile
         if sender is None:
-            await journal.update_outbox(item.id, state="failed", tries=item.tries,
-                                        error="channel no longer configured", events=[
-                                            dataclasses.replace(base, outcome="failed", detail={
-                                                "error": "channel no longer configured"})])
             service.metrics.notification_failed.labels(item.channel).inc()
-            return
+            return OutboxUpdate(item.id, "failed", item.tries,
+                                error="channel no longer configured", events=(
+                                    dataclasses.replace(base, outcome="failed", detail={
+                                        "error": "channel no longer configured"}),))
         bucket = self._bucket_for[item.channel]
         ok, wait = bucket.try_acquire(item.channel, service.clock())
         if not ok:
-            await journal.update_outbox(item.id, state="pending", tries=item.tries,
-                                        next_at=service.clock() + wait, error=item.last_error)
-            return
+            return OutboxUpdate(item.id, "pending", item.tries, next_at=service.clock() + wait,
+                                error=item.last_error)
         message = _message(item)
         tries = item.tries + 1
         try:
@@ -177,36 +208,39 @@ class Notifier:
             policy = delivery(spec.max_tries, spec.backoff)
             if not policy.gives_up(tries):
                 delay = policy.delay(tries, retry_after=exc.delay, random=random.random)
-                await journal.update_outbox(
-                    item.id, state="pending", tries=tries, next_at=service.clock() + delay,
-                    error=str(exc), events=[dataclasses.replace(
+                return OutboxUpdate(
+                    item.id, "pending", tries, next_at=service.clock() + delay,
+                    error=str(exc), events=(dataclasses.replace(
                         base, outcome="retrying", detail={"error": str(exc), "try": tries,
-                                                          "retry_in": round(delay, 3)})])
-                return
-            await self._failed(item, tries, f"gave up after {tries} tries: {exc}")
-            return
+                                                          "retry_in": round(delay, 3)}),))
+            return self._failed(item, tries, f"gave up after {tries} tries: {exc}")
         except PermanentError as exc:
-            await self._failed(item, tries, str(exc))
-            return
+            return self._failed(item, tries, str(exc))
         except Exception as exc:  # a sender bug must not stop deliveries
             log.exception("sender for %s failed unexpectedly", item.channel)
-            await self._failed(item, tries, f"unexpected error: {type(exc).__name__}")
-            return
+            return self._failed(item, tries, f"unexpected error: {type(exc).__name__}")
         service.metrics.notifications_sent.labels(item.channel).inc()
-        await journal.update_outbox(item.id, state="sent", tries=tries, error=None, events=[
-            dataclasses.replace(base, outcome="sent", detail={"try": tries})])
+        return OutboxUpdate(item.id, "sent", tries, events=(
+            dataclasses.replace(base, outcome="sent", detail={"try": tries}),))
 
-    async def _failed(self, item: OutboxItem, tries: int, error: str) -> None:
-        service = self.service
-        service.metrics.notification_failed.labels(item.channel).inc()
-        events = [Event(kind="notification", receipt_id=item.receipt_id, action=item.channel,
-                        outcome="failed", detail={"error": error, "tries": tries,
-                                                  "fallback": item.fallback})]
-        await service.journal.update_outbox(item.id, state="failed", tries=tries, error=error,
-                                            events=events)
+    def _failed(self, item: OutboxItem, tries: int, error: str) -> OutboxUpdate:
+        self.service.metrics.notification_failed.labels(item.channel).inc()
         log.warning("notification to %s failed permanently: %s", item.channel, error)
-        if item.fallback and item.fallback != item.channel:
-            await service.journal.add_events(await self._fall_back(item))
+        return OutboxUpdate(item.id, "failed", tries, error=error, events=(Event(
+            kind="notification", receipt_id=item.receipt_id, action=item.channel,
+            outcome="failed", detail={"error": error, "tries": tries,
+                                      "fallback": item.fallback}),))
+
+    async def _record(self, items: Sequence[OutboxItem],
+                      updates: Sequence[OutboxUpdate]) -> None:
+        """Record the tries in one transaction, then queue the fallbacks of what failed
+        for good (a message to a channel that is no longer configured has none)."""
+        journal = self.service.journal
+        await journal.update_outbox_many(updates)
+        for item, update in zip(items, updates, strict=True):
+            if (update.state == "failed" and update.tries > item.tries and item.fallback
+                    and item.fallback != item.channel):
+                await journal.add_events(await self._fall_back(item))
 
     async def _fall_back(self, item: OutboxItem) -> list[Event]:
         """Queue the message rendered for the fallback channel when it was queued."""

@@ -14,6 +14,7 @@ from responder.journal.records import (
     JournalVersionError,
     OutboxItem,
     OutboxMessage,
+    OutboxUpdate,
     PendingDelivery,
     Receipt,
 )
@@ -22,6 +23,6 @@ from responder.journal.sqlite import SqliteJournal
 __all__ = [
     "Attempt", "Breaker", "BreakerChange", "DecidedDelivery", "DecidedReceipt",
     "DeliveryResult", "Event", "Journal",
-    "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage",
+    "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage", "OutboxUpdate",
     "PendingDelivery", "Receipt", "SqliteJournal",
 ]

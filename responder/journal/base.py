@@ -29,6 +29,7 @@ from responder.journal.records import (
     Event,
     OutboxItem,
     OutboxMessage,
+    OutboxUpdate,
     PendingDelivery,
 )
 from responder.model import AlertGroup, Rejected
@@ -149,10 +150,18 @@ class Journal(Protocol):
     async def claim_message(self, item_id: int, *, lease: float = 120.0) -> bool:
         """Mark a due message sending under this owner's lease; False when not claimable."""
 
+    async def claim_messages(self, item_ids: Sequence[int], *,
+                             lease: float = 120.0) -> list[int]:
+        """``claim_message`` for each of ``item_ids`` in one transaction; the ids claimed,
+        in the order given."""
+
     async def update_outbox(self, item_id: int, *, state: str, tries: int,
                             next_at: float | None = None, error: str | None = None,
                             events: Iterable[Event] = ()) -> None:
         """Record a delivery try (``sent``, ``pending`` again, ``failed``); ends the lease."""
+
+    async def update_outbox_many(self, updates: Sequence[OutboxUpdate]) -> None:
+        """``update_outbox`` for each of ``updates`` in one transaction."""
 
     # -- flags and rate limits -------------------------------------------------------
     async def get_flag(self, name: str) -> Any: ...

@@ -53,6 +53,7 @@ from responder.journal.records import (
     JournalVersionError,
     OutboxItem,
     OutboxMessage,
+    OutboxUpdate,
     PendingDelivery,
     Receipt,
 )
@@ -764,29 +765,42 @@ class PostgresJournal:
         return float(row[0]) if row and row[0] is not None else None
 
     async def claim_message(self, item_id: int, *, lease: float = 120.0) -> bool:
+        return await self.claim_messages([item_id], lease=lease) == [item_id]
+
+    async def claim_messages(self, item_ids: Sequence[int], *,
+                             lease: float = 120.0) -> list[int]:
+        if not item_ids:
+            return []
         now = self.clock()
         async with self._tx() as cur:
             await cur.execute(
                 "UPDATE outbox SET state = 'sending', owner = %s, lease_until = %s "
-                "WHERE id = (SELECT id FROM outbox WHERE id = %s AND ((state = 'pending' "
+                "WHERE id IN (SELECT id FROM outbox WHERE id = ANY(%s) AND ((state = 'pending' "
                 "AND next_at <= %s) OR (state = 'sending' AND lease_until < %s)) "
-                "FOR UPDATE SKIP LOCKED)",
-                (self.owner, now + self._lease(lease), item_id, now, now))
-            return cur.rowcount == 1
+                "ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id",
+                (self.owner, now + self._lease(lease), list(item_ids), now, now))
+            claimed = {int(r[0]) for r in await cur.fetchall()}
+        return [i for i in item_ids if i in claimed]
 
     async def update_outbox(self, item_id: int, *, state: str, tries: int,
                             next_at: float | None = None, error: str | None = None,
                             events: Iterable[Event] = ()) -> None:
+        await self.update_outbox_many([OutboxUpdate(item_id, state, tries, next_at, error,
+                                                    tuple(events))])
+
+    async def update_outbox_many(self, updates: Sequence[OutboxUpdate]) -> None:
+        if not updates:
+            return
         now = self.clock()
-        events = list(events)
         async with self._tx() as cur:
-            await cur.execute(
+            await cur.executemany(
                 "UPDATE outbox SET state = %s, tries = %s, next_at = COALESCE(%s, next_at), "
                 "last_error = %s, sent_at = CASE WHEN %s = 'sent' THEN %s ELSE sent_at END, "
                 "owner = NULL, lease_until = NULL WHERE id = %s",
-                (state, tries, next_at, error, state, now, item_id))
-            await self._insert_events(cur, events, now)
-            if state == "pending":
+                [(u.state, u.tries, u.next_at, u.error, u.state, now, u.item_id)
+                 for u in updates])
+            await self._insert_events(cur, [e for u in updates for e in u.events], now)
+            if any(u.state == "pending" for u in updates):
                 await self._notify(cur, "outbox")
 
     # -- flags and rate limits ---------------------------------------------------------

@@ -107,6 +107,18 @@ class OutboxItem:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxUpdate:
+    """One delivery try of a claimed message, as ``update_outbox`` records it."""
+
+    item_id: int
+    state: str
+    tries: int
+    next_at: float | None = None
+    error: str | None = None
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Breaker:
     """A breaker's stored state (the state machine's fields) and its runbook's spec."""
 

@@ -48,6 +48,7 @@ from responder.journal.records import (
     JournalVersionError,
     OutboxItem,
     OutboxMessage,
+    OutboxUpdate,
     PendingDelivery,
     Receipt,
 )
@@ -754,27 +755,41 @@ class SqliteJournal:
         return float(row[0]) if row and row[0] is not None else None
 
     async def claim_message(self, item_id: int, *, lease: float = 120.0) -> bool:
+        return await self.claim_messages([item_id], lease=lease) == [item_id]
+
+    async def claim_messages(self, item_ids: Sequence[int], *,
+                             lease: float = 120.0) -> list[int]:
         now = self.clock()
-        return await self._tx(lambda db: db.execute(
-            "UPDATE outbox SET state = 'sending', owner = ?, lease_until = ? WHERE id = ? AND "
-            "((state = 'pending' AND next_at <= ?) OR (state = 'sending' AND lease_until < ?))",
-            (self.owner, now + lease, item_id, now, now)).rowcount == 1)
+
+        def claim(db: sqlite3.Connection) -> list[int]:
+            return [item_id for item_id in item_ids if db.execute(
+                "UPDATE outbox SET state = 'sending', owner = ?, lease_until = ? WHERE id = ? "
+                "AND ((state = 'pending' AND next_at <= ?) OR "
+                "(state = 'sending' AND lease_until < ?))",
+                (self.owner, now + lease, item_id, now, now)).rowcount == 1]
+
+        return await self._tx(claim)
 
     async def update_outbox(self, item_id: int, *, state: str, tries: int,
                             next_at: float | None = None, error: str | None = None,
                             events: Iterable[Event] = ()) -> None:
+        await self.update_outbox_many([OutboxUpdate(item_id, state, tries, next_at, error,
+                                                    tuple(events))])
+
+    async def update_outbox_many(self, updates: Sequence[OutboxUpdate]) -> None:
         now = self.clock()
-        events = list(events)
 
         def write(db: sqlite3.Connection) -> None:
-            db.execute(
+            db.executemany(
                 "UPDATE outbox SET state = ?, tries = ?, next_at = COALESCE(?, next_at), "
                 "last_error = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, "
                 "owner = NULL, lease_until = NULL WHERE id = ?",
-                (state, tries, next_at, error, state, now, item_id))
-            self._insert_events(db, events, now)
+                [(u.state, u.tries, u.next_at, u.error, u.state, now, u.item_id)
+                 for u in updates])
+            self._insert_events(db, [e for u in updates for e in u.events], now)
 
-        await self._tx(write)
+        if updates:
+            await self._tx(write)
 
     # -- flags (the kill switch) and rate limits ---------------------------------------
     async def get_flag(self, name: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from responder.journal import Event, OutboxMessage
+from responder.journal import Event, OutboxMessage, OutboxUpdate
 from tests.contract.conftest import Backend
 from tests.contract.helpers import deliver
 
@@ -73,3 +73,24 @@ async def test_a_delivery_queues_its_messages_in_its_finishing_transaction(
     outcomes = sorted(e["outcome"] for e in await a.events(kind="notification"))
     assert outcomes == ["duplicate", "queued"]
     assert len(await a.due_outbox(backend.now)) == 1
+
+
+async def test_messages_are_claimed_and_recorded_together_one_owner_each(
+        backend: Backend) -> None:
+    a, b = await backend.open("a"), await backend.open("b")
+    for key in ("k1", "k2", "k3"):
+        await a.enqueue(channel="c", dedup=key, message={"body": {"k": key}}, fallback=None,
+                        receipt_id=None)
+    first, second, third = await a.due_outbox(backend.now)
+    assert await b.claim_messages([second.id]) == [second.id]
+    assert await a.claim_messages([third.id, second.id, first.id]) == [third.id, first.id]
+    assert await a.claim_messages([first.id]) == [] and await a.due_outbox(backend.now) == []
+    await a.update_outbox_many([
+        OutboxUpdate(first.id, "sent", 1, events=(Event(kind="notification", outcome="sent"),)),
+        OutboxUpdate(third.id, "pending", 1, next_at=backend.now + 30, error="HTTP 503")])
+    assert [e["outcome"] for e in await a.events(kind="notification")] == ["sent"]
+    assert await b.due_outbox(backend.now) == [] and not await b.claim_message(third.id)
+    backend.now += 30
+    (again,) = await b.due_outbox(backend.now)
+    assert (again.id, again.tries, again.last_error) == (third.id, 1, "HTTP 503")
+    await a.update_outbox_many([])
