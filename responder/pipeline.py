@@ -6,8 +6,9 @@ failures (enriched from the workflow itself when the cluster is reachable), asks
 lives there, not here), hands each alert's decisions to the actor (attempts, breakers,
 escalations) and queues the messages ``decide`` bucketed in the outbox. Duplicate
 deliveries go to the actor only, as "still failing" signals. The delivery is marked done
-in the same journal transaction as its audit events and messages, so a crash re-runs it
-whole; every step downstream is idempotent on journal keys.
+in the same journal transaction as its audit events and messages (with the other
+deliveries of its claim: one transaction per batch), so a crash re-runs it whole; every
+step downstream is idempotent on journal keys.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from responder.actor import Actor, Escalation
 from responder.analyze import Analysis
 from responder.decide import AlertDecision, decide
 from responder.grouping import Bucket, event_of
-from responder.journal import Event, JournalUnavailable, OutboxMessage, PendingDelivery
+from responder.journal import (
+    Event,
+    FinishedDelivery,
+    JournalUnavailable,
+    OutboxMessage,
+    PendingDelivery,
+)
 from responder.load import Runtime
 from responder.model import Alert, AlertGroup, alert_from_dict, group_from_dict
 from responder.outbox import Notifier, Target
@@ -34,6 +41,7 @@ log = logging.getLogger("responder.pipeline")
 
 class Pipeline:
     GIVE_WAY = 0.05   # the longest a pipeline step waits for webhooks in flight (seconds)
+    FLUSH_AFTER = 0.25   # the longest decided deliveries wait to be finished (seconds)
 
     def __init__(self, service: Service, actor: Actor, notifier: Notifier, *,
                  enrich_timeout: float = 2.0) -> None:
@@ -44,7 +52,11 @@ class Pipeline:
         self._enrich_slots = asyncio.Semaphore(8)
 
     async def run(self) -> None:
-        """Process journaled deliveries until cancelled; resumes what a crash left."""
+        """Process journaled deliveries until cancelled; resumes what a crash left.
+
+        The deliveries of one claim are decided one after another and finished together,
+        in one journal transaction (``finish_deliveries``), or sooner when the batch has
+        been running for ``FLUSH_AFTER``: a crash before it re-runs them whole."""
         service = self.service
         while True:
             service.work_available.clear()
@@ -54,25 +66,44 @@ class Pipeline:
                 log.error("journal unavailable: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
+            finished: list[FinishedDelivery] = []
+            since = time.monotonic()
             for i, delivery in enumerate(batch):
                 await service.give_way_to_webhooks(self.GIVE_WAY)
                 try:
-                    await self.process(delivery)
+                    finished.append(await self.process(delivery))
+                    if time.monotonic() - since >= self.FLUSH_AFTER:
+                        await self._finish(finished)
+                        finished, since = [], time.monotonic()
                 except JournalUnavailable as exc:
                     log.error("journal unavailable while processing delivery %d: %s",
                               delivery.id, exc)
-                    await self._release(batch[i:])
+                    unwritten = {f.delivery_id for f in finished}
+                    await self._release([d for d in batch[:i] if d.id in unwritten] + batch[i:])
+                    finished = []
                     await asyncio.sleep(1.0)
                     break
                 except Exception:
                     log.exception("delivery %d failed to process; marking it failed", delivery.id)
-                    await service.journal.finish_delivery(
-                        delivery.id, [(r.id, "failed", None, []) for r in delivery.new],
-                        [Event(kind="error", receipt_id=r.id, instance=r.instance,
-                               outcome="failed", detail={"error": "processing failed; see logs"})
-                         for r in delivery.new])
+                    finished.append(FinishedDelivery(
+                        delivery.id, tuple((r.id, "failed", None, []) for r in delivery.new),
+                        tuple(Event(kind="error", receipt_id=r.id, instance=r.instance,
+                                    outcome="failed",
+                                    detail={"error": "processing failed; see logs"})
+                              for r in delivery.new)))
+            try:
+                await self._finish(finished)
+            except JournalUnavailable as exc:
+                log.error("journal unavailable while finishing deliveries: %s", exc)
+                unwritten = {f.delivery_id for f in finished}
+                await self._release([d for d in batch if d.id in unwritten])
+                await asyncio.sleep(1.0)
             if not batch:
                 await service.work_available.wait()
+
+    async def _finish(self, finished: Sequence[FinishedDelivery]) -> None:
+        if finished and any(await self.service.journal.finish_deliveries(finished)):
+            self.service.outbox_changed.set()
 
     async def _release(self, deliveries: list[PendingDelivery]) -> None:
         """Give back what this pass claimed and did not finish (else it waits for its lease)."""
@@ -81,7 +112,8 @@ class Pipeline:
         except JournalUnavailable:
             pass
 
-    async def process(self, delivery: PendingDelivery) -> None:
+    async def process(self, delivery: PendingDelivery) -> FinishedDelivery:
+        """Decide and act on one delivery; what ``finish_deliveries`` writes for it."""
         runtime = self.service.runtime
         group = group_from_dict(delivery.group, [r.alert for r in delivery.new])
         events: list[Event] = []
@@ -114,13 +146,11 @@ class Pipeline:
         if escalations:
             events.extend(await self.actor.notify_escalations(
                 runtime, group, escalations, scope=f"d{delivery.id}", collect=messages))
-        queued = await self.service.journal.finish_delivery(
+        return FinishedDelivery(
             delivery.id,
-            [(w.receipt.id, "done", w.analysis.to_dict(), [p.runbook.name for p in w.plans])
-             for w in works],
-            events, messages)
-        if queued:
-            self.service.outbox_changed.set()
+            tuple((w.receipt.id, "done", w.analysis.to_dict(), [p.runbook.name for p in w.plans])
+                  for w in works),
+            tuple(events), tuple(messages))
 
     async def _analyze(self, runtime: Runtime, alert: Alert) -> Analysis:
         """The verdict on one alert, enriched from the workflow when it can be read."""

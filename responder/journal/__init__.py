@@ -10,6 +10,7 @@ from responder.journal.records import (
     DecidedReceipt,
     DeliveryResult,
     Event,
+    FinishedDelivery,
     JournalUnavailable,
     JournalVersionError,
     OutboxItem,
@@ -22,7 +23,7 @@ from responder.journal.sqlite import SqliteJournal
 
 __all__ = [
     "Attempt", "Breaker", "BreakerChange", "DecidedDelivery", "DecidedReceipt",
-    "DeliveryResult", "Event", "Journal",
+    "DeliveryResult", "Event", "FinishedDelivery", "Journal",
     "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage", "OutboxUpdate",
     "PendingDelivery", "Receipt", "SqliteJournal",
 ]

@@ -27,6 +27,7 @@ from responder.journal.records import (
     DecidedDelivery,
     DeliveryResult,
     Event,
+    FinishedDelivery,
     OutboxItem,
     OutboxMessage,
     OutboxUpdate,
@@ -76,6 +77,10 @@ class Journal(Protocol):
         """Mark a delivery done with each receipt's (id, state, analysis, runbooks), its
         events and its messages, in one transaction; returns how many messages were
         queued. When another owner holds the delivery now, nothing is written (0)."""
+
+    async def finish_deliveries(self, finished: Sequence[FinishedDelivery]) -> list[int]:
+        """``finish_delivery`` for each of ``finished`` in one transaction; how many
+        messages each queued (0 for one another owner holds now, whose rows are left)."""
 
     # -- events ----------------------------------------------------------------------
     async def add_events(self, events: Iterable[Event]) -> None: ...

@@ -49,6 +49,7 @@ from responder.journal.records import (
     DecidedReceipt,
     DeliveryResult,
     Event,
+    FinishedDelivery,
     JournalUnavailable,
     JournalVersionError,
     OutboxItem,
@@ -465,35 +466,45 @@ class PostgresJournal:
         self, delivery_id: int, receipts: Iterable[tuple[int, str, Any, Any]],
         events: Iterable[Event], messages: Sequence[OutboxMessage] = (),
     ) -> int:
+        (queued,) = await self.finish_deliveries([FinishedDelivery(
+            delivery_id, tuple(receipts), tuple(events), tuple(messages))])
+        return queued
+
+    async def finish_deliveries(self, finished: Sequence[FinishedDelivery]) -> list[int]:
+        if not finished:
+            return []
         now = self.clock()
-        receipts = list(receipts)
-        events = list(events)
         async with self._tx() as cur:
-            # The delivery's row first: a delivery another owner holds now (our lease ran
-            # out and it was claimed again) is left to that owner, and nothing is written.
-            await cur.execute(
-                "UPDATE deliveries SET state = 'done', finished_at = %s, owner = NULL, "
-                "lease_until = NULL WHERE id = %s AND state = 'pending' AND (owner IS NULL OR "
-                "owner = %s)", (now, delivery_id, self.owner))
-            if cur.rowcount != 1:
-                log.warning("delivery %d is no longer held by %s; its results are dropped",
-                            delivery_id, self.owner)
-                return 0
-            if receipts:
-                await cur.executemany(
-                    "UPDATE receipts SET state = %s, analysis = %s, runbooks = %s WHERE id = %s",
-                    [(state, _json_encode(analysis), _json_encode(runbooks), rid)
-                     for rid, state, analysis, runbooks in receipts])
-            queued = 0
-            for m in messages:
-                new = await self._enqueue(cur, m.channel, m.dedup, m.message, m.fallback,
-                                          m.receipt_id, now, now)
-                queued += new
-                events.append(replace(m.event, outcome="queued" if new else "duplicate"))
-            await self._insert_events(cur, events, now)
-            if queued:
+            queued = [await self._finish(cur, f, now) for f in finished]
+            if any(queued):
                 await self._notify(cur, "outbox")
-            return queued
+        return queued
+
+    async def _finish(self, cur: AsyncCursor[Any], f: FinishedDelivery, now: float) -> int:
+        # The delivery's row first: a delivery another owner holds now (our lease ran
+        # out and it was claimed again) is left to that owner, and nothing is written.
+        await cur.execute(
+            "UPDATE deliveries SET state = 'done', finished_at = %s, owner = NULL, "
+            "lease_until = NULL WHERE id = %s AND state = 'pending' AND (owner IS NULL OR "
+            "owner = %s)", (now, f.delivery_id, self.owner))
+        if cur.rowcount != 1:
+            log.warning("delivery %d is no longer held by %s; its results are dropped",
+                        f.delivery_id, self.owner)
+            return 0
+        if f.receipts:
+            await cur.executemany(
+                "UPDATE receipts SET state = %s, analysis = %s, runbooks = %s WHERE id = %s",
+                [(state, _json_encode(analysis), _json_encode(runbooks), rid)
+                 for rid, state, analysis, runbooks in f.receipts])
+        queued = 0
+        events = list(f.events)
+        for m in f.messages:
+            new = await self._enqueue(cur, m.channel, m.dedup, m.message, m.fallback,
+                                      m.receipt_id, now, now)
+            queued += new
+            events.append(replace(m.event, outcome="queued" if new else "duplicate"))
+        await self._insert_events(cur, events, now)
+        return queued
 
     # -- events ------------------------------------------------------------------------
     async def add_events(self, events: Iterable[Event]) -> None:

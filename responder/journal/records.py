@@ -75,6 +75,17 @@ class OutboxMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class FinishedDelivery:
+    """What ``finish_delivery`` writes for one delivery: each receipt's (id, state,
+    analysis, runbooks), its events and its messages."""
+
+    delivery_id: int
+    receipts: tuple[tuple[int, str, Any, Any], ...]
+    events: tuple[Event, ...]
+    messages: tuple[OutboxMessage, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     id: int
     instance: str

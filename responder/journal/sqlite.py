@@ -44,6 +44,7 @@ from responder.journal.records import (
     DecidedReceipt,
     DeliveryResult,
     Event,
+    FinishedDelivery,
     JournalUnavailable,
     JournalVersionError,
     OutboxItem,
@@ -480,35 +481,41 @@ class SqliteJournal:
         self, delivery_id: int, receipts: Iterable[tuple[int, str, Any, Any]],
         events: Iterable[Event], messages: Sequence[OutboxMessage] = (),
     ) -> int:
+        (queued,) = await self.finish_deliveries([FinishedDelivery(
+            delivery_id, tuple(receipts), tuple(events), tuple(messages))])
+        return queued
+
+    async def finish_deliveries(self, finished: Sequence[FinishedDelivery]) -> list[int]:
         now = self.clock()
-        receipts = list(receipts)
-        events = list(events)
 
-        def write(db: sqlite3.Connection) -> int | None:
-            # Only the delivery's holder finishes it (or anyone, when nobody holds it).
-            if db.execute("UPDATE deliveries SET state = 'done', finished_at = ?, owner = NULL, "
-                          "lease_until = NULL WHERE id = ? AND state = 'pending' AND "
-                          "(owner IS NULL OR owner = ?)",
-                          (now, delivery_id, self.owner)).rowcount != 1:
-                return None
-            for rid, state, analysis, runbooks in receipts:
-                db.execute("UPDATE receipts SET state = ?, analysis = ?, runbooks = ? WHERE id = ?",
-                           (state, _json_encode(analysis), _json_encode(runbooks), rid))
-            queued = 0
-            written = list(events)
-            for m in messages:
-                new = self._enqueue(db, m.channel, m.dedup, m.message, m.fallback, m.receipt_id,
-                                    now, now)
-                queued += new
-                written.append(replace(m.event, outcome="queued" if new else "duplicate"))
-            self._insert_events(db, written, now)
-            return queued
+        def write(db: sqlite3.Connection) -> list[int | None]:
+            return [self._finish(db, f, now) for f in finished]
 
-        queued = await self._tx(write)
-        if queued is None:
-            log.warning("delivery %d is no longer held by %s; its results are dropped",
-                        delivery_id, self.owner)
-            return 0
+        queued = await self._tx(write) if finished else []
+        for f, n in zip(finished, queued, strict=True):
+            if n is None:
+                log.warning("delivery %d is no longer held by %s; its results are dropped",
+                            f.delivery_id, self.owner)
+        return [n or 0 for n in queued]
+
+    def _finish(self, db: sqlite3.Connection, f: FinishedDelivery, now: float) -> int | None:
+        # Only the delivery's holder finishes it (or anyone, when nobody holds it).
+        if db.execute("UPDATE deliveries SET state = 'done', finished_at = ?, owner = NULL, "
+                      "lease_until = NULL WHERE id = ? AND state = 'pending' AND "
+                      "(owner IS NULL OR owner = ?)",
+                      (now, f.delivery_id, self.owner)).rowcount != 1:
+            return None
+        db.executemany("UPDATE receipts SET state = ?, analysis = ?, runbooks = ? WHERE id = ?",
+                       [(state, _json_encode(analysis), _json_encode(runbooks), rid)
+                        for rid, state, analysis, runbooks in f.receipts])
+        queued = 0
+        written = list(f.events)
+        for m in f.messages:
+            new = self._enqueue(db, m.channel, m.dedup, m.message, m.fallback, m.receipt_id,
+                                now, now)
+            queued += new
+            written.append(replace(m.event, outcome="queued" if new else "duplicate"))
+        self._insert_events(db, written, now)
         return queued
 
     # -- events ------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from responder.journal import Event
+from responder.journal import Event, FinishedDelivery, OutboxMessage, PendingDelivery
 from tests.contract.conftest import Backend
 from tests.contract.helpers import attempt, deliver
 
@@ -141,3 +141,32 @@ async def test_open_escalations_are_markers_whose_alert_has_not_resolved(
     await a.finish_delivery(delivery.id, [], [])
     await deliver(a, "etl-2", status="resolved")
     assert await a.open_escalations("retry", other_than=one) == []
+
+
+async def test_a_batch_of_deliveries_finishes_in_one_call_and_skips_what_another_owner_holds(
+        backend: Backend) -> None:
+    a, b = await backend.open("a"), await backend.open("b")
+    for i in range(3):
+        await deliver(a, f"etl-{i}", group=f"g{i}")
+    first, second, third = await a.claim_deliveries(lease=60)
+    backend.now += 61
+    (taken,) = await b.claim_deliveries(limit=1)          # b now holds the first one
+    assert taken.id == first.id
+
+    def finished(d: PendingDelivery, dedup: str) -> FinishedDelivery:
+        rid = d.new[0].id
+        return FinishedDelivery(
+            d.id, ((rid, "done", {"category": "Network"}, ["retry"]),),
+            (Event(kind="alert", receipt_id=rid, outcome="firing"),),
+            (OutboxMessage(channel="oncall", dedup=dedup, message={"body": {}}, fallback=None,
+                           receipt_id=rid, event=Event(kind="notification", receipt_id=rid)),))
+
+    assert await a.finish_deliveries(
+        [finished(first, "m1"), finished(second, "m2"), finished(third, "m2")]) == [0, 1, 0]
+    assert await a.finish_deliveries([]) == []
+    alerts = await a.events(kind="alert")
+    assert sorted(e["receipt_id"] for e in alerts) == sorted([second.new[0].id, third.new[0].id])
+    assert sorted(e["outcome"] for e in await a.events(kind="notification")) == [
+        "duplicate", "queued"]
+    assert [d.id for d in await a.pending_deliveries()] == [first.id]
+    assert [m.dedup for m in await a.due_outbox(backend.now)] == ["m2"]
