@@ -50,10 +50,9 @@ async def _freeze_startup_objects(app: object) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from responder.app import create_app
     from responder.journal import JournalUnavailable, JournalVersionError
+    from responder.server import run
 
     setup_logging("text", args.log_level or "info")
     try:
@@ -71,8 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
              extra={"version": __version__, "listen": f"{config.host}:{config.port}",
                     "config": str(config.path)})
     try:
-        web.run_app(app, host=config.host, port=config.port, print=None, access_log=None,
-                    shutdown_timeout=10.0, handle_signals=True)
+        run(app, host=config.host, port=config.port, limits=config.http, shutdown_timeout=10.0)
     except (JournalVersionError, JournalUnavailable) as exc:   # at start: no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -202,8 +200,9 @@ def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
                 out.append(f"    on exhausted notify {n['channel'] if isinstance(n, dict) else n}")
         for err in alert["errors"]:
             out.append(f"  error in runbook {err['runbook']}: {err['error']}")
-    for n in result["notifications"] + result.get("escalations", []):
-        kind = "notification" if n in result["notifications"] else "escalation"
+    shown = [("notification", n) for n in result["notifications"]] + [
+        ("escalation", n) for n in result.get("escalations", [])]
+    for kind, n in shown:
         out.append(f"\n{kind} via {n['channel']} ({n.get('type', '?')}) "
                    f"from runbook {n['runbook']} for alert(s) "
                    + ", ".join(str(i) for i in n.get("alerts", [])) + ":")
@@ -219,8 +218,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     import time
 
     from responder.config.durations import parse_duration
-    from responder.journal import JournalUnavailable, JournalVersionError, SqliteJournal
-    from responder.replay import format_report, replay
+    from responder.journal import JournalUnavailable, JournalVersionError
+    from responder.replay import decided_since, format_report, replay
 
     try:
         runtime = _runtime(args)
@@ -231,27 +230,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"--since: {exc}", file=sys.stderr)
         return 1
-    postgres = runtime.config.postgres
-    dsn = args.state if args.state and "://" in args.state else (
-        postgres.dsn if postgres is not None and not args.state else None)
-
-    async def read() -> list[Any]:
-        journal: Any
-        if dsn is not None:
-            from responder.journal.postgres import PostgresJournal
-
-            journal = PostgresJournal(dsn)
-        else:
-            journal = SqliteJournal(Path(args.state or runtime.config.state_path))
-        await journal.open_read_only()
-        try:
-            decided: list[Any] = await journal.decided(since)
-            return decided
-        finally:
-            await journal.close()
-
     try:
-        deliveries = asyncio.run(read())
+        deliveries = asyncio.run(decided_since(runtime, args.state, since))
     except (JournalUnavailable, JournalVersionError) as exc:
         print(exc, file=sys.stderr)
         return 1

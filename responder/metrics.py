@@ -60,6 +60,10 @@ class Metrics:
         self.retry_budget_exhausted = Counter(
             p + "retry_budget_exhausted_total", "Retry budgets spent, by runbook.",
             ["runbook"], registry=registry)
+        self.plan_errors = Counter(
+            p + "plan_errors_total",
+            "Runbooks whose templates failed to render for an alert at run time.", ["runbook"],
+            registry=registry)
         self.runbook_matches = Counter(
             p + "runbook_matches_total", "Alerts matched by each runbook.", ["runbook"],
             registry=registry)

@@ -198,7 +198,7 @@ async def events_handler(request: web.Request) -> web.Response:
     retention = service.runtime.config.state_retention
     recent["retention"] = {"period": format_duration(retention), "seconds": retention,
                            "since": recent.pop("since", None)}
-    return json_response(recent)
+    return json_response(service.redactor.scrub_value(recent))
 
 
 async def status_handler(request: web.Request) -> web.Response:

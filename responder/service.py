@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from responder.analyze import Corrections
+from responder.config.secrets import redactor_for
 from responder.errors import ConfigErrors
 from responder.journal import Event, Journal
 from responder.load import Runtime, load_runtime
 from responder.metrics import Metrics
+from responder.redact import RedactingFilter, Redactor
 
 log = logging.getLogger("responder")
 
@@ -39,6 +41,10 @@ class Service:
         self.metrics = metrics
         self.clock = clock
         self.config_path: Path = runtime.config.path
+        # Every secret ever loaded: a message queued before a reload may still quote an
+        # old one.
+        self.redactor: Redactor = redactor_for(runtime.config)
+        self.log_filter = RedactingFilter(self.redactor)
         self.paused = False
         self.work_available = asyncio.Event()
         self.attempts_changed = asyncio.Event()
@@ -104,20 +110,22 @@ class Service:
                 runtime = await asyncio.to_thread(load_runtime, self.config_path)
             except ConfigErrors as exc:
                 self.metrics.config_reload_ok.set(0)
-                errors = [str(e) for e in exc.errors]
+                errors = [self.redactor.scrub(str(e)) for e in exc.errors]
                 for line in errors:
                     log.error("reload failed: %s", line)
                 return ReloadResult(False, errors)
             except Exception as exc:  # an unexpected loader bug must not kill the service
                 self.metrics.config_reload_ok.set(0)
                 log.exception("reload failed")
-                return ReloadResult(False, [f"{self.config_path}: {exc}"])
+                return ReloadResult(False, [self.redactor.scrub(f"{self.config_path}: {exc}")])
             old = self.runtime.config
             warnings = []
-            for name in ("host", "port", "state_path"):
+            for name in ("host", "port", "state_path", "log_format", "log_level"):
                 if getattr(old, name) != getattr(runtime.config, name):
                     warnings.append(f"{name} changed: takes effect after a restart")
             self.runtime = runtime
+            self.redactor = self.redactor + redactor_for(runtime.config)
+            self.log_filter.redactor = self.redactor
             self.metrics.config_reload_ok.set(1)
             self.metrics.config_reload_time.set(runtime.loaded_at)
             log.info("configuration reloaded: %d runbooks, %d patterns",

@@ -53,6 +53,16 @@ class KubeSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """How long a client may take to send a request, and how many may wait idle."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 75.0
+    max_idle_connections: int = 256
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     base_dir: Path
@@ -76,6 +86,7 @@ class Config:
     log_format: str = "text"
     log_level: str = "info"
     analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
+    http: HttpLimits = HttpLimits()
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -196,9 +207,16 @@ def load_config(path: Path) -> Config:
 
     max_body = DEFAULT_MAX_BODY
     dashboard_url: str | None = None
+    http = HttpLimits()
     limits = root.section("limits")
     if limits is not None:
         max_body = limits.int("max_body_bytes", DEFAULT_MAX_BODY, minimum=1024)
+        http = HttpLimits(
+            header_timeout=limits.duration("header_timeout", http.header_timeout),
+            body_timeout=limits.duration("body_timeout", http.body_timeout),
+            idle_timeout=limits.duration("idle_timeout", http.idle_timeout),
+            max_idle_connections=limits.int("max_idle_connections",
+                                            http.max_idle_connections, minimum=1))
         limits.finish()
     links = root.section("links")
     if links is not None:
@@ -214,7 +232,7 @@ def load_config(path: Path) -> Config:
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
         state_retention=state_retention, postgres=postgres,
-        log_format=log_format, log_level=log_level, analysis=analysis,
+        log_format=log_format, log_level=log_level, analysis=analysis, http=http,
     )
 
 
