@@ -79,6 +79,11 @@ class Metrics:
         self.analysis_duration = Histogram(
             p + "failure_analysis_duration_seconds", "Time to classify one alert's failure.",
             buckets=_ANALYSIS_BUCKETS, registry=registry)
+        self.analysis_total = Counter(
+            p + "analysis_total", "Analyses by what decided them.", ["source"],
+            registry=registry)
+        for source in ("pattern", "model", "feedback", "none"):
+            self.analysis_total.labels(source)
         self.failure_category = Counter(
             p + "failure_category_total", "Analysed failures by category.", ["category"],
             registry=registry)

@@ -1,12 +1,13 @@
-"""The one place that knows the order: analyze -> match -> plan -> act -> notify.
+"""The worker between the journal and the actor: claimed deliveries, decided and acted on.
 
-A worker takes journaled deliveries in order and, for each new alert, classifies the
-failure (enriched from the workflow itself when the cluster is reachable), selects the
-runbooks, renders their plans, hands them to the actor (attempts, breakers, budgets) and
-queues one notification per Alertmanager group per channel in the outbox. Duplicate
+A worker claims journaled deliveries in order and, for each, classifies the new alerts'
+failures (enriched from the workflow itself when the cluster is reachable), asks
+``decide`` for everything else (runbooks, plans, refusals, message buckets: the order
+lives there, not here), hands each alert's decisions to the actor (attempts, breakers,
+escalations) and queues the messages ``decide`` bucketed in the outbox. Duplicate
 deliveries go to the actor only, as "still failing" signals. The delivery is marked done
-in the same journal transaction as its audit events, so a crash re-runs it whole; every
-step downstream is idempotent on journal keys.
+in the same journal transaction as its audit events and messages, so a crash re-runs it
+whole; every step downstream is idempotent on journal keys.
 """
 
 from __future__ import annotations
@@ -130,8 +131,10 @@ class Pipeline:
                 extra = await failure_messages(self.actor.backend, namespace, workflow,
                                                timeout=self.enrich_timeout)
         started = time.perf_counter()
-        analysis = runtime.analyzer.analyze_alert(alert.labels, alert.annotations, extra)
+        analysis = runtime.analyzer.analyze_alert(alert.labels, alert.annotations, extra,
+                                                  corrections=self.service.corrections)
         self.service.metrics.analysis_duration.observe(time.perf_counter() - started)
+        self.service.metrics.analysis_total.labels(analysis.source).inc()
         if alert.status == "firing":
             self.service.metrics.failure_category.labels(analysis.category).inc()
         return analysis

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
 from responder.config.durations import format_duration
+from responder.corrections import category_handler
 from responder.journal import JournalUnavailable
 from responder.model import DecodeError, decode_group
 from responder.service import Service
@@ -258,3 +259,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/resume", resume_handler)
     app.router.add_get("/api/v1/breakers", breakers_handler)
     app.router.add_post("/api/v1/breakers/{key:.+}/reset", breaker_reset_handler)
+    app.router.add_post("/api/v1/alerts/{id}/category", category_handler(lambda r: r.app[SERVICE]))

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from responder.analyze import Corrections
 from responder.config.secrets import redactor_for
 from responder.errors import ConfigErrors
 from responder.journal import Event, Journal
@@ -49,6 +50,7 @@ class Service:
         self.attempts_changed = asyncio.Event()
         self.outbox_changed = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        self.corrections = Corrections()  # operators' corrections, loaded in restore()
         self.webhooks_in_flight = 0
         self._no_webhooks = asyncio.Event()
         self._no_webhooks.set()
@@ -81,8 +83,10 @@ class Service:
             pass
 
     async def restore(self) -> None:
-        """Read what must survive restarts (the kill switch) from the journal."""
+        """Read what must survive restarts (the kill switch, corrections) from the journal."""
         await self.is_paused()
+        for key, category, _text in await self.journal.corrections():
+            self.corrections.add(key, category)
 
     async def is_paused(self) -> bool:
         """The kill switch as the journal has it now (another process may have set it)."""
@@ -116,7 +120,7 @@ class Service:
                 return ReloadResult(False, [self.redactor.scrub(f"{self.config_path}: {exc}")])
             old = self.runtime.config
             warnings = []
-            for name in ("host", "port", "state_path"):
+            for name in ("host", "port", "state_path", "log_format", "log_level"):
                 if getattr(old, name) != getattr(runtime.config, name):
                     warnings.append(f"{name} changed: takes effect after a restart")
             self.runtime = runtime

@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from responder.config.analysis import AnalysisSpec, parse_analysis
 from responder.config.channels import ChannelSpec, parse_channels
 from responder.config.postgres import PostgresSpec, parse_postgres
 from responder.config.reader import Section
@@ -85,6 +86,7 @@ class Config:
     postgres: PostgresSpec | None = None
     log_format: str = "text"
     log_level: str = "info"
+    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
     http: HttpLimits = HttpLimits()
     state_reserve_bytes: int = DEFAULT_RESERVE_BYTES   # disk kept for webhooks (SQLite)
 
@@ -205,6 +207,7 @@ def load_config(path: Path) -> Config:
         kube_section.finish()
 
     channels = parse_channels(root.section("channels"))
+    analysis = parse_analysis(root.section("analysis"))
 
     max_body = DEFAULT_MAX_BODY
     dashboard_url: str | None = None
@@ -233,7 +236,7 @@ def load_config(path: Path) -> Config:
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
         state_retention=state_retention, postgres=postgres,
-        log_format=log_format, log_level=log_level, http=http,
+        log_format=log_format, log_level=log_level, analysis=analysis, http=http,
         state_reserve_bytes=reserve_bytes,
     )
 

@@ -8,12 +8,13 @@ misread). A step is never edited once released: a change is a new step.
 Version 1 is the schema the first release wrote. Version 2 adds leases (``owner``,
 ``lease_until``) to the work tables, the delivery id sequence, the shared rate-limit
 windows and the indexes retention deletes by; it drops the rendering context from
-messages already sent (a pending one keeps it for its fallback).
+messages already sent (a pending one keeps it for its fallback). Version 3 adds the
+operators' corrections of analyses (``corrections``, keyed by the normalised text's hash).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 STEPS: dict[int, tuple[str, ...]] = {
     1: (
@@ -118,5 +119,14 @@ STEPS: dict[int, tuple[str, ...]] = {
         "UPDATE attempts SET lease_until = 0 WHERE state = 'running'",
         "UPDATE outbox SET message = json_remove(message, '$.context') "
         "WHERE state != 'pending'",
+    ),
+    3: (
+        """CREATE TABLE corrections (
+            text_key TEXT PRIMARY KEY,
+            category TEXT NOT NULL,
+            text TEXT NOT NULL,
+            receipt_id INTEGER,
+            corrected_by TEXT,
+            corrected_at REAL NOT NULL)""",
     ),
 }

@@ -121,6 +121,15 @@ STEPS: dict[int, tuple[str, ...]] = {
             ts DOUBLE PRECISION NOT NULL)""",
         "CREATE INDEX rates_key ON rates (key, ts)",
     ),
+    3: (
+        """CREATE TABLE corrections (
+            text_key TEXT PRIMARY KEY,
+            category TEXT NOT NULL,
+            text TEXT NOT NULL,
+            receipt_id BIGINT,
+            corrected_by TEXT,
+            corrected_at DOUBLE PRECISION NOT NULL)""",
+    ),
 }
 
 async def migrate(conn: AsyncConnection[Any]) -> int:

@@ -317,7 +317,7 @@ async def test_an_alert_without_useful_text_is_classified_from_the_workflow_itse
     await post(client, payload(alert("train-11", description="Workflow failed")))
     body = await eventually(lambda: _done(client))
     assert body["analysis"]["category"] == "ResourceExhaustion"
-    assert body["analysis"]["source"] == "workflow"
+    assert (body["analysis"]["source"], body["analysis"]["evidence"]) == ("pattern", "workflow")
     assert body["runbooks"] == ["escalate-the-rest"]
     assert argo.calls("GET", f"/api/v1/workflows/{NS}/train-11")
     assert argo.calls("PUT") == []
