@@ -10,6 +10,7 @@ from responder.journal.records import (
     DecidedReceipt,
     DeliveryResult,
     Event,
+    JournalFull,
     JournalUnavailable,
     JournalVersionError,
     OutboxItem,
@@ -22,6 +23,6 @@ from responder.journal.sqlite import SqliteJournal
 __all__ = [
     "Attempt", "Breaker", "BreakerChange", "DecidedDelivery", "DecidedReceipt",
     "DeliveryResult", "Event", "Journal",
-    "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage",
+    "JournalFull", "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage",
     "PendingDelivery", "Receipt", "SqliteJournal",
 ]
