@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from responder.config.channels import ChannelSpec, parse_channels
-from responder.config.reader import Section
+from responder.config.reader import Section, origin_of
 from responder.config.yamlmarks import load_file
 from responder.errors import ConfigError, ConfigErrors, Origin
 
@@ -21,14 +21,26 @@ DEFAULT_MAX_BODY = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
-class AuthSpec:
+class OperatorSpec:
+    """A person (or their tool) allowed the console, ``ctl`` and the operator API; ``name``
+    is what the audit log records as ``by``."""
+
+    name: str
     bearer_token: str | None = field(default=None, repr=False)
     basic_username: str | None = None
     basic_password: str | None = field(default=None, repr=False)
 
+
+@dataclass(frozen=True, slots=True)
+class AuthSpec:
+    bearer_token: str | None = field(default=None, repr=False)
+    basic_username: str | None = None
+    basic_password: str | None = field(default=None, repr=False)
+    operators: tuple[OperatorSpec, ...] = ()
+
     @property
     def enabled(self) -> bool:
-        return bool(self.bearer_token or self.basic_username)
+        return bool(self.bearer_token or self.basic_username or self.operators)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +135,8 @@ def load_config(path: Path) -> Config:
             auth_section.error(auth_section.origin, "auth: give bearer_token or basic_auth, not both")
         if token is not None and not token:
             auth_section.error(auth_section.at("bearer_token_file"), "auth: bearer token is empty")
-        auth = AuthSpec(token or None, username, password)
+        operators = _parse_operators(auth_section)
+        auth = AuthSpec(token or None, username, password, operators)
         auth_section.finish()
     insecure = root.bool("insecure_allow_unauthenticated", False)
     if not is_loopback(host) and not auth.enabled and not insecure:
@@ -192,6 +205,43 @@ def load_config(path: Path) -> Config:
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
         workers=workers,
     )
+
+
+def _parse_operators(auth: Section) -> tuple[OperatorSpec, ...]:
+    raw = auth.raw("operators")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        auth.error(auth.at("operators"), "auth.operators: expected a list of operators")
+        return ()
+    operators: list[OperatorSpec] = []
+    names: set[str] = set()
+    for i, item in enumerate(raw):
+        where = f"auth.operators[{i}]"
+        op = Section(item, auth.errors, where=where, origin=origin_of(raw, i) or auth.origin,
+                     base_dir=auth.base_dir)
+        if not op.valid:
+            continue
+        name = op.str("name")
+        token = op.secret("bearer_token")
+        username = password = None
+        basic = op.section("basic_auth")
+        if basic is not None:
+            username = basic.str("username")
+            password = basic.secret("password", required=True)
+            basic.finish()
+        if token is not None and not token:
+            op.error(op.at("bearer_token_file"), f"{where}: bearer token is empty")
+        if bool(token) == bool(username):
+            op.error(op.origin, f"{where}: give bearer_token(_file) or basic_auth, exactly one")
+        if isinstance(name, str):
+            if name in names:
+                op.error(op.at("name"), f"{where}.name: {name!r} is given twice")
+            names.add(name)
+        op.finish()
+        if isinstance(name, str) and (token or username):
+            operators.append(OperatorSpec(name, token or None, username, password))
+    return tuple(operators)
 
 
 def load_file_errors(path: Path, shown: str) -> object:
