@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from responder import __version__
+from responder import __version__, ctl
 from responder.errors import ConfigErrors
 from responder.load import Runtime, load_analyzer, load_runtime
 from responder.model import DecodeError, decode_group
@@ -239,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="?", help="failure text (default: read stdin)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_analyze)
+    ctl.add_parser(sub, [common])
     return parser
 
 
