@@ -26,7 +26,7 @@ from responder.act.breaker_store import BreakerStore
 from responder.act.budget import backoff_delay
 from responder.act.plan import PlannedAction, RunbookPlan
 from responder.act.ratelimit import SlidingWindow
-from responder.config.durations import parse_duration
+from responder.config.durations import format_duration, parse_duration
 from responder.errors import PermanentError, TemporaryError
 from responder.journal import Attempt, Event, JournalUnavailable, OutboxMessage, Receipt
 from responder.load import Runtime
@@ -102,29 +102,79 @@ class Actor:
                                         instance=work.receipt.instance, runbook=p.runbook.name,
                                         action=action.kind, target=action.target, outcome=outcome,
                                         detail={"reason": reason, "params": action.params}))
-                if outcome != "paused":
-                    events.extend(await self._escalate(context, work.receipt.id,
-                                                       work.receipt.instance, reason,
-                                                       collect=escalations))
+                events.extend(await self._escalate(context, work.receipt.id,
+                                                   work.receipt.instance, reason,
+                                                   collect=escalations))
                 continue
+            state, outcome, why = "scheduled", "scheduled", ""
+            pause = self.service.pause_for(work.alert.labels)
+            if p.runbook.approval is not None:
+                state, outcome, why = "approval", "awaiting_approval", "waits for a person"
+            elif pause is not None:
+                state, outcome, why = "held", "paused", f"held by pause {pause.id}"
+            asked: list[Attempt] = []
             for action in p.actions:
                 delay = (backoff_delay(1, **_backoff(context)) if action.kind in CHAINED else 0.0)
                 attempt = await self.service.journal.schedule_attempt(
                     instance=work.receipt.instance, runbook=p.runbook.name, target=action.target,
                     n=1, action=action.kind, params=action.params, due_at=self._now() + delay,
-                    receipt_id=work.receipt.id, context=context)
-                summaries.append(_summary(action, "scheduled",
-                                          f"attempt 1 of {p.runbook.retry.limit} in {delay:g}s"
-                                          if action.kind in CHAINED else "runs now",
-                                          1, p.runbook.retry.limit))
+                    receipt_id=work.receipt.id, context=context, state=state)
+                summaries.append(_summary(action, outcome, why or (
+                    f"attempt 1 of {p.runbook.retry.limit} in {delay:g}s"
+                    if action.kind in CHAINED else "runs now"), 1, p.runbook.retry.limit))
                 if attempt is not None:
+                    asked.append(attempt)
+                    if outcome == "paused":
+                        self.service.metrics.actions.labels(action.kind, "paused").inc()
                     events.append(Event(kind="action", receipt_id=work.receipt.id,
                                         instance=work.receipt.instance, runbook=p.runbook.name,
                                         action=action.kind, target=action.target,
-                                        outcome="scheduled",
+                                        outcome=outcome,
                                         detail={"attempt": 1, "due_in": delay,
-                                                "params": action.params}))
+                                                "params": action.params,
+                                                **({"reason": why} if why else {}),
+                                                **({"pause": pause.id}
+                                                   if pause is not None else {})}))
+            if state == "approval" and asked:
+                events.extend(await self.ask_approval(group, work, p, asked))
         self.service.attempts_changed.set()
+        return events
+
+    async def ask_approval(self, group: AlertGroup, work: AlertWork, p: RunbookPlan,
+                           attempts: Sequence[Attempt]) -> list[Event]:
+        """Record the question (once per instance and runbook) and ask the runbook's
+        ``approval.notify`` channels; Slack channels with a signing secret get buttons."""
+        spec = p.runbook.approval
+        assert spec is not None
+        runtime = self.service.runtime
+        actions = [{"kind": a.action, "target": a.target, "params": a.params} for a in attempts]
+        approval = await self.service.journal.ask_approval(
+            instance=work.receipt.instance, runbook=p.runbook.name, receipt_id=work.receipt.id,
+            attempts=[a.id for a in attempts], timeout_at=self._now() + spec.timeout,
+            on_timeout=spec.on_timeout,
+            summary={"labels": dict(work.alert.labels), "actions": actions,
+                     "category": work.analysis.category,
+                     "notify": [n.channel for n in spec.notify]})
+        if approval is None:
+            return []
+        events = [Event(kind="approval", receipt_id=work.receipt.id,
+                        instance=work.receipt.instance, runbook=p.runbook.name, outcome="asked",
+                        detail={"approval": approval.id, "timeout_at": approval.timeout_at,
+                                "on_timeout": spec.on_timeout, "actions": actions})]
+        detail = (", ".join(f"{a['kind']} {a['target']}" for a in actions)
+                  + f"; no decision in {format_duration(spec.timeout)}: {spec.on_timeout}")
+        for n in spec.notify:
+            channel = runtime.config.channels.get(n.channel)
+            settings = channel.settings if channel is not None else None
+            buttons = bool(getattr(settings, "signing_secret", None))
+            events.extend(await self.notifier.notify(
+                runtime, group=group, alerts=[work.alert], analysis=work.analysis.to_dict(),
+                actions=[{"kind": a["kind"], "target": a["target"], "outcome": "awaiting_approval",
+                          "detail": detail, "approval_id": approval.id, "buttons": buttons}
+                         for a in actions],
+                runbook={"name": p.runbook.name, "description": p.runbook.description},
+                target=Target(n.channel, n.template, n.fallback), event="approval",
+                dedup=f"approval:{approval.id}:{n.channel}", receipt_id=work.receipt.id))
         return events
 
     async def on_resend(self, runtime: Runtime, receipt: Receipt, alert: Alert) -> list[Event]:
@@ -157,7 +207,7 @@ class Actor:
         acted = False
         keys: dict[str, dict[str, Any]] = {}
         for attempt in attempts:
-            if attempt.state in ("scheduled", "waiting"):
+            if attempt.state in ("scheduled", "waiting", "held", "approval"):
                 await journal.update_attempt(attempt.id, state="cancelled", outcome="resolved",
                                              detail="alert resolved")
             if attempt.action in CHAINED and attempt.outcome in ("success", "dry_run"):
@@ -180,6 +230,7 @@ class Actor:
             transition = await self.breakers.success(key, "alert resolved")
             if transition == "closed":
                 events.extend(await self._transition(key, "closed", context))
+        await journal.close_approvals(work.receipt.instance, "resolved", "alert resolved")
         events.extend(await self._resolve_escalations(runtime, group, work))
         self.service.attempts_changed.set()
         return events
@@ -193,6 +244,7 @@ class Actor:
             try:
                 for key in await self.breakers.tick():
                     log.info("breaker %s half-open", key)
+                await self.release_held()
                 due = await service.journal.due_attempts(self._now(), limit=50)
                 for attempt in due:
                     await self.execute(attempt)
@@ -203,7 +255,8 @@ class Actor:
                 continue
             if len(due) == 50:
                 continue
-            wake = [t for t in (next_due, self.breakers.next_half_open_at()) if t is not None]
+            wake = [t for t in (next_due, self.breakers.next_half_open_at(),
+                                self._next_pause_end()) if t is not None]
             timeout = min(5.0, max(0.0, min(wake) - self._now())) if wake else 5.0
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
             # that races with the event, and then shutdown waits for ever.
@@ -212,6 +265,26 @@ class Actor:
                     await service.attempts_changed.wait()
             except TimeoutError:
                 pass
+
+    def _next_pause_end(self) -> float | None:
+        ends = [p.until for p in self.service.pauses if p.until is not None]
+        return min(ends) if ends else None
+
+    async def release_held(self) -> int:
+        """Held attempts whose pause has ended (lifted, expired) are scheduled again; their
+        alert still fires (a resolve cancels them) and the action re-reads the phase."""
+        service = self.service
+        await service.refresh_pauses()
+        held = await service.journal.attempts_in(("held",))
+        free = [a for a in held if service.pause_for(a.context.get("alert", {}).get("labels", {}))
+                is None]
+        if not free:
+            return 0
+        count = await service.journal.release_held(
+            [a.id for a in free], [self._event(a, "released", {"reason": "pause ended"})
+                                   for a in free])
+        log.info("%d held actions released", count)
+        return count
 
     async def _recover_running(self) -> None:
         """An attempt caught mid-flight by a crash runs again (the phase check guards it)."""
@@ -243,11 +316,13 @@ class Actor:
         metrics = self.service.metrics
         ctx = a.context
         now = self._now()
-        if self.service.paused and a.action != ESCALATE:
-            await journal.update_attempt(a.id, state="done", outcome="paused",
-                                         detail="actions paused by the operator")
+        pause = self.service.pause_for(ctx.get("alert", {}).get("labels", {}))
+        if pause is not None and a.action != ESCALATE:
+            await journal.update_attempt(a.id, state="held", outcome="paused",
+                                         detail=f"held by pause {pause.id}")
             metrics.actions.labels(a.action, "paused").inc()
-            return [self._event(a, "paused", {"reason": "actions paused by the operator"})]
+            return [self._event(a, "paused", {"reason": f"held by pause {pause.id}",
+                                              "pause": pause.id})]
         key = ctx.get("breaker_key")
         if a.action.startswith("breaker."):
             return await self._breaker_action(a)
@@ -426,6 +501,11 @@ class Actor:
         self.service.attempts_changed.set()
         return events
 
+    async def escalate(self, ctx: Mapping[str, Any], receipt_id: int | None, instance: str,
+                       reason: str) -> list[Event]:
+        """``on_exhausted`` for one alert instance, from outside a delivery."""
+        return await self._escalate(ctx, receipt_id, instance, reason)
+
     async def _escalate(self, ctx: Mapping[str, Any], receipt_id: int | None, instance: str,
                         reason: str, collect: list[Escalation] | None = None) -> list[Event]:
         """``on_exhausted`` once per alert instance and runbook; counted as manual work.
@@ -550,8 +630,6 @@ class Actor:
 
     # -- helpers -----------------------------------------------------------------------
     async def _refusal(self, p: RunbookPlan, work: AlertWork) -> tuple[str, str] | None:
-        if self.service.paused:
-            return "paused", "actions paused by the operator"
         chained = any(a.kind in CHAINED for a in p.actions)
         if chained and not work.analysis.retryable and p.runbook.when_retryable is None:
             return ("not_retryable",

@@ -19,10 +19,11 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from responder import receive
+from responder import operate, receive
 from responder.act.argo import ArgoSettings, Backend, KubeSettings, choose_backend
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
+from responder.approvals import Approvals
 from responder.journal import Journal
 from responder.load import Runtime
 from responder.metrics import Metrics
@@ -75,6 +76,7 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
     app[receive.SERVICE] = service
     app[TASKS] = set()
     receive.add_routes(app)
+    operate.add_routes(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await journal.open()
@@ -87,6 +89,8 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
         actor = Actor(service, backend, notifier, breakers)
         app[receive.ACTOR] = actor
         app[receive.BREAKERS] = breakers
+        approvals = Approvals(actor)
+        app[operate.APPROVALS] = approvals
         pipeline = Pipeline(service, actor, notifier)
         log.info("acting through %s%s", backend.name,
                  " (dry run: actions are planned and recorded, none executed)"
@@ -94,6 +98,7 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
         _spawn(app, pipeline.run(), "pipeline")
         _spawn(app, actor.run(), "actor")
         _spawn(app, notifier.run(), "outbox")
+        _spawn(app, approvals.run(), "approvals")
         loop = asyncio.get_running_loop()
         if handle_signals:
             loop.add_signal_handler(signal.SIGHUP,

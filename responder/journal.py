@@ -16,6 +16,13 @@ loss the pipeline may redo a step, which is safe because every step is idempoten
 journal keys. The SQL sticks to what PostgreSQL also speaks (``ON CONFLICT``,
 ``RETURNING``) and the vocabulary (receipt, delivery, attempt, breaker, outbox, event) is
 the interface a second backend would implement.
+
+The people's controls are journal records too. A pause is a row like an Alertmanager
+silence (matchers, reason, author, expiry); an action it covers is an attempt in state
+``held``. An approval is a row per alert instance and runbook whose attempts wait in state
+``approval``; deciding is a conditional update (``WHERE decision IS NULL``) in the
+transaction that moves its attempts on, so however many replicas or clicks race, one
+decision wins and the others see that it was taken.
 """
 
 from __future__ import annotations
@@ -123,6 +130,33 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_at);
 CREATE TABLE IF NOT EXISTS flags (name TEXT PRIMARY KEY, value BLOB NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pauses (
+    id INTEGER PRIMARY KEY,
+    matchers BLOB NOT NULL,
+    reason TEXT,
+    created_by TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    until REAL,
+    lifted_at REAL,
+    lifted_by TEXT
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    id INTEGER PRIMARY KEY,
+    instance TEXT NOT NULL,
+    runbook TEXT NOT NULL,
+    receipt_id INTEGER,
+    attempts BLOB NOT NULL,
+    summary BLOB NOT NULL,
+    asked_at REAL NOT NULL,
+    timeout_at REAL NOT NULL,
+    on_timeout TEXT NOT NULL,
+    decision TEXT,
+    decided_by TEXT,
+    decided_at REAL,
+    comment TEXT,
+    UNIQUE (instance, runbook)
+);
+CREATE INDEX IF NOT EXISTS approvals_open ON approvals (decision, timeout_at);
 """
 
 
@@ -228,6 +262,69 @@ def _attempt(row: Sequence[Any]) -> Attempt:
 def _outbox(row: Sequence[Any]) -> OutboxItem:
     return OutboxItem(row[0], row[1], row[2], _json_decode(row[3]), row[4], row[5], row[6],
                       row[7], row[8], row[9])
+
+
+CANCELLABLE = ("scheduled", "waiting", "held", "approval")
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    id: int
+    matchers: tuple[str, ...]
+    reason: str | None
+    by: str
+    created_at: float
+    until: float | None
+    lifted_at: float | None
+    lifted_by: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "matchers": list(self.matchers), "reason": self.reason,
+                "by": self.by, "created_at": self.created_at, "until": self.until,
+                "lifted_at": self.lifted_at, "lifted_by": self.lifted_by}
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    id: int
+    instance: str
+    runbook: str
+    receipt_id: int | None
+    attempts: tuple[int, ...]
+    summary: dict[str, Any]     # what is asked: the alert's labels, actions, channels
+    asked_at: float
+    timeout_at: float
+    on_timeout: str             # escalate | proceed
+    decision: str | None        # approved | rejected | timeout | cancelled | resolved
+    decided_by: str | None
+    decided_at: float | None
+    comment: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        actions = self.summary.get("actions", [])
+        return {"id": self.id, "instance": self.instance, "runbook": self.runbook,
+                "receipt_id": self.receipt_id, "attempts": list(self.attempts),
+                "action": ", ".join(a["kind"] for a in actions),
+                "target": ", ".join(a["target"] for a in actions),
+                "actions": actions, "labels": self.summary.get("labels", {}),
+                "asked_at": self.asked_at, "timeout_at": self.timeout_at,
+                "on_timeout": self.on_timeout, "decision": self.decision,
+                "decided_by": self.decided_by, "decided_at": self.decided_at,
+                "comment": self.comment}
+
+
+_PAUSE_COLS = "id, matchers, reason, created_by, created_at, until, lifted_at, lifted_by"
+_APPROVAL_COLS = ("id, instance, runbook, receipt_id, attempts, summary, asked_at, timeout_at, "
+                  "on_timeout, decision, decided_by, decided_at, comment")
+
+
+def _pause(row: Sequence[Any]) -> Pause:
+    return Pause(row[0], tuple(_json_decode(row[1])), row[2], row[3], row[4], row[5], row[6], row[7])
+
+
+def _approval(row: Sequence[Any]) -> Approval:
+    return Approval(row[0], row[1], row[2], row[3], tuple(_json_decode(row[4])), _json_decode(row[5]),
+                    row[6], row[7], row[8], row[9], row[10], row[11], row[12])
 
 
 class Journal:
@@ -766,6 +863,176 @@ class Journal:
             return total
 
         return await self.read_snapshot(count)
+
+    # -- pauses ------------------------------------------------------------------------
+    async def add_pause(self, *, matchers: Sequence[str], reason: str | None, by: str,
+                        until: float | None, events: Callable[[Pause], Iterable[Event]]) -> Pause:
+        now = self.clock()
+
+        def write(db: sqlite3.Connection) -> Pause:
+            row = db.execute(
+                "INSERT INTO pauses (matchers, reason, created_by, created_at, until) "
+                f"VALUES (?, ?, ?, ?, ?) RETURNING {_PAUSE_COLS}",
+                (_json_encode(list(matchers)), reason, by, now, until)).fetchone()
+            pause = _pause(row)
+            self._insert_events(db, events(pause), now)
+            return pause
+
+        return await self.tx(write)
+
+    async def active_pauses(self, now: float) -> list[Pause]:
+        return await self.read(lambda db: [_pause(r) for r in db.execute(
+            f"SELECT {_PAUSE_COLS} FROM pauses WHERE lifted_at IS NULL AND "
+            "(until IS NULL OR until > ?) ORDER BY id", (now,)).fetchall()])
+
+    async def lift_pauses(self, *, by: str, pause_id: int | None = None,
+                          events: Callable[[Pause], Iterable[Event]]) -> list[Pause]:
+        """Lift one active pause (``pause_id``) or all of them; the pauses lifted now."""
+        now = self.clock()
+
+        def write(db: sqlite3.Connection) -> list[Pause]:
+            sql = ("UPDATE pauses SET lifted_at = ?, lifted_by = ? WHERE lifted_at IS NULL AND "
+                   "(until IS NULL OR until > ?)")
+            args: tuple[Any, ...] = (now, by, now)
+            if pause_id is not None:
+                sql += " AND id = ?"
+                args = (*args, pause_id)
+            lifted = [_pause(r) for r in db.execute(
+                f"{sql} RETURNING {_PAUSE_COLS}", args).fetchall()]
+            for pause in lifted:
+                self._insert_events(db, events(pause), now)
+            return lifted
+
+        return await self.tx(write)
+
+    # -- attempts the people control ----------------------------------------------------
+    async def attempt(self, attempt_id: int) -> Attempt | None:
+        row = await self.read(lambda db: db.execute(
+            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE id = ?", (attempt_id,)).fetchone())
+        return _attempt(row) if row else None
+
+    async def attempts_in(self, states: Sequence[str], limit: int = 200) -> list[Attempt]:
+        marks = ", ".join("?" * len(states))
+        return await self.read(lambda db: [_attempt(r) for r in db.execute(
+            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE state IN ({marks}) "
+            "ORDER BY due_at, id LIMIT ?", (*states, limit)).fetchall()])
+
+    async def release_held(self, attempt_ids: Sequence[int], events: Iterable[Event]) -> int:
+        """Held attempts back to ``scheduled`` (their pause ended); due now at the earliest."""
+        now = self.clock()
+        events = list(events)
+
+        def write(db: sqlite3.Connection) -> int:
+            count = 0
+            for attempt_id in attempt_ids:
+                count += db.execute(
+                    "UPDATE attempts SET state = 'scheduled', due_at = MAX(due_at, ?) "
+                    "WHERE id = ? AND state = 'held'", (now, attempt_id)).rowcount
+            self._insert_events(db, events, now)
+            return count
+
+        return await self.tx(write)
+
+    async def cancel_attempt(self, attempt_id: int, *, by: str,
+                             events: Callable[[Attempt], Iterable[Event]]) -> Attempt | None:
+        """Cancel a scheduled, waiting, held or approval-waiting attempt; None if it is not
+        one (any more). An approval left with no waiting attempt is closed as cancelled."""
+        now = self.clock()
+        marks = ", ".join("?" * len(CANCELLABLE))
+
+        def write(db: sqlite3.Connection) -> Attempt | None:
+            before = db.execute("SELECT state FROM attempts WHERE id = ?",
+                                (attempt_id,)).fetchone()
+            row = db.execute(
+                "UPDATE attempts SET state = 'cancelled', outcome = 'cancelled', detail = ? "
+                f"WHERE id = ? AND state IN ({marks}) RETURNING {_ATTEMPT_COLS}",
+                (f"cancelled by {by}", attempt_id, *CANCELLABLE)).fetchone()
+            if row is None:
+                return None
+            attempt = _attempt(row)
+            if before and before[0] == "approval":
+                left = db.execute(
+                    "SELECT COUNT(*) FROM attempts WHERE instance = ? AND runbook = ? AND "
+                    "state = 'approval'", (attempt.instance, attempt.runbook)).fetchone()[0]
+                if not left:
+                    db.execute("UPDATE approvals SET decision = 'cancelled', decided_by = ?, "
+                               "decided_at = ? WHERE instance = ? AND runbook = ? AND "
+                               "decision IS NULL", (by, now, attempt.instance, attempt.runbook))
+            self._insert_events(db, events(attempt), now)
+            return attempt
+
+        return await self.tx(write)
+
+    # -- approvals ---------------------------------------------------------------------
+    async def ask_approval(self, *, instance: str, runbook: str, receipt_id: int | None,
+                           attempts: Sequence[int], summary: dict[str, Any], timeout_at: float,
+                           on_timeout: str) -> Approval | None:
+        """Record the question once per alert instance and runbook; None if already asked."""
+        now = self.clock()
+        row = await self.tx(lambda db: db.execute(
+            "INSERT INTO approvals (instance, runbook, receipt_id, attempts, summary, asked_at, "
+            "timeout_at, on_timeout) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+            f"(instance, runbook) DO NOTHING RETURNING {_APPROVAL_COLS}",
+            (instance, runbook, receipt_id, _json_encode(list(attempts)), _json_encode(summary), now,
+             timeout_at, on_timeout)).fetchone())
+        return _approval(row) if row else None
+
+    async def approval(self, approval_id: int) -> Approval | None:
+        row = await self.read(lambda db: db.execute(
+            f"SELECT {_APPROVAL_COLS} FROM approvals WHERE id = ?", (approval_id,)).fetchone())
+        return _approval(row) if row else None
+
+    async def approvals(self, *, open_only: bool = True, limit: int = 100) -> list[Approval]:
+        where = "WHERE decision IS NULL " if open_only else ""
+        order = "asked_at, id" if open_only else "COALESCE(decided_at, asked_at) DESC, id DESC"
+        return await self.read(lambda db: [_approval(r) for r in db.execute(
+            f"SELECT {_APPROVAL_COLS} FROM approvals {where}ORDER BY {order} LIMIT ?",
+            (limit,)).fetchall()])
+
+    async def expired_approvals(self, now: float) -> list[Approval]:
+        return await self.read(lambda db: [_approval(r) for r in db.execute(
+            f"SELECT {_APPROVAL_COLS} FROM approvals WHERE decision IS NULL AND timeout_at <= ? "
+            "ORDER BY timeout_at, id", (now,)).fetchall()])
+
+    async def next_approval_timeout(self) -> float | None:
+        row = await self.read(lambda db: db.execute(
+            "SELECT MIN(timeout_at) FROM approvals WHERE decision IS NULL").fetchone())
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def decide_approval(self, approval_id: int, *, decision: str, run: bool, by: str,
+                              comment: str | None,
+                              events: Callable[[Approval], Iterable[Event]]) -> Approval | None:
+        """Record the one decision: its attempts are scheduled (``run``) or cancelled with
+        ``decision`` as their outcome. None when it was decided already (or never asked)."""
+        now = self.clock()
+
+        def write(db: sqlite3.Connection) -> Approval | None:
+            row = db.execute(
+                "UPDATE approvals SET decision = ?, decided_by = ?, decided_at = ?, comment = ? "
+                f"WHERE id = ? AND decision IS NULL RETURNING {_APPROVAL_COLS}",
+                (decision, by, now, comment, approval_id)).fetchone()
+            if row is None:
+                return None
+            approval = _approval(row)
+            for attempt_id in approval.attempts:
+                if run:
+                    db.execute("UPDATE attempts SET state = 'scheduled', due_at = MAX(due_at, ?) "
+                               "WHERE id = ? AND state = 'approval'", (now, attempt_id))
+                else:
+                    db.execute("UPDATE attempts SET state = 'cancelled', outcome = ?, detail = ? "
+                               "WHERE id = ? AND state = 'approval'",
+                               (decision, f"{decision} by {by}", attempt_id))
+            self._insert_events(db, events(approval), now)
+            return approval
+
+        return await self.tx(write)
+
+    async def close_approvals(self, instance: str, decision: str, by: str) -> int:
+        """Close the instance's open approvals (its alert resolved: nothing left to ask)."""
+        now = self.clock()
+        return await self.tx(lambda db: db.execute(
+            "UPDATE approvals SET decision = ?, decided_by = ?, decided_at = ? "
+            "WHERE instance = ? AND decision IS NULL", (decision, by, now, instance)).rowcount)
 
 
 def _checkpoint(db: sqlite3.Connection) -> tuple[int, int, int]:

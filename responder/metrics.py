@@ -86,3 +86,6 @@ class Metrics:
         self.paused = Gauge(
             p + "paused", "1 while the operator's kill switch holds all actions.",
             registry=registry)
+        self.approvals = Counter(
+            p + "approvals_total", "Decisions on actions that waited for a person "
+            "(approved, rejected, timeout).", ["decision"], registry=registry)

@@ -194,8 +194,12 @@ async def audit_handler(request: web.Request) -> web.Response:
 async def status_handler(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     runtime = service.runtime
+    await service.refresh_pauses()
     return json_response({
         "paused": service.paused,
+        "pauses": len(service.pauses),
+        "held": len(await service.journal.attempts_in(("held",))),
+        "awaiting_approval": len(await service.journal.approvals()),
         "dry_run": runtime.config.dry_run,
         "runbooks": len(runtime.runbooks),
         "patterns": len(runtime.patterns),
@@ -236,18 +240,6 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-async def pause_handler(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    await request.app[SERVICE].set_paused(True, who(request, body.get("by")))
-    return json_response({"paused": True})
-
-
-async def resume_handler(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    await request.app[SERVICE].set_paused(False, who(request, body.get("by")))
-    return json_response({"paused": False})
-
-
 async def breakers_handler(request: web.Request) -> web.Response:
     return json_response({"breakers": request.app[BREAKERS].snapshot()})
 
@@ -271,7 +263,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/events", events_handler)
     app.router.add_get("/api/v1/status", status_handler)
     app.router.add_get("/api/v1/audit", audit_handler)
-    app.router.add_post("/api/v1/pause", pause_handler)
-    app.router.add_post("/api/v1/resume", resume_handler)
     app.router.add_get("/api/v1/breakers", breakers_handler)
     app.router.add_post("/api/v1/breakers/{key:.+}/reset", breaker_reset_handler)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from responder.act import pauses
 from responder.errors import ConfigErrors
-from responder.journal import Event, Journal
+from responder.journal import Event, Journal, Pause
 from responder.load import Runtime, load_runtime
 from responder.metrics import Metrics
 
@@ -38,7 +39,7 @@ class Service:
         self.metrics = metrics
         self.clock = clock
         self.config_path: Path = runtime.config.path
-        self.paused = False
+        self.pauses: list[Pause] = []
         self.work_available = asyncio.Event()
         self.attempts_changed = asyncio.Event()
         self.outbox_changed = asyncio.Event()
@@ -75,18 +76,50 @@ class Service:
             pass
 
     async def restore(self) -> None:
-        """Read what must survive restarts (the kill switch) from the journal."""
-        self.paused = bool(await self.journal.get_flag("paused"))
-        self.metrics.paused.set(1 if self.paused else 0)
+        """Read what must survive restarts (the pauses) from the journal."""
+        if await self.journal.get_flag("paused"):   # the one global switch of old
+            await self.add_pause(matchers=[], reason="paused before pauses had matchers",
+                                 until=None, by="upgrade")
+            await self.journal.set_flag("paused", False)
+        await self.refresh_pauses()
 
-    async def set_paused(self, paused: bool, who: str) -> None:
-        await self.journal.set_flag("paused", paused, [Event(
-            kind="pause" if paused else "resume", outcome="ok", detail={"by": who})])
-        self.paused = paused
-        self.metrics.paused.set(1 if paused else 0)
-        if not paused:
+    # -- pauses (held actions are released by the scheduler) ---------------------------
+    @property
+    def paused(self) -> bool:
+        """Whether a pause without matchers holds every action now."""
+        now = self.clock()
+        return any(not p.matchers and pauses.active(p, now) for p in self.pauses)
+
+    def pause_for(self, labels: Mapping[str, str]) -> Pause | None:
+        return pauses.covering(self.pauses, labels, self.clock())
+
+    async def refresh_pauses(self) -> list[Pause]:
+        """Re-read the active pauses (another replica may have changed them)."""
+        self.pauses = await self.journal.active_pauses(self.clock())
+        self.metrics.paused.set(1 if self.paused else 0)
+        return self.pauses
+
+    async def add_pause(self, *, matchers: Sequence[str], reason: str | None,
+                        until: float | None, by: str) -> Pause:
+        pause = await self.journal.add_pause(
+            matchers=matchers, reason=reason, by=by, until=until,
+            events=lambda p: [Event(kind="pause", outcome="ok", detail={"by": by, **p.to_dict()})])
+        await self.refresh_pauses()
+        log.warning("actions paused by %s: %s%s", by, ", ".join(matchers) or "everything",
+                    f" ({reason})" if reason else "")
+        return pause
+
+    async def lift_pauses(self, by: str, pause_id: int | None = None) -> list[Pause]:
+        lifted = await self.journal.lift_pauses(
+            by=by, pause_id=pause_id,
+            events=lambda p: [Event(kind="resume", outcome="ok",
+                                    detail={"by": by, "pause": p.id,
+                                            "matchers": list(p.matchers)})])
+        await self.refresh_pauses()
+        if lifted:
             self.attempts_changed.set()
-        log.warning("actions %s by %s", "paused" if paused else "resumed", who)
+            log.warning("pause(s) %s lifted by %s", ", ".join(str(p.id) for p in lifted), by)
+        return lifted
 
     async def reload(self) -> ReloadResult:
         """Reload the configuration as a transaction; the old runtime stays on failure."""

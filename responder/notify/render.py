@@ -42,7 +42,7 @@ from responder.errors import ConfigError, ConfigErrors, Origin
 from responder.model import Alert, AlertGroup, sample_group
 from responder.templating import new_environment
 
-EVENTS: Final = ("firing", "resolved", "escalation")
+EVENTS: Final = ("firing", "resolved", "escalation", "approval")
 PARTS: Final[dict[str, tuple[str, ...]]] = {
     "slack": ("json",), "pagerduty": ("json",), "webhook": ("json",), "log": ("json",),
     "email": ("subject", "txt", "html"),
