@@ -72,7 +72,7 @@ class Approvals:
             if not proceed and decided.attempts:
                 attempt = await journal.attempt(decided.attempts[0])
                 if attempt is not None:
-                    await journal.add_events(await self.actor.escalate(
+                    await journal.add_events(await self.actor.escalations.escalate(
                         attempt.context, decided.receipt_id, decided.instance,
                         "no decision on the approval in time"))
         if count:

@@ -115,7 +115,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from responder.pipeline import explain
+    from responder.explain import explain
 
     try:
         runtime = _runtime(args)
@@ -183,9 +183,11 @@ def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
                 out.append(f"    on exhausted notify {n['channel'] if isinstance(n, dict) else n}")
         for err in alert["errors"]:
             out.append(f"  error in runbook {err['runbook']}: {err['error']}")
-    for n in result["notifications"]:
-        out.append(f"\nnotification via {n['channel']} ({n.get('type', '?')}) "
-                   f"from runbook {n['runbook']}:")
+    for n in result["notifications"] + result.get("escalations", []):
+        kind = "notification" if n in result["notifications"] else "escalation"
+        out.append(f"\n{kind} via {n['channel']} ({n.get('type', '?')}) "
+                   f"from runbook {n['runbook']} for alert(s) "
+                   + ", ".join(str(i) for i in n.get("alerts", [])) + ":")
         if "error" in n:
             out.append(f"  error: {n['error']}")
         else:

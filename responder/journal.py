@@ -264,7 +264,7 @@ def _outbox(row: Sequence[Any]) -> OutboxItem:
                       row[7], row[8], row[9])
 
 
-CANCELLABLE = ("scheduled", "waiting", "held", "approval")
+CANCELLABLE = ("scheduled", "waiting", "approval")   # a held attempt is a scheduled one
 
 
 @dataclass(frozen=True, slots=True)
@@ -912,26 +912,19 @@ class Journal:
         return _attempt(row) if row else None
 
     async def attempts_in(self, states: Sequence[str], limit: int = 200) -> list[Attempt]:
-        marks = ", ".join("?" * len(states))
+        """Attempts in any of ``states``; ``held`` is a scheduled attempt a pause holds
+        (outcome ``paused``), and ``scheduled`` then means the others."""
+        wanted = [s for s in states if s not in ("held", "scheduled")]
+        where = [f"state IN ({', '.join('?' * len(wanted))})"] if wanted else []
+        if "held" in states:
+            where.append("(state = 'scheduled' AND outcome IS 'paused')")
+        if "scheduled" in states:
+            where.append("(state = 'scheduled' AND outcome IS NOT 'paused')")
+        if not where:
+            return []
         return await self.read(lambda db: [_attempt(r) for r in db.execute(
-            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE state IN ({marks}) "
-            "ORDER BY due_at, id LIMIT ?", (*states, limit)).fetchall()])
-
-    async def release_held(self, attempt_ids: Sequence[int], events: Iterable[Event]) -> int:
-        """Held attempts back to ``scheduled`` (their pause ended); due now at the earliest."""
-        now = self.clock()
-        events = list(events)
-
-        def write(db: sqlite3.Connection) -> int:
-            count = 0
-            for attempt_id in attempt_ids:
-                count += db.execute(
-                    "UPDATE attempts SET state = 'scheduled', due_at = MAX(due_at, ?) "
-                    "WHERE id = ? AND state = 'held'", (now, attempt_id)).rowcount
-            self._insert_events(db, events, now)
-            return count
-
-        return await self.tx(write)
+            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE {' OR '.join(where)} "
+            "ORDER BY due_at, id LIMIT ?", (*wanted, limit)).fetchall()])
 
     async def cancel_attempt(self, attempt_id: int, *, by: str,
                              events: Callable[[Attempt], Iterable[Event]]) -> Attempt | None:

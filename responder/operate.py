@@ -72,7 +72,9 @@ async def cancel_attempt(service: Service, attempt_id: int, by: str) -> Attempt:
 def attempt_dict(a: Attempt) -> dict[str, Any]:
     labels = a.context.get("alert", {}).get("labels", {})
     return {"id": a.id, "instance": a.instance, "runbook": a.runbook, "action": a.action,
-            "target": a.target, "attempt": a.n, "state": a.state, "due_at": a.due_at,
+            "target": a.target, "attempt": a.n,
+            "state": "held" if a.state == "scheduled" and a.outcome == "paused" else a.state,
+            "due_at": a.due_at,
             "outcome": a.outcome, "detail": a.detail, "labels": labels}
 
 

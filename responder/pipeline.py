@@ -15,17 +15,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
-from responder.act.budget import backoff_delay
 from responder.act.enrich import failure_messages
-from responder.act.plan import PlanError, RunbookPlan, plan
-from responder.actor import CHAINED, Actor, Escalation
-from responder.config.runbooks import NotifySpec
-from responder.journal import Event, JournalUnavailable, OutboxMessage, PendingDelivery, Receipt
+from responder.actor import Actor, Escalation
+from responder.analyze import Analysis
+from responder.decide import AlertDecision, decide
+from responder.grouping import Bucket, event_of
+from responder.journal import Event, JournalUnavailable, OutboxMessage, PendingDelivery
 from responder.load import Runtime
-from responder.model import AlertGroup, alert_from_dict, group_from_dict
-from responder.notify.render import RenderError, build_context
+from responder.model import Alert, AlertGroup, alert_from_dict, group_from_dict
 from responder.outbox import Notifier, Target
 from responder.service import Service
 from responder.work import AlertWork
@@ -78,17 +76,25 @@ class Pipeline:
         runtime = self.service.runtime
         group = group_from_dict(delivery.group, [r.alert for r in delivery.new])
         events: list[Event] = []
-        works = await asyncio.gather(*(self._analyze(runtime, group, r) for r in delivery.new))
+        analyses = await asyncio.gather(*(self._analyze(runtime, a) for a in group.alerts))
+        decisions = decide(runtime, group, analyses, self.actor.state())
+        works = [AlertWork(r, d) for r, d in zip(delivery.new, decisions.alerts, strict=True)]
         escalations: list[Escalation] = []
         for work in works:
+            d = work.decision
+            for name in d.matched:
+                self.service.metrics.runbook_matches.labels(name).inc()
             events.append(Event(
                 kind="alert", receipt_id=work.receipt.id, instance=work.receipt.instance,
                 outcome=work.alert.status, detail={
                     "alertname": work.alert.alertname,
                     "analysis": work.analysis.to_dict(),
-                    "runbooks": [p.runbook.name for p in work.plans],
+                    "runbooks": [r.name for r in d.runbooks],
                 }))
-            events.extend(self._plan_errors(work))
+            events.extend(Event(kind="error", receipt_id=work.receipt.id,
+                                instance=work.receipt.instance, runbook=e.runbook,
+                                outcome="plan_failed", detail={"error": e.error})
+                          for e in d.errors)
             await self.service.give_way_to_webhooks(self.GIVE_WAY)
             if work.alert.status == "firing":
                 events.extend(await self.actor.on_firing(runtime, group, work, escalations))
@@ -97,7 +103,8 @@ class Pipeline:
         for receipt in delivery.duplicates:
             events.extend(await self.actor.on_resend(runtime, receipt, alert_from_dict(receipt.alert)))
         messages: list[OutboxMessage] = []
-        events.extend(await self._notify(runtime, group, delivery.id, works, messages))
+        events.extend(await self._notify(runtime, group, delivery.id, works,
+                                         decisions.notifications, messages))
         if escalations:
             events.extend(await self.actor.notify_escalations(
                 runtime, group, escalations, scope=f"d{delivery.id}", collect=messages))
@@ -109,8 +116,8 @@ class Pipeline:
         if queued:
             self.service.outbox_changed.set()
 
-    async def _analyze(self, runtime: Runtime, group: AlertGroup, receipt: Receipt) -> AlertWork:
-        alert = alert_from_dict(receipt.alert)
+    async def _analyze(self, runtime: Runtime, alert: Alert) -> Analysis:
+        """The verdict on one alert, enriched from the workflow when it can be read."""
         extra: list[str] = []
         namespace, workflow = alert.labels.get("namespace"), alert.labels.get("workflow")
         if self.actor.can_read and namespace and workflow and alert.status == "firing":
@@ -122,116 +129,25 @@ class Pipeline:
         self.service.metrics.analysis_duration.observe(time.perf_counter() - started)
         if alert.status == "firing":
             self.service.metrics.failure_category.labels(analysis.category).inc()
-        plans: list[RunbookPlan] = []
-        work = AlertWork(receipt, alert, analysis, plans)
-        for runbook in runtime.index.select(alert, analysis):
-            self.service.metrics.runbook_matches.labels(runbook.name).inc()
-            try:
-                plans.append(plan(runbook, alert, group, analysis))
-            except PlanError as exc:
-                work.actions.setdefault("_errors", []).append(
-                    {"runbook": runbook.name, "error": str(exc)})
-        return work
-
-    @staticmethod
-    def _plan_errors(work: AlertWork) -> list[Event]:
-        return [Event(kind="error", receipt_id=work.receipt.id, instance=work.receipt.instance,
-                      runbook=e["runbook"], outcome="plan_failed", detail={"error": e["error"]})
-                for e in work.actions.pop("_errors", [])]
+        return analysis
 
     async def _notify(self, runtime: Runtime, group: AlertGroup, delivery_id: int,
-                      works: Sequence[AlertWork], messages: list[OutboxMessage]) -> list[Event]:
-        """One message per group per runbook and channel, unless the runbook asks per alert."""
-        buckets: dict[tuple[str, str, str | None], tuple[NotifySpec, RunbookPlan, list[AlertWork]]]
-        buckets = {}
-        for work in works:
-            for p in work.plans:
-                for spec in p.notify:
-                    key = (p.runbook.name, spec.channel,
-                           work.receipt.instance if spec.per_alert else None)
-                    buckets.setdefault(key, (spec, p, []))[2].append(work)
+                      works: Sequence[AlertWork], buckets: Sequence[Bucket[AlertDecision]],
+                      messages: list[OutboxMessage]) -> list[Event]:
+        """Queue the messages ``decide`` bucketed, with what the actor did in them."""
         events: list[Event] = []
-        for (runbook, channel, per_alert), (spec, p, members) in buckets.items():
+        for b in buckets:
             await self.service.give_way_to_webhooks(self.GIVE_WAY)
-            event = "resolved" if all(w.alert.status == "resolved" for w in members) else "firing"
-            actions = [a for w in members for a in w.actions.get(runbook, [])]
+            members = [works[d.index] for d in b.members]
+            actions = [a for w in members for a in w.actions.get(b.runbook, [])]
+            runbook = members[0].decision.runbook(b.runbook)
+            scope = members[0].receipt.instance if b.scope is not None else "group"
             events.extend(await self.notifier.notify(
                 runtime, group=group, alerts=[w.alert for w in members],
                 analysis=members[0].analysis.to_dict(), actions=actions,
-                runbook={"name": runbook, "description": p.runbook.description},
-                target=Target(spec.channel, spec.template, spec.fallback), event=event,
-                dedup=f"d{delivery_id}:{runbook}:{channel}:{per_alert or 'group'}",
+                runbook={"name": b.runbook, "description": runbook.description},
+                target=Target(b.target.channel, b.target.template, b.target.fallback),
+                event=event_of(w.alert for w in members),
+                dedup=f"d{delivery_id}:{b.runbook}:{b.channel}:{scope}",
                 receipt_id=members[0].receipt.id, collect=messages))
         return events
-
-
-def explain(runtime: Runtime, group: AlertGroup) -> dict[str, Any]:
-    """The dry run of ``responder explain``: analysis, matches, plans and rendered messages.
-
-    The same stages as ``Pipeline.process`` in the same order, touching nothing: no
-    journal, no cluster (analysis uses the alert's own text), no delivery.
-    """
-    config = runtime.config
-    alerts_out: list[dict[str, Any]] = []
-    buckets: dict[tuple[str, str], tuple[NotifySpec, RunbookPlan, list[Any], list[Any]]] = {}
-    for index, alert in enumerate(group.alerts):
-        analysis = runtime.analyzer.analyze_alert(alert.labels, alert.annotations)
-        entry: dict[str, Any] = {"index": index, "alertname": alert.alertname,
-                                 "status": alert.status, "labels": dict(alert.labels),
-                                 "analysis": analysis.to_dict(), "runbooks": [], "errors": []}
-        for runbook in runtime.index.select(alert, analysis):
-            try:
-                p = plan(runbook, alert, group, analysis)
-            except PlanError as exc:
-                entry["errors"].append({"runbook": runbook.name, "error": str(exc)})
-                continue
-            chained = [a for a in p.actions if a.kind in CHAINED]
-            refused = None
-            if chained and not analysis.retryable and runbook.when_retryable is None:
-                refused = f"analysis says {analysis.category} is not retryable: on_exhausted"
-            would = []
-            for action in p.actions:
-                if refused:
-                    would.append({**_action_dict(action), "would": "refused", "reason": refused})
-                elif action.kind in CHAINED:
-                    r = runbook.retry
-                    delays = [backoff_delay(n, r.duration, r.factor, r.max_duration)
-                              for n in range(1, r.limit + 1)]
-                    would.append({**_action_dict(action), "would": "schedule",
-                                  "attempts": r.limit, "delays_seconds": delays})
-                else:
-                    would.append({**_action_dict(action), "would": "run"})
-            entry["runbooks"].append({**p.to_dict(), "would": would,
-                                      "dry_run": config.dry_run})
-            for spec in p.notify:
-                key = (runbook.name, spec.channel)
-                bucket = buckets.setdefault(key, (spec, p, [], []))
-                bucket[2].append(alert)
-                bucket[3].extend(
-                    {"kind": w["kind"], "target": w["target"], "params": w["params"],
-                     "outcome": w["would"], "detail": w.get("reason", ""), "attempt": 1,
-                     "limit": runbook.retry.limit} for w in would)
-        alerts_out.append(entry)
-    notifications = []
-    for (runbook_name, channel_name), (spec, p, alerts, actions) in buckets.items():
-        channel = config.channels[channel_name]
-        first = runtime.analyzer.analyze_alert(alerts[0].labels, alerts[0].annotations)
-        context = build_context(
-            group, alerts=alerts, analysis=first.to_dict(), actions=actions,
-            runbook={"name": runbook_name, "description": p.runbook.description},
-            argo_ui_url=config.argo.ui_url if config.argo else None,
-            dashboard_url=config.dashboard_url,
-            event="resolved" if all(a.status == "resolved" for a in alerts) else "firing")
-        try:
-            message = runtime.templates.render(channel, context, spec.template)
-            notifications.append({"runbook": runbook_name, "channel": channel_name,
-                                  "type": message.type, "body": message.body})
-        except RenderError as exc:
-            notifications.append({"runbook": runbook_name, "channel": channel_name,
-                                  "error": str(exc)})
-    return {"group": group.to_dict(with_alerts=False), "alerts": alerts_out,
-            "notifications": notifications}
-
-
-def _action_dict(action: Any) -> dict[str, Any]:
-    return {"kind": action.kind, "target": action.target, "params": action.params}

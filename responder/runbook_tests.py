@@ -3,7 +3,7 @@
 An operator changing a runbook or a failure pattern wants to know, before deploying,
 which runbooks an alert will reach, what they will do and whom they will tell. A test
 file states that for given alerts, and the runner checks it with the same analysis,
-matching and planning the service uses, touching nothing (no journal, no cluster).
+matching and planning the service uses (``responder.decide``), touching nothing (no journal, no cluster).
 
 Format (paths are relative to the test file; every key but ``name`` and ``expect`` of a
 test is optional; unknown keys are errors)::
@@ -45,17 +45,16 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
-from responder.act.plan import PlanError, plan
 from responder.analyze import Analysis
 from responder.config.patterns import CATEGORIES, DEFAULT_RETRYABLE
 from responder.config.reader import Section, origin_of, type_name
 from responder.config.yamlmarks import MarkedList, load_file
+from responder.decide import Rules, decide_alert
 from responder.errors import ConfigError, ConfigErrors, Origin
-from responder.match import RunbookIndex
 from responder.model import Alert, AlertGroup, DecodeError, alert_from_dict, decode_group
 
 DEFAULT_STARTS_AT = "2026-01-01T00:00:00Z"
@@ -63,21 +62,7 @@ LIST_FIELDS = ("runbooks", "actions", "breakers", "on_open", "on_close", "notify
                "on_exhausted")
 
 
-class AlertAnalyzer(Protocol):
-    def analyze_alert(self, labels: Mapping[str, str],
-                      annotations: Mapping[str, str]) -> Analysis: ...
-
-
-class Subject(Protocol):
-    """What a test runs against: the service's ``Runtime`` has both."""
-
-    @property
-    def analyzer(self) -> AlertAnalyzer: ...
-
-    @property
-    def index(self) -> RunbookIndex: ...
-
-
+Subject = Rules   # what a test runs against: the service's ``Runtime`` is one
 Loader = Callable[[Path], Subject]
 
 
@@ -342,18 +327,10 @@ def _same(expected: Any, got: Any) -> bool:
 def outcome(subject: Subject, group: AlertGroup, index: int,
             given: Analysis | None) -> tuple[Analysis, dict[str, list[Any]], list[str]]:
     """What the service would decide for alert ``index``: analysis, lists, plan errors."""
-    alert = group.alerts[index]
-    analysis = given or subject.analyzer.analyze_alert(alert.labels, alert.annotations)
-    runbooks = subject.index.select(alert, analysis)
-    plans = []
-    errors = []
-    for runbook in runbooks:
-        try:
-            plans.append(plan(runbook, alert, group, analysis))
-        except PlanError as exc:
-            errors.append(str(exc))
+    d = decide_alert(subject, group, index, given)
+    plans = [r.plan for r in d.runbooks]
     got: dict[str, list[Any]] = {
-        "runbooks": [r.name for r in runbooks],
+        "runbooks": list(d.matched),
         "actions": [{a.kind: a.params} for p in plans for a in p.actions],
         "breakers": [p.breaker_key for p in plans if p.breaker_key is not None],
         "on_open": [{a.kind: a.params} for p in plans for a in p.on_open],
@@ -361,7 +338,7 @@ def outcome(subject: Subject, group: AlertGroup, index: int,
         "notify": [n.channel for p in plans for n in p.notify],
         "on_exhausted": [n.channel for p in plans for n in p.on_exhausted],
     }
-    return analysis, got, errors
+    return d.analysis, got, [e.error for e in d.errors]
 
 
 def run_test(test: RunbookTest, subject: Subject) -> list[str]:

@@ -40,6 +40,7 @@ class Service:
         self.clock = clock
         self.config_path: Path = runtime.config.path
         self.pauses: list[Pause] = []
+        self._pauses_read_at = 0.0
         self.work_available = asyncio.Event()
         self.attempts_changed = asyncio.Event()
         self.outbox_changed = asyncio.Event()
@@ -93,9 +94,14 @@ class Service:
     def pause_for(self, labels: Mapping[str, str]) -> Pause | None:
         return pauses.covering(self.pauses, labels, self.clock())
 
-    async def refresh_pauses(self) -> list[Pause]:
-        """Re-read the active pauses (another replica may have changed them)."""
-        self.pauses = await self.journal.active_pauses(self.clock())
+    async def refresh_pauses(self, older_than: float = 0.0) -> list[Pause]:
+        """Re-read the active pauses (another replica may have changed them), unless
+        they were read less than ``older_than`` seconds ago."""
+        now = self.clock()
+        if older_than and now - self._pauses_read_at < older_than:
+            return self.pauses
+        self.pauses = await self.journal.active_pauses(now)
+        self._pauses_read_at = now
         self.metrics.paused.set(1 if self.paused else 0)
         return self.pauses
 

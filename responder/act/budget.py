@@ -1,29 +1,21 @@
-"""The retry budget of a runbook action: how long each attempt waits and when it is spent.
+"""The retry budget of a runbook action: when each attempt is due and when it is spent.
 
-Pure arithmetic so the scheduler, ``responder explain`` and the tests agree on it. The
-rule is SPEC §5's, the same as Argo's own ``retryStrategy.backoff``: attempt ``n`` waits
-``duration * factor**(n-1)``, capped at ``max_duration``, counted from the failure it
-answers; the first attempt waits ``duration`` too.
+The wait itself is ``responder.backoff.Backoff`` (the one retry rule of the service); this
+module counts it from the failure an attempt answers. SPEC §5, as Argo's own
+``retryStrategy.backoff``: attempt ``n`` waits ``duration * factor**(n-1)``, capped at
+``max_duration``; the first attempt waits ``duration`` too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from responder.backoff import Backoff
+
 
 def backoff_delay(attempt: int, duration: float, factor: float, max_duration: float) -> float:
     """Seconds attempt ``attempt`` (1-based) waits after the failure it answers."""
-    if attempt < 1:
-        raise ValueError(f"attempt must be >= 1, got {attempt}")
-    if max_duration <= 0:
-        max_duration = float("inf")
-    delay = float(duration)
-    # Multiply step by step and stop at the cap, so huge attempt numbers cannot overflow.
-    for _ in range(attempt - 1):
-        if delay >= max_duration:
-            break
-        delay *= factor
-    return min(delay, max_duration)
+    return Backoff(duration, factor, max_duration).delay(attempt)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,10 @@ from responder.config.runbooks import (
 )
 from responder.model import Alert, AlertGroup
 
+#: Workflow actions that run as attempts under the runbook's retry budget, chained: attempt
+#: n+1 is scheduled when attempt n has run and the failure persists.
+CHAINED = frozenset({"argo.retry", "argo.resubmit"})
+
 
 @dataclass(frozen=True, slots=True)
 class PlannedAction:

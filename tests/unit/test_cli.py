@@ -70,3 +70,21 @@ def test_runbook_tests_of_the_shipped_runbooks_pass() -> None:
     files = sorted(str(p) for p in (REPO / "rules/runbooks/tests").glob("*.yaml"))
     result = run("test", *files)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_explain_shows_one_message_per_alert_when_the_runbook_asks(
+        tmp_path: Path, write_config: Callable[..., Path]) -> None:
+    (tmp_path / "per-alert.yaml").write_text(
+        'runbooks:\n  - name: each\n    match: [alertname="WorkflowFailed"]\n'
+        '    notify: [{channel: oncall, per_alert: true}, console]\n')
+    config = write_config({"rules": [str(tmp_path / "per-alert.yaml")]})
+    payload = json.loads((REPO / "examples/workflow-failed.json").read_text())
+    second = json.loads(json.dumps(payload["alerts"][0]))
+    second["labels"]["workflow"] = "other-wf"
+    second["fingerprint"] = "0000000000000002"
+    payload["alerts"].append(second)
+    (tmp_path / "two.json").write_text(json.dumps(payload))
+    result = run("explain", "--json", str(tmp_path / "two.json"), "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    sent = [(n["channel"], n["alerts"]) for n in json.loads(result.stdout)["notifications"]]
+    assert sent == [("oncall", [0]), ("console", [0, 1]), ("oncall", [1])]
