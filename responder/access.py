@@ -120,7 +120,7 @@ def _sign(secret: bytes, payload: str) -> str:
 
 def make_session(secret: bytes, who: Principal, now: float, ttl: float = SESSION_TTL) -> str:
     payload = base64.urlsafe_b64encode(json.dumps(
-        {"n": who.name, "e": int(now + ttl), "f": who.fingerprint}).encode()).decode()
+        {"n": who.name, "e": int(now + ttl), "f": who.fingerprint}).encode()).decode().rstrip("=")
     return f"{payload}.{_sign(secret, payload)}"
 
 
@@ -133,7 +133,7 @@ def read_session(secret: bytes, auth: AuthSpec, cookie: str | None,
     if not hmac.compare_digest(signature.encode(), _sign(secret, payload).encode()):
         return None
     try:
-        data = json.loads(base64.urlsafe_b64decode(payload.encode()))
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         name, expires, fingerprint = str(data["n"]), float(data["e"]), str(data["f"])
     except (ValueError, KeyError, TypeError, binascii.Error):
         return None

@@ -19,7 +19,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from responder import operate, receive
+from responder import console, operate, receive
 from responder.act.argo import ArgoSettings, Backend, KubeSettings, choose_backend
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
@@ -70,13 +70,14 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
     service = Service(runtime, journal, metrics, clock=clock)
     app = web.Application(
         client_max_size=runtime.config.max_body_bytes,
-        middlewares=[receive.auth_middleware],
+        middlewares=[receive.auth_middleware, console.middleware],
         handler_args={"max_field_size": 16384},
     )
     app[receive.SERVICE] = service
     app[TASKS] = set()
     receive.add_routes(app)
     operate.add_routes(app)
+    console.setup(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await journal.open()
@@ -85,6 +86,7 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
         breakers = BreakerStore(journal, metrics, clock)
         await breakers.load()
         await service.restore()
+        await console.start(app, service)
         notifier = Notifier(service, session)
         actor = Actor(service, backend, notifier, breakers)
         app[receive.ACTOR] = actor

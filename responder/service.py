@@ -40,6 +40,7 @@ class Service:
         self.clock = clock
         self.config_path: Path = runtime.config.path
         self.pauses: list[Pause] = []
+        self.last_reload: tuple[float, ReloadResult] | None = None   # when, and how it went
         self._pauses_read_at = 0.0
         self.work_available = asyncio.Event()
         self.attempts_changed = asyncio.Event()
@@ -129,6 +130,11 @@ class Service:
 
     async def reload(self) -> ReloadResult:
         """Reload the configuration as a transaction; the old runtime stays on failure."""
+        result = await self._reload()
+        self.last_reload = (self.clock(), result)
+        return result
+
+    async def _reload(self) -> ReloadResult:
         async with self._reload_lock:
             try:
                 runtime = await asyncio.to_thread(load_runtime, self.config_path)
