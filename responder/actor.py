@@ -54,8 +54,7 @@ class Actor:
                                  can_read=self.can_read)
         self.scheduler = scheduler.Scheduler(
             self.attempts, breakers, clock=service.clock, sleep=sleep,
-            wakeup=service.attempts_changed, paused=self._paused,
-            recover=self._recover_running)
+            wakeup=service.attempts_changed, paused=self._paused)
 
     @property
     def can_read(self) -> bool:
@@ -88,14 +87,6 @@ class Actor:
             actions=actions, runbook=runbook,
             target=OutboxTarget(target.channel, target.template, target.fallback),
             event=event, dedup=dedup, receipt_id=receipt_id, collect=collect)
-
-    async def _recover_running(self) -> int:
-        """An attempt caught mid-flight by a crash runs again (the phase check guards it)."""
-        def reset(db: Any) -> int:
-            return int(db.execute("UPDATE attempts SET state = 'scheduled' "
-                                  "WHERE state = 'running'").rowcount)
-
-        return await self.service.journal.tx(reset)
 
     async def notify_escalations(self, runtime: Runtime, group: AlertGroup,
                                  escalations: Sequence[Escalation], scope: str,
@@ -130,7 +121,7 @@ class Actor:
                 if transition == "opened":
                     events.extend(await self.attempts.transition(p.breaker_key, "opened", context))
                 if decided.refusal is None:   # this or an earlier alert may have opened it
-                    decided = decide_runbook(p, work.analysis, self.state())
+                    decided = decide_runbook(p, work.analysis, await self.state())
             if not p.actions:
                 continue
             # Paused: the attempts exist, held until the operator resumes (SPEC §4).
@@ -285,9 +276,10 @@ class Actor:
         return events
 
     # -- helpers -----------------------------------------------------------------------
-    def state(self) -> State:
+    async def state(self) -> State:
         """What a decision made now sees: the pause switch and the open breakers."""
-        return State(paused=self.service.paused, open_breakers=_OpenBreakers(self.breakers))
+        return State(paused=await self.service.is_paused(),
+                     open_breakers=_OpenBreakers(self.breakers))
 
     def _context(self, group: AlertGroup, work: AlertWork, p: RunbookPlan) -> dict[str, Any]:
         rb = p.runbook

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -20,11 +21,12 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from responder import console, operate, receive
+from responder.act import scheduler
 from responder.act.argo import ArgoSettings, Backend, KubeSettings, choose_backend
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
 from responder.approvals import Approvals
-from responder.journal import Journal
+from responder.journal import SqliteJournal
 from responder.load import Runtime
 from responder.metrics import Metrics
 from responder.outbox import Notifier
@@ -64,9 +66,11 @@ def _spawn(app: web.Application, coro: Coroutine[Any, Any, None], name: str) -> 
 
 def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
                clock: Callable[[], float] = time.time, handle_signals: bool = False,
-               journal_synchronous: str = "FULL") -> web.Application:
+               journal_synchronous: str = "FULL",
+               sleep: scheduler.Sleep = scheduler.sleep) -> web.Application:
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
-    journal = Journal(runtime.config.state_path, clock=clock, synchronous=journal_synchronous)
+    journal = SqliteJournal(runtime.config.state_path, clock=clock,
+                            synchronous=journal_synchronous, owner=_owner(runtime))
     service = Service(runtime, journal, metrics, clock=clock)
     app = web.Application(
         client_max_size=runtime.config.max_body_bytes,
@@ -88,7 +92,7 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
         await service.restore()
         await console.start(app, service)
         notifier = Notifier(service, session)
-        actor = Actor(service, backend, notifier, breakers)
+        actor = Actor(service, backend, notifier, breakers, sleep=sleep)
         app[receive.ACTOR] = actor
         app[receive.BREAKERS] = breakers
         approvals = Approvals(actor)
@@ -124,6 +128,13 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
 
     app.cleanup_ctx.append(lifetime)
     return app
+
+
+def _owner(runtime: Runtime) -> str:
+    """The name this process's leases carry: the same after a restart on the same host and
+    port, so a restart takes its own work back at once (a port of 0 is not a name)."""
+    port = runtime.config.port
+    return f"{os.uname().nodename}:{port}" if port else f"{os.uname().nodename}:pid{os.getpid()}"
 
 
 async def _reload(service: Service) -> None:

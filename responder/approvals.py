@@ -70,7 +70,7 @@ class Approvals:
             count += 1
             self.service.metrics.approvals.labels("timeout").inc()
             if not proceed and decided.attempts:
-                attempt = await journal.attempt(decided.attempts[0])
+                attempt = await journal.attempt_by_id(decided.attempts[0])
                 if attempt is not None:
                     await journal.add_events(await self.actor.escalations.escalate(
                         attempt.context, decided.receipt_id, decided.instance,

@@ -67,6 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from responder.app import create_app
+    from responder.journal import JournalUnavailable, JournalVersionError
 
     _setup_logging(args.log_level)
     try:
@@ -80,8 +81,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "alert-responder %s listening on %s:%d (%d runbooks, %d patterns, channels: %s)",
         __version__, config.host, config.port, len(runtime.runbooks), len(runtime.patterns),
         ", ".join(sorted(config.channels)))
-    web.run_app(app, host=config.host, port=config.port, print=None, access_log=None,
-                shutdown_timeout=10.0, handle_signals=True)
+    try:
+        web.run_app(app, host=config.host, port=config.port, print=None, access_log=None,
+                    shutdown_timeout=10.0, handle_signals=True)
+    except (JournalVersionError, JournalUnavailable) as exc:   # at start: no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -89,3 +89,5 @@ class Metrics:
         self.approvals = Counter(
             p + "approvals_total", "Decisions on actions that waited for a person "
             "(approved, rejected, timeout).", ["decision"], registry=registry)
+        for decision in ("approved", "rejected", "timeout"):   # zero before the first one
+            self.approvals.labels(decision)

@@ -59,7 +59,7 @@ async def cancel_attempt(service: Service, attempt_id: int, by: str) -> Attempt:
             action=a.action, target=a.target, outcome="cancelled",
             detail={"attempt": a.n, "by": by, "params": a.params})])
     if cancelled is None:
-        current = await service.journal.attempt(attempt_id)
+        current = await service.journal.attempt_by_id(attempt_id)
         if current is None:
             raise Refused(404, f"no attempt {attempt_id}")
         raise Refused(409, f"attempt {attempt_id} is {current.state}: only scheduled, waiting, "

@@ -139,6 +139,8 @@ class Notifier:
         sender = self._sender(runtime, item.channel)
         journal = service.journal
         base = Event(kind="notification", receipt_id=item.receipt_id, action=item.channel)
+        if not await journal.claim_message(item.id):
+            return   # another process is sending it, or it was sent meanwhile
         if sender is None:
             await journal.update_outbox(item.id, state="failed", tries=item.tries,
                                         error="channel no longer configured", events=[

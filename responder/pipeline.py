@@ -48,18 +48,19 @@ class Pipeline:
         while True:
             service.work_available.clear()
             try:
-                batch = await service.journal.pending_deliveries(limit=50, max_alerts=50)
+                batch = await service.journal.claim_deliveries(limit=50, max_alerts=50)
             except JournalUnavailable as exc:
                 log.error("journal unavailable: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
-            for delivery in batch:
+            for i, delivery in enumerate(batch):
                 await service.give_way_to_webhooks(self.GIVE_WAY)
                 try:
                     await self.process(delivery)
                 except JournalUnavailable as exc:
                     log.error("journal unavailable while processing delivery %d: %s",
                               delivery.id, exc)
+                    await self._release(batch[i:])
                     await asyncio.sleep(1.0)
                     break
                 except Exception:
@@ -72,12 +73,19 @@ class Pipeline:
             if not batch:
                 await service.work_available.wait()
 
+    async def _release(self, deliveries: list[PendingDelivery]) -> None:
+        """Give back what this pass claimed and did not finish (else it waits for its lease)."""
+        try:
+            await self.service.journal.release_deliveries([d.id for d in deliveries])
+        except JournalUnavailable:
+            pass
+
     async def process(self, delivery: PendingDelivery) -> None:
         runtime = self.service.runtime
         group = group_from_dict(delivery.group, [r.alert for r in delivery.new])
         events: list[Event] = []
         analyses = await asyncio.gather(*(self._analyze(runtime, a) for a in group.alerts))
-        decisions = decide(runtime, group, analyses, self.actor.state())
+        decisions = decide(runtime, group, analyses, await self.actor.state())
         works = [AlertWork(r, d) for r, d in zip(delivery.new, decisions.alerts, strict=True)]
         escalations: list[Escalation] = []
         for work in works:

@@ -85,6 +85,12 @@ class Service:
             await self.journal.set_flag("paused", False)
         await self.refresh_pauses()
 
+    async def is_paused(self) -> bool:
+        """Whether a pause without matchers holds everything, as the journal has it now
+        (another replica may have paused)."""
+        await self.refresh_pauses()
+        return self.paused
+
     # -- pauses (held actions are released by the scheduler) ---------------------------
     @property
     def paused(self) -> bool:

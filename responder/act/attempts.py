@@ -24,7 +24,6 @@ from responder.act.argo import ActionResult, Backend
 from responder.act.breaker_store import BreakerStore
 from responder.act.escalation import Escalations
 from responder.act.plan import CHAINED
-from responder.act.ratelimit import SlidingWindow
 from responder.backoff import TRANSIENT_ACTION, Backoff
 from responder.config.durations import parse_duration
 from responder.errors import PermanentError, TemporaryError
@@ -48,7 +47,6 @@ class Attempts:
         self.clock = clock
         self.can_read = can_read
         self.random = random
-        self._limiters: dict[tuple[int, float], SlidingWindow] = {}
 
     # -- the facts the gate asks for ---------------------------------------------------
     async def fact(self, a: Attempt, name: str) -> tuple[Any, list[Event]]:
@@ -64,10 +62,9 @@ class Attempts:
             return False, []
         if name == "rate_wait":
             spec = a.context["rate_limit"]
-            limiter = self._limiters.setdefault(
-                (int(spec["max_actions"]), float(spec["window"])),
-                SlidingWindow(int(spec["max_actions"]), float(spec["window"])))
-            ok, wait = limiter.try_acquire(a.target, self.clock())
+            max_actions, window = int(spec["max_actions"]), float(spec["window"])
+            ok, wait = await self.journal.acquire_rate(f"{a.target}|{max_actions}/{window:g}",
+                                                       max_actions, window, self.clock())
             return (0.0 if ok else max(wait, 1e-3)), []
         raise ValueError(f"the gate asked for an unknown fact {name!r}")
 
@@ -149,9 +146,7 @@ class Attempts:
         return await self._succeeded(a, result)
 
     async def _retry_later(self, a: Attempt, due: float, tries: int) -> None:
-        await self.journal.tx(lambda db: db.execute(
-            "UPDATE attempts SET state = 'scheduled', due_at = ?, context = json_set("
-            "context, '$._tries', ?) WHERE id = ?", (due, tries, a.id)))
+        await self.journal.retry_attempt(a.id, due_at=due, tries=tries)
 
     async def _succeeded(self, a: Attempt, result: ActionResult) -> list[Event]:
         self.metrics.actions.labels(a.action, result.outcome).inc()

@@ -1,8 +1,10 @@
-"""Breakers as the service keeps them: the pure state machine plus journal persistence.
+"""Breakers as the service keeps them: the pure state machine applied in the journal.
 
-Every transition is written to the journal together with its audit event before anyone
-acts on it, so ``on_open``/``on_close`` run once per transition even across restarts, and
-``/api/v1/breakers`` and the ``circuit_breaker_state`` gauge read the same state.
+Every change runs the state machine on the breaker's current row inside one journal
+transaction (``Journal.change_breaker``), and the transition is written there with its
+audit event, so ``on_open``/``on_close`` run once per transition across restarts and
+across every process on the journal. ``states`` is this process's copy of the rows, for
+reads that may lag a moment (the API, the gauge, planning); ``tick`` refreshes it.
 """
 
 from __future__ import annotations
@@ -12,8 +14,17 @@ from collections.abc import Callable
 from typing import Any
 
 from responder.act import breaker as sm
-from responder.journal import Event, Journal
+from responder.journal import Breaker, Event, Journal
 from responder.metrics import Metrics
+
+Step = Callable[[sm.BreakerState], tuple[sm.BreakerState, str | None]]
+
+
+def _state(row: Breaker) -> sm.BreakerState:
+    data = dict(row.state)
+    data["failures"] = tuple(data.get("failures", ()))
+    data["key"] = row.key
+    return sm.BreakerState(**data)
 
 
 def _new(key: str) -> sm.BreakerState:
@@ -30,13 +41,15 @@ class BreakerStore:
         self.specs: dict[str, dict[str, Any]] = {}
 
     async def load(self) -> None:
-        for key, (state, spec) in (await self.journal.load_breakers()).items():
-            data = dict(state)
-            data["failures"] = tuple(data.get("failures", ()))
-            self.states[key] = sm.BreakerState(**data)
-            if spec:
-                self.specs[key] = spec
-            self._gauge(self.states[key])
+        """Refresh this process's copy from the journal (another process may have moved)."""
+        for row in await self.journal.load_breakers():
+            self._remember(row)
+
+    def _remember(self, row: Breaker) -> None:
+        self.states[row.key] = _state(row)
+        if row.spec:
+            self.specs[row.key] = row.spec
+        self._gauge(self.states[row.key])
 
     def get(self, key: str) -> sm.BreakerState:
         return self.states.get(key) or _new(key)
@@ -44,72 +57,90 @@ class BreakerStore:
     def _gauge(self, state: sm.BreakerState) -> None:
         self.metrics.breaker_state.labels(state.key).set(sm.STATE_VALUES[state.state])
 
-    async def _save(self, new: sm.BreakerState, transition: str | None,
-                    spec: dict[str, Any] | None, reason: str, **detail: Any) -> None:
-        old = self.states.get(new.key)
-        if old == new and spec is None:
-            return
-        events = []
-        if transition is not None:
-            events.append(Event(kind="breaker", target=new.key, action=transition,
-                                outcome=new.state, detail={"reason": reason, **detail}))
-        state = dataclasses.asdict(new)
-        state["failures"] = list(new.failures)
-        await self.journal.save_breaker(new.key, state, spec, events)
-        self.states[new.key] = new
-        if spec is not None:
-            self.specs[new.key] = spec
-        self._gauge(new)
+    async def _change(self, key: str, step: Step, spec: dict[str, Any] | None, reason: str,
+                      *, only_existing: bool = False) -> str | None:
+        """Apply ``step`` to the breaker's stored state in one journal transaction;
+        ``spec`` (when given) replaces the stored spec. Returns the transition made."""
+        made: list[str | None] = [None]
+
+        def change(row: Breaker | None) -> tuple[Breaker, list[Event]] | None:
+            if row is None and only_existing:
+                return None
+            old = _state(row) if row is not None else _new(key)
+            new, transition = step(old)
+            made[0] = transition
+            if new == old and spec is None:
+                return None
+            events = []
+            if transition is not None:
+                events.append(Event(kind="breaker", target=key, action=transition,
+                                    outcome=new.state, detail={"reason": reason}))
+            state = dataclasses.asdict(new)
+            state["failures"] = list(new.failures)
+            return Breaker(key, state, spec if spec is not None else (row.spec if row else None)), \
+                events
+
+        row = await self.journal.change_breaker(key, change)
+        if row is not None:
+            self._remember(row)
+        return made[0]
 
     def cooldown(self, key: str) -> float:
         return float(self.specs.get(key, {}).get("cooldown", 600.0))
 
     async def failure(self, key: str, spec: dict[str, Any], reason: str) -> str | None:
         now = self.clock()
-        new, transition = sm.record_failure(self.get(key), now, int(spec["threshold"]),
-                                            float(spec["window"]))
-        await self._save(new, transition, spec, reason)
-        return transition
+        return await self._change(key, lambda s: sm.record_failure(
+            s, now, int(spec["threshold"]), float(spec["window"])), spec, reason)
 
     async def success(self, key: str, reason: str) -> str | None:
-        if key not in self.states:
-            return None
-        new, transition = sm.record_success(self.get(key), self.clock())
-        await self._save(new, transition, None, reason)
-        return transition
+        now = self.clock()
+        return await self._change(key, lambda s: sm.record_success(s, now), None, reason,
+                                  only_existing=True)
 
     async def allow(self, key: str) -> bool:
-        allowed, new, transition = sm.allow(self.get(key), self.clock(), self.cooldown(key))
-        await self._save(new, transition, None, "cooldown elapsed")
-        return allowed
+        now, cooldown = self.clock(), self.cooldown(key)
+        allowed = [False]
+
+        def step(s: sm.BreakerState) -> tuple[sm.BreakerState, str | None]:
+            allowed[0], new, transition = sm.allow(s, now, cooldown)
+            return new, transition
+
+        await self._change(key, step, None, "cooldown elapsed")
+        return allowed[0]
 
     async def trip(self, key: str, cooldown: float | None, reason: str) -> str | None:
-        new, transition = sm.trip(self.get(key), self.clock())
+        now = self.clock()
         spec = dict(self.specs.get(key, {}))
         if cooldown is not None:
             spec["cooldown"] = cooldown
-        await self._save(new, transition, spec or None, reason)
-        return transition
+        return await self._change(key, lambda s: sm.trip(s, now), spec or None, reason)
 
     async def reset(self, key: str, reason: str) -> str | None:
-        new, transition = sm.reset(self.get(key), self.clock())
-        await self._save(new, transition, None, reason)
-        return transition
+        now = self.clock()
+        return await self._change(key, lambda s: sm.reset(s, now), None, reason)
 
     async def tick(self) -> list[str]:
         """Move breakers whose cooldown has elapsed to half-open; returns their keys."""
+        await self.load()
         moved = []
+        now = self.clock()
         for key, state in list(self.states.items()):
-            if state.state != "open":
+            cooldown = self.cooldown(key)
+            due = sm.next_half_open(state, cooldown)
+            if state.state != "open" or due is None or due > now:
                 continue
-            due = sm.next_half_open(state, self.cooldown(key))
-            if due is not None and due <= self.clock():
-                _, new, transition = sm.allow(state, self.clock(), self.cooldown(key))
+
+            def step(s: sm.BreakerState, cooldown: float = cooldown) -> tuple[
+                    sm.BreakerState, str | None]:
+                _, new, transition = sm.allow(s, now, cooldown)
+                # Moving to half-open must not spend the single trial: keep it unclaimed.
                 if transition == "half_opened":
-                    # Moving to half-open must not spend the single trial: keep it unclaimed.
                     new = dataclasses.replace(new, trial_in_flight=False)
-                    await self._save(new, transition, None, "cooldown elapsed")
-                    moved.append(key)
+                return new, transition
+
+            if await self._change(key, step, None, "cooldown elapsed") == "half_opened":
+                moved.append(key)
         return moved
 
     def next_half_open_at(self) -> float | None:

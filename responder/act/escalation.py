@@ -18,8 +18,6 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-import msgspec
-
 from responder.grouping import Target, bucket
 from responder.journal import Event, Journal, OutboxMessage
 from responder.metrics import Metrics
@@ -144,30 +142,18 @@ class Escalations:
     # -- journal reads -----------------------------------------------------------------
     async def _escalated_by(self, instance: str, runbook: str) -> int | None:
         """The receipt whose processing escalated ``instance`` by ``runbook``, if any."""
-        row = await self.journal.read(lambda db: db.execute(
-            "SELECT receipt_id FROM attempts WHERE instance = ? AND runbook = ? AND "
-            "target = 'escalation' AND n = 0", (instance, runbook)).fetchone())
-        return row[0] if row is not None else None
+        marker = await self.journal.attempt(instance, runbook, "escalation", 0)
+        return marker.receipt_id if marker is not None else None
 
     async def _open_in_group(self, group: AlertGroup, runbook: str, instance: str) -> int:
         """Other alerts of the group whose escalation by ``runbook`` is still firing."""
-        rows = await self.journal.read(lambda db: db.execute(
-            "SELECT a.context FROM attempts a WHERE a.target = 'escalation' AND "
-            "a.action = 'notify' AND a.runbook = ? AND a.instance != ? AND NOT EXISTS ("
-            "SELECT 1 FROM receipts r WHERE r.instance = a.instance AND "
-            "r.status = 'resolved')", (runbook, instance)).fetchall())
-        return sum(1 for (context,) in rows
-                   if msgspec.json.decode(context).get("group_key") == group.group_key)
+        markers = await self.journal.open_escalations(runbook, other_than=instance)
+        return sum(1 for m in markers if m.context.get("group_key") == group.group_key)
 
     async def _firing_context(self, instance: str, runbook: str) -> dict[str, Any] | None:
-        row = await self.journal.read(lambda db: db.execute(
-            "SELECT context FROM attempts WHERE instance = ? AND runbook = ? AND "
-            "context IS NOT NULL AND context != '{}' ORDER BY n DESC LIMIT 1",
-            (instance, runbook)).fetchone())
-        if row is None:
-            return None
-        data: dict[str, Any] = msgspec.json.decode(row[0])
-        return data
+        with_context = [a for a in await self.journal.attempts_for(instance, runbook)
+                        if a.context]
+        return max(with_context, key=lambda a: a.n).context if with_context else None
 
 
 def _target(t: Any) -> Target:

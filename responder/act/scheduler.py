@@ -46,8 +46,7 @@ async def sleep(delay: float, wakeup: asyncio.Event) -> None:
 class Scheduler:
     def __init__(self, attempts: Attempts, breakers: BreakerStore, *,
                  clock: Callable[[], float], sleep: Sleep, wakeup: asyncio.Event,
-                 paused: Callable[[Attempt], Awaitable[bool]],
-                 recover: Callable[[], Awaitable[int]] | None = None) -> None:
+                 paused: Callable[[Attempt], Awaitable[bool]]) -> None:
         self.attempts = attempts
         self.journal = attempts.journal
         self.breakers = breakers
@@ -55,13 +54,8 @@ class Scheduler:
         self.sleep = sleep
         self.wakeup = wakeup
         self.paused = paused
-        self.recover = recover
 
     async def run(self) -> None:
-        if self.recover is not None:
-            count = await self.recover()
-            if count:
-                log.warning("%d attempts were running at the last stop; rescheduled", count)
         while True:
             self.wakeup.clear()
             try:
@@ -88,7 +82,7 @@ class Scheduler:
 
     async def execute(self, attempt: Attempt) -> None:
         journal = self.journal
-        if not await journal.update_attempt(attempt.id, state="running", expect_state="scheduled"):
+        if not await journal.claim_attempt(attempt.id):
             return
         try:
             events = await self._execute(attempt)

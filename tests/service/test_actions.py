@@ -17,6 +17,7 @@ from responder.app import create_app
 from responder.load import load_runtime
 from tests.conftest import TOKEN, eventually
 from tests.fakes.argo_server import FakeArgoServer
+from tests.fakes.clock import FakeTime
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NS = "taskmaster"
@@ -76,7 +77,7 @@ async def argo() -> AsyncIterator[FakeArgoServer]:
         yield server
 
 
-Start = Callable[[], Awaitable[TestClient[Any, Any]]]
+Start = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 @pytest.fixture
@@ -87,9 +88,16 @@ def start(tmp_path: Path, write_config: Callable[..., Path], argo: FakeArgoServe
     config = write_config({"rules": [str(tmp_path / "runbooks.yaml")],
                            "argo": {"server": argo.url, "token_file": "argo-token"}})
 
-    async def go() -> TestClient[Any, Any]:
-        app = create_app(load_runtime(config), registry=CollectorRegistry())
-        return await aiohttp_client(app)  # type: ignore[no-any-return]
+    async def go(time: FakeTime | None = None) -> TestClient[Any, Any]:
+        """The app; with ``time``, its clock and its scheduler's sleeper are fake."""
+        if time is None:
+            app = create_app(load_runtime(config), registry=CollectorRegistry())
+            return await aiohttp_client(app)  # type: ignore[no-any-return]
+        app = create_app(load_runtime(config), registry=CollectorRegistry(),
+                         clock=time.clock, sleep=time.sleep)
+        client = await aiohttp_client(app)
+        await time.asleep()
+        return client  # type: ignore[no-any-return]
 
     return go
 
@@ -137,13 +145,16 @@ async def test_a_failed_workflow_is_retried_once_after_the_backoff(
 async def test_duplicate_deliveries_retry_the_workflow_once(
         start: Start, argo: FakeArgoServer) -> None:
     argo.add_workflow(NS, "etl-2", phase="Failed")
-    client = await start()
+    time = FakeTime()
+    client = await start(time)
     answers = await asyncio.gather(*(post(client, payload(alert("etl-2"))) for _ in range(5)))
     assert sorted(a["accepted"] for a in answers) == [0, 0, 0, 0, 1]
     path = RETRY.format(ns=NS, wf="etl-2")
-    await eventually(lambda: asyncio.sleep(0, argo.calls("PUT", path)))
-    await asyncio.sleep(0.5)
+    await eventually(lambda: action_events(client, "scheduled"))
+    await time.advance(0.2)                    # the backoff of attempt 1
     assert len(argo.calls("PUT", path)) == 1
+    await time.advance(60.0)                   # well past every backoff: the retried
+    assert len(argo.calls("PUT", path)) == 1   # workflow runs, nothing repeats
 
 
 async def test_a_running_workflow_is_nothing_to_do(start: Start, argo: FakeArgoServer) -> None:
@@ -179,15 +190,19 @@ async def test_an_unknown_workflow_is_a_permanent_failure_that_escalates(
 
 async def test_a_spent_budget_escalates_exactly_once(start: Start, argo: FakeArgoServer) -> None:
     argo.add_workflow(NS, "etl-6", phase="Failed")
-    client = await start()
+    time = FakeTime()
+    client = await start(time)
     await post(client, payload(alert("etl-6")))
     path = RETRY.format(ns=NS, wf="etl-6")
-    for n in (1, 2):
-        await eventually(lambda n=n: asyncio.sleep(0, len(argo.calls("PUT", path)) == n))
+    await eventually(lambda: action_events(client, "scheduled"))
+    for n, backoff in ((1, 0.2), (2, 0.4)):
+        await time.advance(backoff)
+        assert len(argo.calls("PUT", path)) == n
         set_phase(argo, "etl-6", "Failed")   # the retried workflow fails again
+    await time.advance(0.8)                  # the budget is spent: still failing
     await eventually(lambda: action_events(client, "escalated", kind="escalation"))
     await post(client, payload(alert("etl-6")))   # Alertmanager's repeat: still failing
-    await asyncio.sleep(0.6)
+    await time.advance(60.0)
     assert len(argo.calls("PUT", path)) == 2
     assert len(await action_events(client, "escalated", kind="escalation")) == 1
     assert await metric(client, 'responder_retry_budget_exhausted_total{runbook="retry-transient"}') == 1.0
@@ -225,14 +240,17 @@ async def test_breaker_opens_suspends_the_cron_half_opens_and_closes_on_resoluti
 async def test_a_retry_scheduled_before_a_restart_runs_once_after_it(
         start: Start, argo: FakeArgoServer) -> None:
     argo.add_workflow(NS, "etl-8", phase="Failed")
-    client = await start()
+    time = FakeTime()
+    client = await start(time)
     await post(client, payload(alert("etl-8")))
+    await eventually(lambda: action_events(client, "scheduled"))
     await client.close()   # stops before the 200 ms backoff is over
     path = RETRY.format(ns=NS, wf="etl-8")
     assert argo.calls("PUT", path) == []
-    again = await start()
-    await eventually(lambda: asyncio.sleep(0, argo.calls("PUT", path)))
-    await asyncio.sleep(0.5)
+    again = await start(time)
+    await time.advance(0.2)
+    assert len(argo.calls("PUT", path)) == 1
+    await time.advance(60.0)
     assert len(argo.calls("PUT", path)) == 1
     await again.close()
 
@@ -240,28 +258,47 @@ async def test_a_retry_scheduled_before_a_restart_runs_once_after_it(
 async def test_a_non_retryable_failure_is_escalated_not_retried(
         start: Start, argo: FakeArgoServer) -> None:
     argo.add_workflow(NS, "train-9", phase="Failed")
-    client = await start()
+    time = FakeTime()
+    client = await start(time)
     await post(client, payload(alert("train-9", description="OOMKilled (exit code 137)")))
     body = await eventually(lambda: _done(client))
     assert body["analysis"]["category"] == "ResourceExhaustion"
     assert body["runbooks"] == ["escalate-the-rest"]
-    await asyncio.sleep(0.4)
+    await time.advance(60.0)
     assert argo.calls("PUT") == []
 
 
 async def test_pause_holds_every_action_and_survives_restart(
         start: Start, argo: FakeArgoServer) -> None:
     argo.add_workflow(NS, "etl-10", phase="Failed")
-    client = await start()
+    time = FakeTime()
+    client = await start(time)
     assert (await client.post("/api/v1/pause", headers=AUTH)).status == 200
     await client.close()
-    client = await start()
+    client = await start(time)
     status = await (await client.get("/api/v1/status", headers=AUTH)).json()
     assert status["paused"] is True
     await post(client, payload(alert("etl-10")))
     await eventually(lambda: action_events(client, "paused"))
-    await asyncio.sleep(0.4)
+    for _ in range(10):
+        await time.advance(1.0)
     assert argo.calls("PUT") == []
+    assert len(await action_events(client, "paused")) == 1   # held, recorded once
+
+
+async def test_an_action_held_by_a_pause_runs_once_resumed(
+        start: Start, argo: FakeArgoServer) -> None:
+    argo.add_workflow(NS, "etl-13", phase="Failed")
+    time = FakeTime()
+    client = await start(time)
+    assert (await client.post("/api/v1/pause", headers=AUTH)).status == 200
+    await post(client, payload(alert("etl-13")))
+    await eventually(lambda: action_events(client, "paused"))
+    await time.advance(5.0)
+    assert argo.calls("PUT") == []
+    assert (await client.post("/api/v1/resume", headers=AUTH)).status == 200
+    await time.advance(1.0)
+    assert len(argo.calls("PUT", RETRY.format(ns=NS, wf="etl-13"))) == 1
 
 
 async def _done(client: TestClient[Any, Any]) -> dict[str, Any] | None:
@@ -295,12 +332,21 @@ async def test_an_alert_storm_on_one_workflow_is_rate_limited_and_recorded(
     (tmp_path / "argo-token").write_text("argo-token")
     config = write_config({"rules": [str(tmp_path / "limited.yaml")],
                            "argo": {"server": argo.url, "token_file": "argo-token"}})
-    client = await aiohttp_client(create_app(load_runtime(config), registry=CollectorRegistry()))
+    time = FakeTime()
+    client = await aiohttp_client(create_app(load_runtime(config), registry=CollectorRegistry(),
+                                             clock=time.clock, sleep=time.sleep))
+    await time.asleep()
     argo.add_workflow(NS, "etl-12", phase="Failed")
     for hour in range(3):   # three firings of one workflow: three alert instances
         await post(client, payload(alert("etl-12", starts=f"2026-11-28T1{hour}:00:00Z")))
-    limited_events = await eventually(lambda: action_events(client, "rate_limited"))
+    await eventually(lambda: _scheduled(client, 3))
+    await time.advance(0.2)
+    limited_events = await action_events(client, "rate_limited")
     assert limited_events[0]["target"] == f"workflow:{NS}/etl-12"
-    await asyncio.sleep(0.5)
+    await time.advance(30.0)                 # within the 1m window
     assert len(argo.calls("PUT", RETRY.format(ns=NS, wf="etl-12"))) == 1
     assert await metric(client, 'responder_actions_total{action="argo.retry",outcome="rate_limited"}') >= 1.0
+
+
+async def _scheduled(client: TestClient[Any, Any], count: int) -> bool:
+    return len(await action_events(client, "scheduled")) >= count

@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
 from responder.app import create_app
-from responder.journal import Journal, JournalUnavailable
+from responder.journal import JournalUnavailable, SqliteJournal
 from responder.load import load_runtime
 from tests.conftest import TOKEN, eventually
 from tests.fakes import Reply
@@ -370,16 +370,16 @@ async def test_a_delivery_processed_again_after_a_failed_commit_still_pages_once
     # The escalation markers are written while the delivery is processed, its messages
     # with the delivery's last commit: when that commit fails, the delivery runs again
     # and must still page, once.
-    finish = Journal.finish_delivery
+    finish = SqliteJournal.finish_delivery
     failures: list[int] = []
 
-    async def failing_once(self: Journal, *args: Any, **kwargs: Any) -> int:
+    async def failing_once(self: SqliteJournal, *args: Any, **kwargs: Any) -> int:
         if not failures:
             failures.append(1)
             raise JournalUnavailable("disk I/O error")
         return await finish(self, *args, **kwargs)
 
-    monkeypatch.setattr(Journal, "finish_delivery", failing_once)
+    monkeypatch.setattr(SqliteJournal, "finish_delivery", failing_once)
     client = await start(configure({"oncall": {"type": "log"}, "mail": {"type": "log"},
                                     "pager": pagerduty_channel(tmp_path, pagerduty)},
                                    [ESCALATING]))

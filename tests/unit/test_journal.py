@@ -1,4 +1,6 @@
-"""The journal's contract: durable receipts, dedup, idempotent attempts, outbox, flags."""
+"""The SQLite backend: group commit, checkpoints, a full disk, slices of pending work.
+
+What every backend guarantees is in ``tests/contract/``."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from responder.journal import Journal, JournalUnavailable
+from responder.journal import JournalUnavailable, SqliteJournal
 from responder.model import decode_group
 
 PAYLOAD = (
@@ -21,13 +23,13 @@ PAYLOAD = (
 
 @pytest.fixture
 async def journal(tmp_path: Path):  # type: ignore[no-untyped-def]
-    j = Journal(tmp_path / "state.db", clock=lambda: 1000.0)
+    j = SqliteJournal(tmp_path / "state.db", clock=lambda: 1000.0)
     await j.open()
     yield j
     await j.close()
 
 
-async def test_a_delivery_is_journaled_with_its_valid_alerts_and_rejections(journal: Journal) -> None:
+async def test_a_delivery_is_journaled_with_its_valid_alerts_and_rejections(journal: SqliteJournal) -> None:
     group, rejected = decode_group(PAYLOAD)
     result = await journal.record_delivery(group, rejected)
     assert (result.accepted, result.duplicates) == (2, 0)
@@ -38,7 +40,7 @@ async def test_a_delivery_is_journaled_with_its_valid_alerts_and_rejections(jour
 
 
 async def test_the_same_alert_delivered_twice_is_one_receipt_and_one_duplicate(
-        journal: Journal) -> None:
+        journal: SqliteJournal) -> None:
     group, rejected = decode_group(PAYLOAD)
     await journal.record_delivery(group, rejected)
     second = await journal.record_delivery(group, [])
@@ -48,7 +50,7 @@ async def test_the_same_alert_delivered_twice_is_one_receipt_and_one_duplicate(
 
 
 async def test_concurrent_deliveries_are_group_committed_and_each_gets_its_own_answer(
-        journal: Journal) -> None:
+        journal: SqliteJournal) -> None:
     bodies = [
         b'{"version":"4","status":"firing","alerts":[{"status":"firing","labels":'
         b'{"alertname":"A","i":"%d"},"startsAt":"2026-01-01T00:00:00Z"}]}' % i
@@ -60,11 +62,11 @@ async def test_concurrent_deliveries_are_group_committed_and_each_gets_its_own_a
 
 
 async def test_pending_work_survives_reopening_the_journal(tmp_path: Path) -> None:
-    j = Journal(tmp_path / "state.db")
+    j = SqliteJournal(tmp_path / "state.db")
     await j.open()
     await j.record_delivery(*decode_group(PAYLOAD))
     await j.close()
-    again = Journal(tmp_path / "state.db")
+    again = SqliteJournal(tmp_path / "state.db")
     await again.open()
     try:
         assert len((await again.pending_deliveries())[0].new) == 2
@@ -73,7 +75,7 @@ async def test_pending_work_survives_reopening_the_journal(tmp_path: Path) -> No
         await again.close()
 
 
-async def test_an_attempt_is_created_once_whatever_the_number_of_requests(journal: Journal) -> None:
+async def test_an_attempt_is_created_once_whatever_the_number_of_requests(journal: SqliteJournal) -> None:
     kwargs = dict(instance="fp@t", runbook="r", target="workflow:ns/wf", n=1,
                   action="argo.retry", params={"namespace": "ns"}, due_at=5.0, receipt_id=None,
                   context={})
@@ -84,7 +86,7 @@ async def test_an_attempt_is_created_once_whatever_the_number_of_requests(journa
     assert await journal.due_attempts(1.0) == []
 
 
-async def test_an_outbox_message_is_queued_once_per_dedup_key(journal: Journal) -> None:
+async def test_an_outbox_message_is_queued_once_per_dedup_key(journal: SqliteJournal) -> None:
     args = dict(channel="c", dedup="k", message={"body": {}}, fallback=None, receipt_id=None)
     assert await journal.enqueue(**args) is True  # type: ignore[arg-type]
     assert await journal.enqueue(**args) is False  # type: ignore[arg-type]
@@ -94,8 +96,8 @@ async def test_an_outbox_message_is_queued_once_per_dedup_key(journal: Journal) 
 
 
 async def test_a_full_disk_makes_the_journal_unavailable_instead_of_losing_alerts(
-        journal: Journal) -> None:
-    await journal.read(lambda db: db.execute("PRAGMA max_page_count = 1").fetchall())
+        journal: SqliteJournal) -> None:
+    journal._conn().execute("PRAGMA max_page_count = 1")   # the disk is full now
     big = decode_group(
         b'{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"'
         + b"x" * 20000 + b'"},"startsAt":"2026-01-01T00:00:00Z"}]}')
@@ -103,7 +105,7 @@ async def test_a_full_disk_makes_the_journal_unavailable_instead_of_losing_alert
         await journal.record_delivery(*big)
 
 
-async def test_flags_persist(journal: Journal) -> None:
+async def test_flags_persist(journal: SqliteJournal) -> None:
     assert await journal.get_flag("paused") is None
     await journal.set_flag("paused", True)
     assert await journal.get_flag("paused") is True
@@ -117,7 +119,7 @@ def _big_delivery(i: int) -> bytes:
 
 async def test_checkpoints_move_the_wal_into_the_database_off_the_write_path(
         tmp_path: Path) -> None:
-    j = Journal(tmp_path / "state.db")
+    j = SqliteJournal(tmp_path / "state.db")
     j.CHECKPOINT_EVERY = 3600.0       # none yet: writes leave the database file alone
     await j.open()
     try:
@@ -128,7 +130,7 @@ async def test_checkpoints_move_the_wal_into_the_database_off_the_write_path(
         assert (tmp_path / "state.db-wal").stat().st_size > 200 * 4000
     finally:
         await j.close()
-    j = Journal(tmp_path / "state.db")
+    j = SqliteJournal(tmp_path / "state.db")
     j.CHECKPOINT_EVERY = 0.05
     await j.open()
     try:
@@ -143,7 +145,7 @@ async def test_checkpoints_move_the_wal_into_the_database_off_the_write_path(
 
 
 async def test_reads_and_writes_wait_for_a_commit_in_flight_and_see_its_rows(
-        journal: Journal) -> None:
+        journal: SqliteJournal) -> None:
     first = asyncio.ensure_future(journal.record_delivery(*decode_group(_big_delivery(1))))
     for _ in range(1000):              # until the batch is written and its COMMIT in flight
         if journal._lock.locked():
@@ -151,14 +153,15 @@ async def test_reads_and_writes_wait_for_a_commit_in_flight_and_see_its_rows(
         await asyncio.sleep(0)
     assert journal._lock.locked()
     # a read in the middle of the COMMIT would find the connection still in a transaction
-    assert await journal.read(lambda db: db.in_transaction) is False
+    async with journal._lock:
+        assert journal._conn().in_transaction is False
     pending = await journal.pending_deliveries()
     await first
     assert [d.new[0].alert["labels"]["n"] for d in pending] == ["1"]
     assert (await journal.recent(10))["alerts"][0]["alert"]["labels"]["n"] == "1"
 
 
-async def test_pending_deliveries_come_in_slices_of_alerts_in_order(journal: Journal) -> None:
+async def test_pending_deliveries_come_in_slices_of_alerts_in_order(journal: SqliteJournal) -> None:
     def group(i: int, n: int) -> bytes:
         alerts = [{"status": "firing", "labels": {"alertname": "A", "g": str(i), "n": str(k)},
                    "startsAt": "2026-01-01T00:00:00Z"} for k in range(n)]

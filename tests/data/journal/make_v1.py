@@ -1,7 +1,8 @@
 """Write ``v1.db``: a journal as schema version 1 left it, for the migration test.
 
-Run once with the code of schema version 1 (``python tests/data/journal/make_v1.py``);
-the file is committed and never regenerated, so later versions can prove they open it.
+It was run once, at commit 1b39acb (the last code of schema version 1), with
+``python tests/data/journal/make_v1.py``; the file is committed and never regenerated,
+so every later version proves it still opens it. It does not run against later code.
 It holds two deliveries (one processed, one still pending), their receipts and events,
 a running and a scheduled attempt, a sent and a pending outbox message, an open breaker
 and the pause flag.

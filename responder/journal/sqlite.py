@@ -1,4 +1,4 @@
-"""The durable journal: receipts, scheduled attempts, breaker state, outbox, events.
+"""The SQLite journal: the embedded backend of ``responder.journal.base.Journal``.
 
 Every alert is in the journal before Alertmanager gets its 200, and everything that is
 still to do (processing, a retry waiting out its backoff, a notification not yet
@@ -6,7 +6,7 @@ delivered) is a row here, so a restart or ``kill -9`` resumes exactly where it s
 
 SQLite (WAL) is the embedded backend. The event loop's thread owns the connection; only
 the fsync of a webhook commit and the WAL checkpoints wait on the disk in other threads
-(see ``Journal``). Writes that answer a webhook are group-committed: requests arriving
+(see ``SqliteJournal``). Writes that answer a webhook are group-committed: requests arriving
 while a commit is in flight are written together in the next transaction, so the fsync
 cost is shared under load while each request still waits for its own rows to be durable.
 Those commits are ``synchronous=FULL`` (the 200 is a promise that survives power loss);
@@ -14,31 +14,51 @@ the pipeline's own bookkeeping commits with ``NORMAL``, which in WAL mode surviv
 process crash or ``kill -9`` and is made durable by the next full commit. After a power
 loss the pipeline may redo a step, which is safe because every step is idempotent on
 journal keys. The SQL sticks to what PostgreSQL also speaks (``ON CONFLICT``,
-``RETURNING``) and the vocabulary (receipt, delivery, attempt, breaker, outbox, event) is
-the interface a second backend would implement.
+``RETURNING``, no JSON functions outside migrations).
+
+The WAL stays bounded: a passive checkpoint runs every second off the loop, and once the
+WAL passes ``WAL_LIMIT`` a truncating checkpoint runs between two transactions (holding
+the writer's lock, so it completes even while the pipeline writes without pause).
 
 The people's controls are journal records too. A pause is a row like an Alertmanager
-silence (matchers, reason, author, expiry); an action it covers is an attempt in state
-``held``. An approval is a row per alert instance and runbook whose attempts wait in state
-``approval``; deciding is a conditional update (``WHERE decision IS NULL``) in the
-transaction that moves its attempts on, so however many replicas or clicks race, one
-decision wins and the others see that it was taken.
+silence (matchers, reason, author, expiry); an action it covers is held (a scheduled
+attempt the gate holds). An approval is a row per alert instance and runbook whose
+attempts wait in state ``approval``; deciding is a conditional update (``WHERE decision
+IS NULL``) in the transaction that moves its attempts on, so however many replicas or
+clicks race, one decision wins and the others see that it was taken.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 
+from responder.journal.base import BreakerChange
+from responder.journal.migrations import SCHEMA_VERSION, STEPS
+from responder.journal.records import (
+    Approval,
+    Attempt,
+    Breaker,
+    DeliveryResult,
+    Event,
+    JournalUnavailable,
+    JournalVersionError,
+    OutboxItem,
+    OutboxMessage,
+    Pause,
+    PendingDelivery,
+    Receipt,
+)
 from responder.model import AlertGroup, Rejected
 
 T = TypeVar("T")
@@ -46,211 +66,11 @@ log = logging.getLogger("responder.journal")
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY,
-    group_key TEXT NOT NULL,
-    envelope BLOB NOT NULL,
-    received_at REAL NOT NULL,
-    new_receipts BLOB NOT NULL,
-    dup_receipts BLOB NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    finished_at REAL
-);
-CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (state, id);
-CREATE TABLE IF NOT EXISTS receipts (
-    id INTEGER PRIMARY KEY,
-    instance TEXT NOT NULL,
-    status TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    alertname TEXT NOT NULL,
-    alert BLOB NOT NULL,
-    delivery_id INTEGER NOT NULL,
-    received_at REAL NOT NULL,
-    deliveries INTEGER NOT NULL DEFAULT 1,
-    last_delivery_at REAL NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    analysis BLOB,
-    runbooks BLOB,
-    UNIQUE (instance, status)
-);
-CREATE INDEX IF NOT EXISTS receipts_recent ON receipts (last_delivery_at);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    ts REAL NOT NULL,
-    kind TEXT NOT NULL,
-    receipt_id INTEGER,
-    instance TEXT,
-    runbook TEXT,
-    action TEXT,
-    target TEXT,
-    outcome TEXT,
-    detail BLOB
-);
-CREATE INDEX IF NOT EXISTS events_receipt ON events (receipt_id);
-CREATE TABLE IF NOT EXISTS attempts (
-    id INTEGER PRIMARY KEY,
-    instance TEXT NOT NULL,
-    runbook TEXT NOT NULL,
-    target TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    action TEXT NOT NULL,
-    params BLOB NOT NULL,
-    due_at REAL NOT NULL,
-    state TEXT NOT NULL,
-    receipt_id INTEGER,
-    context BLOB,
-    outcome TEXT,
-    detail TEXT,
-    executed_at REAL,
-    UNIQUE (instance, runbook, target, n)
-);
-CREATE INDEX IF NOT EXISTS attempts_due ON attempts (state, due_at);
-CREATE TABLE IF NOT EXISTS breakers (
-    key TEXT PRIMARY KEY,
-    state BLOB NOT NULL,
-    spec BLOB,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY,
-    channel TEXT NOT NULL,
-    dedup TEXT NOT NULL UNIQUE,
-    message BLOB NOT NULL,
-    fallback TEXT,
-    receipt_id INTEGER,
-    state TEXT NOT NULL DEFAULT 'pending',
-    tries INTEGER NOT NULL DEFAULT 0,
-    next_at REAL NOT NULL,
-    last_error TEXT,
-    created_at REAL NOT NULL,
-    sent_at REAL
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_at);
-CREATE TABLE IF NOT EXISTS flags (name TEXT PRIMARY KEY, value BLOB NOT NULL, updated_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS pauses (
-    id INTEGER PRIMARY KEY,
-    matchers BLOB NOT NULL,
-    reason TEXT,
-    created_by TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    until REAL,
-    lifted_at REAL,
-    lifted_by TEXT
-);
-CREATE TABLE IF NOT EXISTS approvals (
-    id INTEGER PRIMARY KEY,
-    instance TEXT NOT NULL,
-    runbook TEXT NOT NULL,
-    receipt_id INTEGER,
-    attempts BLOB NOT NULL,
-    summary BLOB NOT NULL,
-    asked_at REAL NOT NULL,
-    timeout_at REAL NOT NULL,
-    on_timeout TEXT NOT NULL,
-    decision TEXT,
-    decided_by TEXT,
-    decided_at REAL,
-    comment TEXT,
-    UNIQUE (instance, runbook)
-);
-CREATE INDEX IF NOT EXISTS approvals_open ON approvals (decision, timeout_at);
-"""
-
-
-class JournalUnavailable(Exception):
-    """The journal cannot be written: the webhook answers 503 so Alertmanager retries."""
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryResult:
-    delivery_id: int
-    accepted: int
-    duplicates: int
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    id: int
-    instance: str
-    status: str
-    alert: dict[str, Any]
-    deliveries: int
-    received_at: float
-    state: str
-
-
-@dataclass(frozen=True, slots=True)
-class PendingDelivery:
-    id: int
-    group: dict[str, Any]
-    received_at: float
-    new: tuple[Receipt, ...]
-    duplicates: tuple[Receipt, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    kind: str
-    receipt_id: int | None = None
-    instance: str | None = None
-    runbook: str | None = None
-    action: str | None = None
-    target: str | None = None
-    outcome: str | None = None
-    detail: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxMessage:
-    """A rendered message to queue; ``event`` is its audit event, whose outcome is decided
-    when it is written (``queued``, or ``duplicate`` when its dedup key exists)."""
-
-    channel: str
-    dedup: str
-    message: dict[str, Any]
-    fallback: str | None
-    receipt_id: int | None
-    event: Event
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    id: int
-    instance: str
-    runbook: str
-    target: str
-    n: int
-    action: str
-    params: dict[str, Any]
-    due_at: float
-    state: str
-    receipt_id: int | None
-    context: dict[str, Any]
-    outcome: str | None
-    detail: str | None
-    executed_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    id: int
-    channel: str
-    dedup: str
-    message: dict[str, Any]
-    fallback: str | None
-    receipt_id: int | None
-    state: str
-    tries: int
-    next_at: float
-    last_error: str | None
-
-
 _ATTEMPT_COLS = ("id, instance, runbook, target, n, action, params, due_at, state, receipt_id, "
                  "context, outcome, detail, executed_at")
 _OUTBOX_COLS = "id, channel, dedup, message, fallback, receipt_id, state, tries, next_at, last_error"
+_EVENT_COLS = "id, ts, kind, receipt_id, instance, runbook, action, target, outcome, detail"
+_FINISHED_ATTEMPT = "('done', 'failed', 'cancelled')"
 
 
 def _attempt(row: Sequence[Any]) -> Attempt:
@@ -267,52 +87,6 @@ def _outbox(row: Sequence[Any]) -> OutboxItem:
 CANCELLABLE = ("scheduled", "waiting", "approval")   # a held attempt is a scheduled one
 
 
-@dataclass(frozen=True, slots=True)
-class Pause:
-    id: int
-    matchers: tuple[str, ...]
-    reason: str | None
-    by: str
-    created_at: float
-    until: float | None
-    lifted_at: float | None
-    lifted_by: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "matchers": list(self.matchers), "reason": self.reason,
-                "by": self.by, "created_at": self.created_at, "until": self.until,
-                "lifted_at": self.lifted_at, "lifted_by": self.lifted_by}
-
-
-@dataclass(frozen=True, slots=True)
-class Approval:
-    id: int
-    instance: str
-    runbook: str
-    receipt_id: int | None
-    attempts: tuple[int, ...]
-    summary: dict[str, Any]     # what is asked: the alert's labels, actions, channels
-    asked_at: float
-    timeout_at: float
-    on_timeout: str             # escalate | proceed
-    decision: str | None        # approved | rejected | timeout | cancelled | resolved
-    decided_by: str | None
-    decided_at: float | None
-    comment: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        actions = self.summary.get("actions", [])
-        return {"id": self.id, "instance": self.instance, "runbook": self.runbook,
-                "receipt_id": self.receipt_id, "attempts": list(self.attempts),
-                "action": ", ".join(a["kind"] for a in actions),
-                "target": ", ".join(a["target"] for a in actions),
-                "actions": actions, "labels": self.summary.get("labels", {}),
-                "asked_at": self.asked_at, "timeout_at": self.timeout_at,
-                "on_timeout": self.on_timeout, "decision": self.decision,
-                "decided_by": self.decided_by, "decided_at": self.decided_at,
-                "comment": self.comment}
-
-
 _PAUSE_COLS = "id, matchers, reason, created_by, created_at, until, lifted_at, lifted_by"
 _APPROVAL_COLS = ("id, instance, runbook, receipt_id, attempts, summary, asked_at, timeout_at, "
                   "on_timeout, decision, decided_by, decided_at, comment")
@@ -327,7 +101,7 @@ def _approval(row: Sequence[Any]) -> Approval:
                     row[6], row[7], row[8], row[9], row[10], row[11], row[12])
 
 
-class Journal:
+class SqliteJournal:
     """The SQLite journal. Open with ``await journal.open()``; every method is async.
 
     The connection belongs to the event loop's thread: statements run inline, because a
@@ -337,15 +111,21 @@ class Journal:
     commit thread while the loop serves other requests, and the connection's lock keeps
     everything else off the connection until it returns. WAL checkpoints run on a second
     connection in their own thread, and so do the long reads of the audit API.
+
+    ``owner`` names this process in the leases it takes. A process that starts again
+    under the same name (same host and port) takes its own leases back at once; leases
+    of any other owner are claimable only once they expire.
     """
 
     CHECKPOINT_EVERY = 1.0   # seconds between passive WAL checkpoints
+    WAL_LIMIT = 64 * 1024 * 1024   # past this, a truncating checkpoint between transactions
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
-                 synchronous: str = "FULL") -> None:
+                 synchronous: str = "FULL", owner: str | None = None) -> None:
         self.path = path
         self.clock = clock
         self.synchronous = synchronous
+        self.owner = owner or f"{os.uname().nodename}:{os.getpid()}"
         self._committer: ThreadPoolExecutor | None = None
         self._background: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
@@ -359,9 +139,9 @@ class Journal:
 
     # -- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
+        self._open_sync()
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-commit")
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-read")
-        self._open_sync()
         loop = asyncio.get_running_loop()
         self._reader = await loop.run_in_executor(self._background, self._open_reader)
         self._checkpointer = asyncio.create_task(self._checkpoint_loop())
@@ -370,17 +150,54 @@ class Journal:
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={self.synchronous}")
-        db.execute("PRAGMA busy_timeout=5000")
-        # Checkpoints run on the reader connection, off the loop (see _checkpoint_loop).
-        db.execute("PRAGMA wal_autocheckpoint=0")
-        db.execute("PRAGMA journal_size_limit=67108864")
-        db.executescript(_SCHEMA)
-        db.execute("INSERT INTO meta(name, value) VALUES ('schema', ?) ON CONFLICT(name) DO NOTHING",
-                   (str(SCHEMA_VERSION),))
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
+            db.execute("PRAGMA busy_timeout=5000")
+            # Checkpoints run on the reader connection, off the loop (see _checkpoint_loop).
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            db.execute("PRAGMA journal_size_limit=67108864")
+            self._sync_now = self.synchronous
+            self._tx_on(db, self._migrate, self.synchronous)
+            self._tx_on(db, self._recover, self.synchronous)
+        except BaseException:
+            db.close()
+            raise
         self._db = db
-        self._sync_now = self.synchronous
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Bring the schema to ``SCHEMA_VERSION`` in this one transaction, or refuse."""
+        has_meta = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+        row = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone() \
+            if has_meta else None
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise JournalVersionError(
+                f"{self.path}: the journal has schema version {version}, newer than "
+                f"{SCHEMA_VERSION} that this version of the responder knows; run the newer "
+                "version, or start from an empty journal")
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in STEPS[step]:
+                db.execute(statement)
+        if version == 0:
+            db.execute("INSERT INTO meta (name, value) VALUES ('schema', ?)",
+                       (str(SCHEMA_VERSION),))
+        elif version < SCHEMA_VERSION:
+            db.execute("UPDATE meta SET value = ? WHERE name = 'schema'", (str(SCHEMA_VERSION),))
+            log.info("journal migrated from schema version %d to %d", version, SCHEMA_VERSION)
+
+    def _recover(self, db: sqlite3.Connection) -> None:
+        """Give back what this owner held when it last stopped (it is not running it now)."""
+        counts = [db.execute(sql, (self.owner,)).rowcount for sql in (
+            "UPDATE deliveries SET owner = NULL, lease_until = NULL WHERE owner = ?",
+            "UPDATE attempts SET state = 'scheduled', owner = NULL, lease_until = NULL "
+            "WHERE state = 'running' AND owner = ?",
+            "UPDATE outbox SET state = 'pending', owner = NULL, lease_until = NULL "
+            "WHERE state = 'sending' AND owner = ?")]
+        if any(counts):
+            log.warning("taken back from the last run of %s: %d deliveries, %d attempts, "
+                        "%d messages", self.owner, *counts)
 
     def _open_reader(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -389,7 +206,8 @@ class Journal:
         return db
 
     async def _checkpoint_loop(self) -> None:
-        """Move committed WAL frames into the database, without blocking writers."""
+        """Move committed WAL frames into the database, without blocking writers; when the
+        WAL has grown past ``WAL_LIMIT`` anyway, truncate it between two transactions."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.CHECKPOINT_EVERY)
@@ -397,9 +215,25 @@ class Journal:
             if reader is None or self._background is None:
                 return
             try:
-                await loop.run_in_executor(self._background, _checkpoint, reader)
+                await loop.run_in_executor(self._background, _checkpoint, reader, "PASSIVE")
+                if self._wal_bytes() > self.WAL_LIMIT:
+                    await self._truncate_wal()
             except sqlite3.Error as exc:  # a failing disk also shows on the writes (503)
                 log.warning("journal checkpoint failed: %s", exc)
+
+    async def _truncate_wal(self) -> None:
+        async with self._lock:
+            db, committer = self._db, self._committer
+            if db is None or committer is None:
+                return
+            await asyncio.get_running_loop().run_in_executor(
+                committer, _checkpoint, db, "TRUNCATE")
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(f"{self.path}-wal").st_size
+        except FileNotFoundError:
+            return 0
 
     async def close(self) -> None:
         if self._flusher is not None:
@@ -422,6 +256,7 @@ class Journal:
         self._committer = self._background = None
         self.healthy = False
 
+    # -- transactions (private: no connection leaves this class) ----------------------
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             raise JournalUnavailable("journal is closed")
@@ -449,8 +284,8 @@ class Journal:
             db.execute("ROLLBACK")
         return JournalUnavailable(f"journal write failed: {exc}")
 
-    def _tx(self, fn: Callable[[sqlite3.Connection], T], synchronous: str = "NORMAL") -> T:
-        db = self._conn()
+    def _tx_on(self, db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T],
+               synchronous: str = "NORMAL") -> T:
         try:
             result = self._begin(db, fn, synchronous)
             db.execute("COMMIT")
@@ -458,13 +293,13 @@ class Journal:
         except sqlite3.Error as exc:
             raise self._write_failed(db, exc) from exc
 
-    async def tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` in one transaction (``synchronous=NORMAL``)."""
         await asyncio.sleep(0)   # let waiting requests in between the pipeline's steps
         async with self._lock:
-            return self._tx(fn)
+            return self._tx_on(self._conn(), fn)
 
-    def _read(self, fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection | None) -> T:
+    def _read_on(self, fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection | None) -> T:
         if db is None:
             raise JournalUnavailable("journal is closed")
         try:
@@ -472,18 +307,18 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalUnavailable(f"journal read failed: {exc}") from exc
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a short read on the journal's connection (it sees every committed write)."""
         await asyncio.sleep(0)
         async with self._lock:
-            return self._read(fn, self._db)
+            return self._read_on(fn, self._db)
 
-    async def read_snapshot(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _snapshot(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a long read (the audit API) off the loop, on the reader connection."""
         if self._background is None:
             raise JournalUnavailable("journal is closed")
         return await asyncio.get_running_loop().run_in_executor(
-            self._background, self._read, fn, self._reader)
+            self._background, self._read_on, fn, self._reader)
 
     # -- receipts (group commit) -------------------------------------------------------
     async def record_delivery(self, group: AlertGroup, rejected: list[Rejected]) -> DeliveryResult:
@@ -540,9 +375,11 @@ class Journal:
     ) -> list[DeliveryResult]:
         now = self.clock()
         results = []
-        # The connection is the only writer, so the next id is known: receipts are written
-        # first with it, then the delivery row once, already knowing which are new.
-        (delivery_id,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()
+        # The batch's delivery ids are taken from the sequence first, so receipts are
+        # written with their delivery's id and the delivery row once, knowing which are new.
+        (last,) = db.execute("UPDATE sequences SET value = value + ? WHERE name = 'delivery' "
+                             "RETURNING value", (len(batch),)).fetchone()
+        delivery_id = int(last) - len(batch)
         for group, rejected, _ in batch:
             delivery_id += 1
             new: list[int] = []
@@ -576,34 +413,56 @@ class Journal:
     async def record_rejection(self, detail: dict[str, Any]) -> None:
         """A payload refused as a whole is still an audit event (best effort)."""
         now = self.clock()
-        await self.tx(lambda db: db.execute(
+        await self._tx(lambda db: db.execute(
             "INSERT INTO events (ts, kind, outcome, detail) VALUES (?, 'rejected', 'invalid', ?)",
             (now, _json_encode(detail))))
+
+    def _load_pending(self, db: sqlite3.Connection, where: str, args: tuple[Any, ...],
+                      limit: int, max_alerts: int) -> list[PendingDelivery]:
+        out: list[PendingDelivery] = []
+        loaded = 0
+        rows = db.execute(
+            "SELECT id, envelope, received_at, new_receipts, dup_receipts FROM deliveries "
+            f"WHERE state = 'pending' AND {where} ORDER BY id LIMIT ?", (*args, limit)
+        ).fetchall()
+        for did, envelope, received_at, new_ids, dup_ids in rows:
+            new_list, dup_list = _json_decode(new_ids), _json_decode(dup_ids)
+            size = len(new_list) + len(dup_list)
+            if out and loaded + size > max_alerts:
+                break
+            loaded += size
+            out.append(PendingDelivery(
+                did, _json_decode(envelope), received_at,
+                tuple(self._receipts(db, new_list)), tuple(self._receipts(db, dup_list))))
+        return out
 
     async def pending_deliveries(self, after_id: int = 0, limit: int = 100,
                                  max_alerts: int = 200) -> list[PendingDelivery]:
         """Pending deliveries in order: up to ``limit``, and once ``max_alerts`` receipts
         are loaded no more (the first delivery always comes whole). Loading runs on the
         event loop, so a backlog of large groups is taken in slices, not all at once."""
-        def fetch(db: sqlite3.Connection) -> list[PendingDelivery]:
-            out: list[PendingDelivery] = []
-            loaded = 0
-            rows = db.execute(
-                "SELECT id, envelope, received_at, new_receipts, dup_receipts FROM deliveries "
-                "WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?", (after_id, limit)
-            ).fetchall()
-            for did, envelope, received_at, new_ids, dup_ids in rows:
-                new_list, dup_list = _json_decode(new_ids), _json_decode(dup_ids)
-                size = len(new_list) + len(dup_list)
-                if out and loaded + size > max_alerts:
-                    break
-                loaded += size
-                out.append(PendingDelivery(
-                    did, _json_decode(envelope), received_at,
-                    tuple(self._receipts(db, new_list)), tuple(self._receipts(db, dup_list))))
+        return await self._read(lambda db: self._load_pending(
+            db, "id > ?", (after_id,), limit, max_alerts))
+
+    async def claim_deliveries(self, *, limit: int = 50, max_alerts: int = 50,
+                               lease: float = 120.0) -> list[PendingDelivery]:
+        now = self.clock()
+
+        def claim(db: sqlite3.Connection) -> list[PendingDelivery]:
+            out = self._load_pending(db, "(owner IS NULL OR lease_until < ?)", (now,),
+                                     limit, max_alerts)
+            db.executemany("UPDATE deliveries SET owner = ?, lease_until = ? WHERE id = ?",
+                           [(self.owner, now + lease, d.id) for d in out])
             return out
 
-        return await self.read(fetch)
+        return await self._tx(claim)
+
+    async def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        if delivery_ids:
+            await self._tx(lambda db: db.executemany(
+                "UPDATE deliveries SET owner = NULL, lease_until = NULL "
+                "WHERE id = ? AND owner = ? AND state = 'pending'",
+                [(did, self.owner) for did in delivery_ids]))
 
     @staticmethod
     def _receipts(db: sqlite3.Connection, ids: Sequence[int]) -> list[Receipt]:
@@ -622,28 +481,36 @@ class Journal:
         self, delivery_id: int, receipts: Iterable[tuple[int, str, Any, Any]],
         events: Iterable[Event], messages: Sequence[OutboxMessage] = (),
     ) -> int:
-        """Mark a delivery processed with each receipt's (id, state, analysis, runbooks),
-        and queue its messages, in one transaction; returns how many were queued."""
         now = self.clock()
         receipts = list(receipts)
         events = list(events)
 
-        def write(db: sqlite3.Connection) -> int:
+        def write(db: sqlite3.Connection) -> int | None:
+            # Only the delivery's holder finishes it (or anyone, when nobody holds it).
+            if db.execute("UPDATE deliveries SET state = 'done', finished_at = ?, owner = NULL, "
+                          "lease_until = NULL WHERE id = ? AND state = 'pending' AND "
+                          "(owner IS NULL OR owner = ?)",
+                          (now, delivery_id, self.owner)).rowcount != 1:
+                return None
             for rid, state, analysis, runbooks in receipts:
                 db.execute("UPDATE receipts SET state = ?, analysis = ?, runbooks = ? WHERE id = ?",
                            (state, _json_encode(analysis), _json_encode(runbooks), rid))
             queued = 0
+            written = list(events)
             for m in messages:
                 new = self._enqueue(db, m.channel, m.dedup, m.message, m.fallback, m.receipt_id,
                                     now, now)
                 queued += new
-                events.append(replace(m.event, outcome="queued" if new else "duplicate"))
-            self._insert_events(db, events, now)
-            db.execute("UPDATE deliveries SET state = 'done', finished_at = ? WHERE id = ?",
-                       (now, delivery_id))
+                written.append(replace(m.event, outcome="queued" if new else "duplicate"))
+            self._insert_events(db, written, now)
             return queued
 
-        return await self.tx(write)
+        queued = await self._tx(write)
+        if queued is None:
+            log.warning("delivery %d is no longer held by %s; its results are dropped",
+                        delivery_id, self.owner)
+            return 0
+        return queued
 
     # -- events ------------------------------------------------------------------------
     @staticmethod
@@ -658,7 +525,7 @@ class Journal:
         events = list(events)
         if events:
             now = self.clock()
-            await self.tx(lambda db: self._insert_events(db, events, now))
+            await self._tx(lambda db: self._insert_events(db, events, now))
 
     async def recent(self, limit: int = 50) -> dict[str, Any]:
         """The audit log: recent receipts with their events, and recent rejections."""
@@ -672,8 +539,7 @@ class Journal:
             for row in rows:
                 events = [
                     _event_dict(e) for e in db.execute(
-                        "SELECT id, ts, kind, receipt_id, instance, runbook, action, target, "
-                        "outcome, detail FROM events WHERE receipt_id = ? OR "
+                        f"SELECT {_EVENT_COLS} FROM events WHERE receipt_id = ? OR "
                         "(instance = ? AND receipt_id IS NOT ?) ORDER BY id",
                         (row[0], row[1], row[0])).fetchall()
                 ]
@@ -687,18 +553,18 @@ class Journal:
                 })
             rejected = [
                 _event_dict(e) for e in db.execute(
-                    "SELECT id, ts, kind, receipt_id, instance, runbook, action, target, outcome, "
-                    "detail FROM events WHERE kind = 'rejected' ORDER BY id DESC LIMIT ?",
-                    (limit,)).fetchall()
+                    f"SELECT {_EVENT_COLS} FROM events WHERE kind = 'rejected' "
+                    "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
             ]
-            return {"alerts": alerts, "rejected": rejected}
+            since = db.execute("SELECT value FROM meta WHERE name = 'pruned_before'").fetchone()
+            return {"alerts": alerts, "rejected": rejected,
+                    "since": float(since[0]) if since else None}
 
-        return await self.read_snapshot(fetch)
+        return await self._snapshot(fetch)
 
     async def events(self, *, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         def fetch(db: sqlite3.Connection) -> list[dict[str, Any]]:
-            sql = ("SELECT id, ts, kind, receipt_id, instance, runbook, action, target, outcome, "
-                   "detail FROM events")
+            sql = f"SELECT {_EVENT_COLS} FROM events"
             args: tuple[Any, ...] = ()
             if kind is not None:
                 sql += " WHERE kind = ?"
@@ -706,7 +572,7 @@ class Journal:
             sql += " ORDER BY id DESC LIMIT ?"
             return [_event_dict(r) for r in db.execute(sql, (*args, limit)).fetchall()]
 
-        return await self.read_snapshot(fetch)
+        return await self._snapshot(fetch)
 
     # -- attempts ----------------------------------------------------------------------
     async def schedule_attempt(
@@ -714,8 +580,6 @@ class Journal:
         params: dict[str, Any], due_at: float, receipt_id: int | None,
         context: dict[str, Any], state: str = "scheduled",
     ) -> Attempt | None:
-        """Create attempt ``n`` unless it exists already (idempotent); the new row or None."""
-
         def write(db: sqlite3.Connection) -> Attempt | None:
             row = db.execute(
                 "INSERT INTO attempts (instance, runbook, target, n, action, params, due_at, "
@@ -725,16 +589,19 @@ class Journal:
                  receipt_id, _json_encode(context))).fetchone()
             return _attempt(row) if row else None
 
-        return await self.tx(write)
+        return await self._tx(write)
 
     async def due_attempts(self, now: float, limit: int = 50) -> list[Attempt]:
-        return await self.read(lambda db: [_attempt(r) for r in db.execute(
-            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE state = 'scheduled' AND due_at <= ? "
-            "ORDER BY due_at, id LIMIT ?", (now, limit)).fetchall()])
+        return await self._read(lambda db: [_attempt(r) for r in db.execute(
+            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE (state = 'scheduled' AND due_at <= ?) "
+            "OR (state = 'running' AND lease_until < ?) ORDER BY due_at, id LIMIT ?",
+            (now, now, limit)).fetchall()])
 
     async def next_attempt_due(self) -> float | None:
-        row = await self.read(lambda db: db.execute(
-            "SELECT MIN(due_at) FROM attempts WHERE state = 'scheduled'").fetchone())
+        row = await self._read(lambda db: db.execute(
+            "SELECT MIN(CASE WHEN state = 'running' THEN lease_until ELSE due_at END) "
+            "FROM attempts WHERE state = 'scheduled' OR (state = 'running' AND "
+            "lease_until IS NOT NULL)").fetchone())
         return float(row[0]) if row and row[0] is not None else None
 
     async def attempts_for(self, instance: str, runbook: str | None = None) -> list[Attempt]:
@@ -747,55 +614,97 @@ class Journal:
                                   "runbook = ? ORDER BY target, n", (instance, runbook)).fetchall()
             return [_attempt(r) for r in rows]
 
-        return await self.read(fetch)
+        return await self._read(fetch)
+
+    async def attempt(self, instance: str, runbook: str, target: str, n: int) -> Attempt | None:
+        row = await self._read(lambda db: db.execute(
+            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE instance = ? AND runbook = ? AND "
+            "target = ? AND n = ?", (instance, runbook, target, n)).fetchone())
+        return _attempt(row) if row else None
+
+    async def open_escalations(self, runbook: str, *, other_than: str) -> list[Attempt]:
+        return await self._read(lambda db: [_attempt(r) for r in db.execute(
+            f"SELECT {_ATTEMPT_COLS} FROM attempts a WHERE a.target = 'escalation' AND "
+            "a.action = 'notify' AND a.runbook = ? AND a.instance != ? AND NOT EXISTS ("
+            "SELECT 1 FROM receipts r WHERE r.instance = a.instance AND "
+            "r.status = 'resolved')", (runbook, other_than)).fetchall()])
+
+    async def claim_attempt(self, attempt_id: int, *, lease: float = 300.0) -> bool:
+        now = self.clock()
+        return await self._tx(lambda db: db.execute(
+            "UPDATE attempts SET state = 'running', owner = ?, lease_until = ? WHERE id = ? AND "
+            "((state = 'scheduled' AND due_at <= ?) OR (state = 'running' AND lease_until < ?))",
+            (self.owner, now + lease, attempt_id, now, now)).rowcount == 1)
 
     async def update_attempt(
         self, attempt_id: int, *, state: str, outcome: str | None = None,
         detail: str | None = None, executed_at: float | None = None,
         due_at: float | None = None, expect_state: str | None = None,
     ) -> bool:
-        """Move an attempt on; with ``expect_state`` only if it is still in that state."""
-
         def write(db: sqlite3.Connection) -> bool:
             sql = ("UPDATE attempts SET state = ?, outcome = COALESCE(?, outcome), "
                    "detail = COALESCE(?, detail), executed_at = COALESCE(?, executed_at), "
-                   "due_at = COALESCE(?, due_at) WHERE id = ?")
-            args: tuple[Any, ...] = (state, outcome, detail, executed_at, due_at, attempt_id)
+                   "due_at = COALESCE(?, due_at), "
+                   "owner = CASE WHEN ? = 'running' THEN owner END, "
+                   "lease_until = CASE WHEN ? = 'running' THEN lease_until END WHERE id = ?")
+            args: tuple[Any, ...] = (state, outcome, detail, executed_at, due_at, state, state,
+                                     attempt_id)
             if expect_state is not None:
                 sql += " AND state = ?"
                 args = (*args, expect_state)
             return db.execute(sql, args).rowcount == 1
 
-        return await self.tx(write)
+        return await self._tx(write)
+
+    async def retry_attempt(self, attempt_id: int, *, due_at: float, tries: int) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            row = db.execute("SELECT context FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
+            if row is None:
+                return
+            context = _json_decode(row[0]) if row[0] else {}
+            context["_tries"] = tries
+            db.execute("UPDATE attempts SET state = 'scheduled', due_at = ?, context = ?, "
+                       "owner = NULL, lease_until = NULL WHERE id = ?",
+                       (due_at, _json_encode(context), attempt_id))
+
+        await self._tx(write)
 
     # -- breakers ----------------------------------------------------------------------
-    async def load_breakers(self) -> dict[str, tuple[dict[str, Any], dict[str, Any] | None]]:
-        return await self.read(lambda db: {
-            key: (_json_decode(state), _json_decode(spec) if spec else None)
-            for key, state, spec in db.execute("SELECT key, state, spec FROM breakers")})
+    async def load_breakers(self) -> list[Breaker]:
+        return await self._read(lambda db: [
+            Breaker(key, _json_decode(state), _json_decode(spec) if spec else None)
+            for key, state, spec in db.execute("SELECT key, state, spec FROM breakers "
+                                               "ORDER BY key")])
 
-    async def save_breaker(self, key: str, state: dict[str, Any],
-                           spec: dict[str, Any] | None, events: Iterable[Event] = ()) -> None:
+    async def change_breaker(self, key: str, change: BreakerChange) -> Breaker | None:
         now = self.clock()
-        events = list(events)
 
-        def write(db: sqlite3.Connection) -> None:
+        def write(db: sqlite3.Connection) -> Breaker | None:
+            # BEGIN IMMEDIATE holds the database's write lock: the row cannot change between
+            # this read and the write below, whichever process shares the file.
+            row = db.execute("SELECT state, spec FROM breakers WHERE key = ?", (key,)).fetchone()
+            current = (Breaker(key, _json_decode(row[0]), _json_decode(row[1]) if row[1] else None)
+                       if row else None)
+            changed = change(current)
+            if changed is None:
+                return current
+            new, events = changed
             db.execute(
                 "INSERT INTO breakers (key, state, spec, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
-                "spec = COALESCE(excluded.spec, breakers.spec), updated_at = excluded.updated_at",
-                (key, _json_encode(state), _json_encode(spec) if spec else None, now))
+                "ON CONFLICT (key) DO UPDATE SET state = excluded.state, spec = excluded.spec, "
+                "updated_at = excluded.updated_at",
+                (key, _json_encode(new.state), _json_encode(new.spec) if new.spec else None, now))
             self._insert_events(db, events, now)
+            return new
 
-        await self.tx(write)
+        return await self._tx(write)
 
     # -- outbox ------------------------------------------------------------------------
     async def enqueue(self, *, channel: str, dedup: str, message: dict[str, Any],
                       fallback: str | None, receipt_id: int | None,
                       next_at: float | None = None) -> bool:
-        """Queue a message for delivery once (``dedup`` is unique); True when queued now."""
         now = self.clock()
-        return await self.tx(lambda db: self._enqueue(
+        return await self._tx(lambda db: self._enqueue(
             db, channel, dedup, message, fallback, receipt_id,
             now if next_at is None else next_at, now))
 
@@ -810,14 +719,23 @@ class Journal:
              now)).rowcount == 1
 
     async def due_outbox(self, now: float, limit: int = 50) -> list[OutboxItem]:
-        return await self.read(lambda db: [_outbox(r) for r in db.execute(
-            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE state = 'pending' AND next_at <= ? "
-            "ORDER BY next_at, id LIMIT ?", (now, limit)).fetchall()])
+        return await self._read(lambda db: [_outbox(r) for r in db.execute(
+            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE (state = 'pending' AND next_at <= ?) "
+            "OR (state = 'sending' AND lease_until < ?) ORDER BY next_at, id LIMIT ?",
+            (now, now, limit)).fetchall()])
 
     async def next_outbox_due(self) -> float | None:
-        row = await self.read(lambda db: db.execute(
-            "SELECT MIN(next_at) FROM outbox WHERE state = 'pending'").fetchone())
+        row = await self._read(lambda db: db.execute(
+            "SELECT MIN(CASE WHEN state = 'sending' THEN lease_until ELSE next_at END) "
+            "FROM outbox WHERE state IN ('pending', 'sending')").fetchone())
         return float(row[0]) if row and row[0] is not None else None
+
+    async def claim_message(self, item_id: int, *, lease: float = 120.0) -> bool:
+        now = self.clock()
+        return await self._tx(lambda db: db.execute(
+            "UPDATE outbox SET state = 'sending', owner = ?, lease_until = ? WHERE id = ? AND "
+            "((state = 'pending' AND next_at <= ?) OR (state = 'sending' AND lease_until < ?))",
+            (self.owner, now + lease, item_id, now, now)).rowcount == 1)
 
     async def update_outbox(self, item_id: int, *, state: str, tries: int,
                             next_at: float | None = None, error: str | None = None,
@@ -828,15 +746,16 @@ class Journal:
         def write(db: sqlite3.Connection) -> None:
             db.execute(
                 "UPDATE outbox SET state = ?, tries = ?, next_at = COALESCE(?, next_at), "
-                "last_error = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END "
-                "WHERE id = ?", (state, tries, next_at, error, state, now, item_id))
+                "last_error = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, "
+                "owner = NULL, lease_until = NULL WHERE id = ?",
+                (state, tries, next_at, error, state, now, item_id))
             self._insert_events(db, events, now)
 
-        await self.tx(write)
+        await self._tx(write)
 
-    # -- flags (the kill switch) -------------------------------------------------------
+    # -- flags (the kill switch) and rate limits ---------------------------------------
     async def get_flag(self, name: str) -> Any:
-        row = await self.read(lambda db: db.execute(
+        row = await self._read(lambda db: db.execute(
             "SELECT value FROM flags WHERE name = ?", (name,)).fetchone())
         return _json_decode(row[0]) if row else None
 
@@ -850,19 +769,81 @@ class Journal:
                        "updated_at = excluded.updated_at", (name, _json_encode(value), now))
             self._insert_events(db, events, now)
 
-        await self.tx(write)
+        await self._tx(write)
 
-    # -- health ------------------------------------------------------------------------
+    async def acquire_rate(self, key: str, limit: int, window: float,
+                           now: float) -> tuple[bool, float]:
+        def take(db: sqlite3.Connection) -> tuple[bool, float]:
+            # Elapsed time, not "ts <= now - window": the wait stays > 0 in floats.
+            db.execute("DELETE FROM rates WHERE key = ? AND ? - ts >= ?", (key, now, window))
+            count, oldest = db.execute("SELECT COUNT(*), MIN(ts) FROM rates WHERE key = ?",
+                                       (key,)).fetchone()
+            if count >= limit:
+                return False, window - (now - float(oldest))
+            db.execute("INSERT INTO rates (key, ts) VALUES (?, ?)", (key, now))
+            return True, 0.0
+
+        return await self._tx(take)
+
+    # -- health and retention ----------------------------------------------------------
     async def pending_count(self) -> int:
         def count(db: sqlite3.Connection) -> int:
             total = 0
             for sql in ("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'",
-                        "SELECT COUNT(*) FROM attempts WHERE state = 'scheduled'",
-                        "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"):
+                        "SELECT COUNT(*) FROM attempts WHERE state IN ('scheduled', 'running')",
+                        "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')"):
                 total += int(db.execute(sql).fetchone()[0])
             return total
 
-        return await self.read_snapshot(count)
+        return await self._snapshot(count)
+
+    async def size_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                total += os.stat(f"{self.path}{suffix}").st_size
+            except FileNotFoundError:
+                pass
+        return total
+
+    async def prune(self, before: float, *, batch: int = 500) -> int:
+        def delete(db: sqlite3.Connection) -> int:
+            deleted = 0
+            # Receipts whose alert is finished and quiet since ``before``, unless an attempt
+            # of their instance is still to run (a retry waiting out a long backoff).
+            ids = [r for (r,) in db.execute(
+                "SELECT id FROM receipts r WHERE r.state != 'pending' AND "
+                "r.last_delivery_at < ? AND NOT EXISTS (SELECT 1 FROM attempts a WHERE "
+                "a.instance = r.instance AND a.state NOT IN " + _FINISHED_ATTEMPT + ") "
+                "LIMIT ?", (before, batch))]
+            if ids:
+                marks = ",".join("?" * len(ids))
+                deleted += db.execute(f"DELETE FROM events WHERE receipt_id IN ({marks})",
+                                      ids).rowcount
+                deleted += db.execute(f"DELETE FROM receipts WHERE id IN ({marks})",
+                                      ids).rowcount
+            for sql in (
+                # attempts of instances no receipt remembers any more
+                "DELETE FROM attempts WHERE id IN (SELECT a.id FROM attempts a WHERE "
+                "a.state IN " + _FINISHED_ATTEMPT + " AND a.due_at < ? AND NOT EXISTS ("
+                "SELECT 1 FROM receipts r WHERE r.instance = a.instance) LIMIT ?)",
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE "
+                "state = 'done' AND received_at < ? LIMIT ?)",
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE "
+                "state IN ('sent', 'failed') AND created_at < ? LIMIT ?)",
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? AND "
+                "(receipt_id IS NULL OR NOT EXISTS (SELECT 1 FROM receipts r WHERE "
+                "r.id = events.receipt_id)) LIMIT ?)",
+                "DELETE FROM rates WHERE id IN (SELECT id FROM rates WHERE ts < ? LIMIT ?)",
+            ):
+                deleted += db.execute(sql, (before, batch)).rowcount
+            if deleted:
+                db.execute("INSERT INTO meta (name, value) VALUES ('pruned_before', ?) "
+                           "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                           (repr(before),))
+            return deleted
+
+        return await self._tx(delete)
 
     # -- pauses ------------------------------------------------------------------------
     async def add_pause(self, *, matchers: Sequence[str], reason: str | None, by: str,
@@ -878,10 +859,10 @@ class Journal:
             self._insert_events(db, events(pause), now)
             return pause
 
-        return await self.tx(write)
+        return await self._tx(write)
 
     async def active_pauses(self, now: float) -> list[Pause]:
-        return await self.read(lambda db: [_pause(r) for r in db.execute(
+        return await self._read(lambda db: [_pause(r) for r in db.execute(
             f"SELECT {_PAUSE_COLS} FROM pauses WHERE lifted_at IS NULL AND "
             "(until IS NULL OR until > ?) ORDER BY id", (now,)).fetchall()])
 
@@ -903,11 +884,11 @@ class Journal:
                 self._insert_events(db, events(pause), now)
             return lifted
 
-        return await self.tx(write)
+        return await self._tx(write)
 
     # -- attempts the people control ----------------------------------------------------
-    async def attempt(self, attempt_id: int) -> Attempt | None:
-        row = await self.read(lambda db: db.execute(
+    async def attempt_by_id(self, attempt_id: int) -> Attempt | None:
+        row = await self._read(lambda db: db.execute(
             f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE id = ?", (attempt_id,)).fetchone())
         return _attempt(row) if row else None
 
@@ -917,12 +898,12 @@ class Journal:
         wanted = [s for s in states if s not in ("held", "scheduled")]
         where = [f"state IN ({', '.join('?' * len(wanted))})"] if wanted else []
         if "held" in states:
-            where.append("(state = 'scheduled' AND outcome IS 'paused')")
+            where.append("(state = 'scheduled' AND COALESCE(outcome, '') = 'paused')")
         if "scheduled" in states:
-            where.append("(state = 'scheduled' AND outcome IS NOT 'paused')")
+            where.append("(state = 'scheduled' AND COALESCE(outcome, '') != 'paused')")
         if not where:
             return []
-        return await self.read(lambda db: [_attempt(r) for r in db.execute(
+        return await self._read(lambda db: [_attempt(r) for r in db.execute(
             f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE {' OR '.join(where)} "
             "ORDER BY due_at, id LIMIT ?", (*wanted, limit)).fetchall()])
 
@@ -954,7 +935,7 @@ class Journal:
             self._insert_events(db, events(attempt), now)
             return attempt
 
-        return await self.tx(write)
+        return await self._tx(write)
 
     # -- approvals ---------------------------------------------------------------------
     async def ask_approval(self, *, instance: str, runbook: str, receipt_id: int | None,
@@ -962,7 +943,7 @@ class Journal:
                            on_timeout: str) -> Approval | None:
         """Record the question once per alert instance and runbook; None if already asked."""
         now = self.clock()
-        row = await self.tx(lambda db: db.execute(
+        row = await self._tx(lambda db: db.execute(
             "INSERT INTO approvals (instance, runbook, receipt_id, attempts, summary, asked_at, "
             "timeout_at, on_timeout) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
             f"(instance, runbook) DO NOTHING RETURNING {_APPROVAL_COLS}",
@@ -971,24 +952,24 @@ class Journal:
         return _approval(row) if row else None
 
     async def approval(self, approval_id: int) -> Approval | None:
-        row = await self.read(lambda db: db.execute(
+        row = await self._read(lambda db: db.execute(
             f"SELECT {_APPROVAL_COLS} FROM approvals WHERE id = ?", (approval_id,)).fetchone())
         return _approval(row) if row else None
 
     async def approvals(self, *, open_only: bool = True, limit: int = 100) -> list[Approval]:
         where = "WHERE decision IS NULL " if open_only else ""
         order = "asked_at, id" if open_only else "COALESCE(decided_at, asked_at) DESC, id DESC"
-        return await self.read(lambda db: [_approval(r) for r in db.execute(
+        return await self._read(lambda db: [_approval(r) for r in db.execute(
             f"SELECT {_APPROVAL_COLS} FROM approvals {where}ORDER BY {order} LIMIT ?",
             (limit,)).fetchall()])
 
     async def expired_approvals(self, now: float) -> list[Approval]:
-        return await self.read(lambda db: [_approval(r) for r in db.execute(
+        return await self._read(lambda db: [_approval(r) for r in db.execute(
             f"SELECT {_APPROVAL_COLS} FROM approvals WHERE decision IS NULL AND timeout_at <= ? "
             "ORDER BY timeout_at, id", (now,)).fetchall()])
 
     async def next_approval_timeout(self) -> float | None:
-        row = await self.read(lambda db: db.execute(
+        row = await self._read(lambda db: db.execute(
             "SELECT MIN(timeout_at) FROM approvals WHERE decision IS NULL").fetchone())
         return float(row[0]) if row and row[0] is not None else None
 
@@ -1009,8 +990,9 @@ class Journal:
             approval = _approval(row)
             for attempt_id in approval.attempts:
                 if run:
-                    db.execute("UPDATE attempts SET state = 'scheduled', due_at = MAX(due_at, ?) "
-                               "WHERE id = ? AND state = 'approval'", (now, attempt_id))
+                    db.execute("UPDATE attempts SET state = 'scheduled', due_at = CASE WHEN "
+                               "due_at > ? THEN due_at ELSE ? END WHERE id = ? AND "
+                               "state = 'approval'", (now, now, attempt_id))
                 else:
                     db.execute("UPDATE attempts SET state = 'cancelled', outcome = ?, detail = ? "
                                "WHERE id = ? AND state = 'approval'",
@@ -1018,19 +1000,19 @@ class Journal:
             self._insert_events(db, events(approval), now)
             return approval
 
-        return await self.tx(write)
+        return await self._tx(write)
 
     async def close_approvals(self, instance: str, decision: str, by: str) -> int:
         """Close the instance's open approvals (its alert resolved: nothing left to ask)."""
         now = self.clock()
-        return await self.tx(lambda db: db.execute(
+        return await self._tx(lambda db: db.execute(
             "UPDATE approvals SET decision = ?, decided_by = ?, decided_at = ? "
             "WHERE instance = ? AND decision IS NULL", (decision, by, now, instance)).rowcount)
 
 
-def _checkpoint(db: sqlite3.Connection) -> tuple[int, int, int]:
-    """A passive checkpoint: (busy, frames in the WAL, frames now in the database)."""
-    busy, frames, done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+def _checkpoint(db: sqlite3.Connection, mode: str) -> tuple[int, int, int]:
+    """A checkpoint: (busy, frames in the WAL, frames now in the database)."""
+    busy, frames, done = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
     return int(busy), int(frames), int(done)
 
 

@@ -1,0 +1,218 @@
+"""The journal interface every backend implements (SQLite now, PostgreSQL next).
+
+Callers speak only this vocabulary; no connection, cursor or SQL leaves a backend. Each
+method is one transaction. Work is claimed before it is done: ``claim_deliveries``,
+``claim_attempt`` and ``claim_message`` give the caller (the journal's ``owner``) a lease
+until ``now + lease``; finishing the work (``finish_delivery``, ``update_attempt``,
+``update_outbox``) or ``release_deliveries`` ends it. Work whose lease expired is claimable
+again by anyone, so a process that dies loses its work only for the length of a lease;
+``open`` gives back at once what this owner held when it last stopped.
+
+Shared state changes inside the journal's transactions, never as a read in one process
+and a write later: ``change_breaker`` runs a pure function on the breaker's current row
+under its lock, ``acquire_rate`` counts a sliding window in the journal, the pause is a
+flag read when it is needed.
+
+The contract suite in ``tests/contract/`` states what each method guarantees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from responder.journal.records import (
+    Approval,
+    Attempt,
+    Breaker,
+    DeliveryResult,
+    Event,
+    OutboxItem,
+    OutboxMessage,
+    Pause,
+    PendingDelivery,
+)
+from responder.model import AlertGroup, Rejected
+
+# A pure change to one breaker: the current row (None when there is none) in, the new row
+# and the events to write with it out, or None to leave it as it is.
+BreakerChange = Callable[[Breaker | None], tuple[Breaker, list[Event]] | None]
+
+
+class Journal(Protocol):
+    owner: str
+    healthy: bool
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create or migrate the schema, refuse a newer one, give back this owner's leases."""
+
+    async def close(self) -> None: ...
+
+    # -- receipts and deliveries -----------------------------------------------------
+    async def record_delivery(self, group: AlertGroup,
+                              rejected: list[Rejected]) -> DeliveryResult:
+        """Journal a webhook delivery durably; returns once its rows are committed."""
+
+    async def record_rejection(self, detail: dict[str, Any]) -> None: ...
+
+    async def pending_deliveries(self, after_id: int = 0, limit: int = 100,
+                                 max_alerts: int = 200) -> list[PendingDelivery]:
+        """Pending deliveries in id order, claimed or not (a read, no claim)."""
+
+    async def claim_deliveries(self, *, limit: int = 50, max_alerts: int = 50,
+                               lease: float = 120.0) -> list[PendingDelivery]:
+        """Claim pending deliveries nobody holds (or whose lease expired), oldest first:
+        up to ``limit``, and no more once ``max_alerts`` receipts are loaded (the first
+        always comes whole)."""
+
+    async def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        """Give back claimed deliveries unfinished, for anyone to claim now."""
+
+    async def finish_delivery(
+        self, delivery_id: int, receipts: Iterable[tuple[int, str, Any, Any]],
+        events: Iterable[Event], messages: Sequence[OutboxMessage] = (),
+    ) -> int:
+        """Mark a delivery done with each receipt's (id, state, analysis, runbooks), its
+        events and its messages, in one transaction; returns how many messages were
+        queued. When another owner holds the delivery now, nothing is written (0)."""
+
+    # -- events ----------------------------------------------------------------------
+    async def add_events(self, events: Iterable[Event]) -> None: ...
+
+    async def recent(self, limit: int = 50) -> dict[str, Any]:
+        """The audit log: recent receipts with their events, recent rejections, and
+        ``since``, the oldest moment it still holds (older rows are past retention)."""
+
+    async def events(self, *, kind: str | None = None,
+                     limit: int = 100) -> list[dict[str, Any]]: ...
+
+    # -- attempts --------------------------------------------------------------------
+    async def schedule_attempt(
+        self, *, instance: str, runbook: str, target: str, n: int, action: str,
+        params: dict[str, Any], due_at: float, receipt_id: int | None,
+        context: dict[str, Any], state: str = "scheduled",
+    ) -> Attempt | None:
+        """Create attempt ``n`` unless it exists (idempotent); the new row or None."""
+
+    async def due_attempts(self, now: float, limit: int = 50) -> list[Attempt]:
+        """Attempts to claim: scheduled and due, or running under an expired lease."""
+
+    async def next_attempt_due(self) -> float | None: ...
+
+    async def attempts_for(self, instance: str, runbook: str | None = None) -> list[Attempt]: ...
+
+    async def attempt(self, instance: str, runbook: str, target: str,
+                      n: int) -> Attempt | None: ...
+
+    async def open_escalations(self, runbook: str, *, other_than: str) -> list[Attempt]:
+        """Escalation markers of ``runbook`` (target ``escalation``, action ``notify``)
+        for instances other than ``other_than`` whose alert has not resolved."""
+
+    async def claim_attempt(self, attempt_id: int, *, lease: float = 300.0) -> bool:
+        """Mark a due attempt running under this owner's lease; False when it is not
+        claimable (not due, finished, or held under a live lease)."""
+
+    async def update_attempt(
+        self, attempt_id: int, *, state: str, outcome: str | None = None,
+        detail: str | None = None, executed_at: float | None = None,
+        due_at: float | None = None, expect_state: str | None = None,
+    ) -> bool:
+        """Move an attempt on (its lease ends unless it stays running); with
+        ``expect_state`` only if it is still in that state."""
+
+    async def retry_attempt(self, attempt_id: int, *, due_at: float, tries: int) -> None:
+        """Schedule a running attempt again at ``due_at`` after ``tries`` transient
+        failures (kept as ``context["_tries"]``)."""
+
+    # -- breakers --------------------------------------------------------------------
+    async def load_breakers(self) -> list[Breaker]: ...
+
+    async def change_breaker(self, key: str, change: BreakerChange) -> Breaker | None:
+        """Apply ``change`` to the breaker's current row under its lock; the row after."""
+
+    # -- outbox ----------------------------------------------------------------------
+    async def enqueue(self, *, channel: str, dedup: str, message: dict[str, Any],
+                      fallback: str | None, receipt_id: int | None,
+                      next_at: float | None = None) -> bool:
+        """Queue a message once (``dedup`` is unique); True when queued now."""
+
+    async def due_outbox(self, now: float, limit: int = 50) -> list[OutboxItem]:
+        """Messages to claim: pending and due, or sending under an expired lease."""
+
+    async def next_outbox_due(self) -> float | None: ...
+
+    async def claim_message(self, item_id: int, *, lease: float = 120.0) -> bool:
+        """Mark a due message sending under this owner's lease; False when not claimable."""
+
+    async def update_outbox(self, item_id: int, *, state: str, tries: int,
+                            next_at: float | None = None, error: str | None = None,
+                            events: Iterable[Event] = ()) -> None:
+        """Record a delivery try (``sent``, ``pending`` again, ``failed``); ends the lease."""
+
+    # -- flags and rate limits -------------------------------------------------------
+    async def get_flag(self, name: str) -> Any: ...
+
+    async def set_flag(self, name: str, value: Any, events: Iterable[Event] = ()) -> None: ...
+
+    async def acquire_rate(self, key: str, limit: int, window: float,
+                           now: float) -> tuple[bool, float]:
+        """Take one of ``limit`` slots per ``window`` seconds for ``key``, for every
+        process on this journal: (True, 0) or (False, seconds until a slot frees)."""
+
+    # -- the people's controls: pauses, attempts by hand, approvals -------------------
+    async def add_pause(self, *, matchers: Sequence[str], reason: str | None, by: str,
+                        until: float | None, events: Callable[[Pause], Iterable[Event]]) -> Pause:
+        """Record a pause (no matchers: everything) with the events ``events`` makes of it."""
+
+    async def active_pauses(self, now: float) -> list[Pause]:
+        """Pauses neither lifted nor past their ``until``, oldest first."""
+
+    async def lift_pauses(self, *, by: str, pause_id: int | None = None,
+                          events: Callable[[Pause], Iterable[Event]]) -> list[Pause]:
+        """Lift one active pause, or all of them; the pauses this call lifted."""
+
+    async def attempt_by_id(self, attempt_id: int) -> Attempt | None: ...
+
+    async def attempts_in(self, states: Sequence[str], limit: int = 200) -> list[Attempt]:
+        """Attempts in any of ``states``; ``held`` names the scheduled attempts a pause
+        holds (outcome ``paused``), and ``scheduled`` then the other scheduled ones."""
+
+    async def cancel_attempt(self, attempt_id: int, *, by: str,
+                             events: Callable[[Attempt], Iterable[Event]]) -> Attempt | None:
+        """Cancel a scheduled (or held), waiting or approval-waiting attempt; None when it
+        is none of these. An approval left with no waiting attempt closes as cancelled."""
+
+    async def ask_approval(self, *, instance: str, runbook: str, receipt_id: int | None,
+                           attempts: Sequence[int], summary: dict[str, Any], timeout_at: float,
+                           on_timeout: str) -> Approval | None:
+        """The question, once per alert instance and runbook; None if asked already."""
+
+    async def approval(self, approval_id: int) -> Approval | None: ...
+
+    async def approvals(self, *, open_only: bool = True, limit: int = 100) -> list[Approval]: ...
+
+    async def expired_approvals(self, now: float) -> list[Approval]: ...
+
+    async def next_approval_timeout(self) -> float | None: ...
+
+    async def decide_approval(self, approval_id: int, *, decision: str, run: bool, by: str,
+                              comment: str | None,
+                              events: Callable[[Approval], Iterable[Event]]) -> Approval | None:
+        """The one decision, under a conditional update: its attempts are scheduled
+        (``run``) or cancelled with ``decision`` as their outcome, in the same transaction.
+        None when it was decided already (here or by another process) or never asked."""
+
+    async def close_approvals(self, instance: str, decision: str, by: str) -> int:
+        """Close an instance's open approvals (its alert resolved)."""
+
+    # -- health and retention --------------------------------------------------------
+    async def pending_count(self) -> int: ...
+
+    async def size_bytes(self) -> int:
+        """What the journal takes on its storage (file and WAL, or the database)."""
+
+    async def prune(self, before: float, *, batch: int = 500) -> int:
+        """Delete one batch of finished work older than ``before``: done deliveries and
+        their receipts, events, finished attempts, sent or failed messages. Pending work
+        is never deleted. Returns the rows deleted (0: nothing left to prune)."""
