@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from responder import console, operate, receive
+from responder import console, interact, operate, receive
 from responder.act import scheduler
 from responder.act.argo import ArgoSettings, Backend, KubeSettings, choose_backend
 from responder.act.breaker_store import BreakerStore
@@ -82,6 +82,7 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
     receive.add_routes(app)
     operate.add_routes(app)
     console.setup(app)
+    interact.setup(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await journal.open()
