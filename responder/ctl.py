@@ -183,6 +183,13 @@ def _decide(decision: str) -> Callable[[Client, argparse.Namespace], tuple[Any, 
     return run
 
 
+def _actions(c: Client, a: argparse.Namespace) -> tuple[Any, Printer]:
+    return c.call("GET", "/api/v1/attempts"), lambda d, out: table(
+        [[x["id"], x["state"], x["action"], x["target"], x["runbook"], x["attempt"],
+          _when(x.get("due_at"))] for x in d["attempts"]],
+        ("ID", "STATE", "ACTION", "TARGET", "RUNBOOK", "ATTEMPT", "DUE"), out)
+
+
 def _cancel(c: Client, a: argparse.Namespace) -> tuple[Any, Printer]:
     return c.call("POST", f"/api/v1/attempts/{a.id}/cancel", {"by": a.by} if a.by else {}), \
         lambda d, out: out.write(f"attempt {d['id']}: {d['state']}\n")
@@ -232,6 +239,8 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
         c.add_argument("--comment")
         c.add_argument("--by")
         c.set_defaults(ctl=_decide(decision))
+    cmds.add_parser("actions", help="actions held, scheduled, waiting or awaiting approval "
+                    "(the IDs cancel takes)").set_defaults(ctl=_actions)
     c = cmds.add_parser("cancel", help="cancel a scheduled or held action (attempt ID)")
     c.add_argument("id", metavar="ID")
     c.add_argument("--by")
