@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from responder import access
 from responder.approvals import Refused
+from responder.config.durations import format_duration
 from responder.console import session
 from responder.operate import APPROVALS, LISTED_STATES, attempt_dict, cancel_attempt, create_pause
 from responder.receive import ACTOR, BREAKERS, SERVICE
@@ -44,6 +45,7 @@ def environment() -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = when
+    env.filters["duration"] = format_duration
     return env
 
 
