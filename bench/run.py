@@ -13,6 +13,10 @@ Phases (each on fresh processes and fresh state, so no run inherits another's ba
 4. micro: per-alert analysis + matching cost for 10..10,000 runbooks, 10..1,000 patterns
    (``micro.py``, in-process).
 5. profile (``--profile``): py-spy samples of the responder under wrk load.
+6. journal: the journal's size. A burst of 20,000 alerts (WAL peak while it is ingested and
+   processed, bytes per stored alert with its events and messages), then three waves of
+   the same alerts (firing, then resolved) with a short ``state.retention``: the file must
+   not grow wave over wave.
 
 Writes ``bench/RESULTS.md`` and the raw numbers in ``bench/out/``.
 """
@@ -31,6 +35,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,7 +88,8 @@ class Run:
         wait_ready(f"http://127.0.0.1:{port}/-/ready", proc)
         return proc, f"http://127.0.0.1:{port}/webhook"
 
-    def start_responder(self) -> tuple[Proc, str, str, Path]:
+    def start_responder(self, state: dict[str, Any] | None = None,
+                        ) -> tuple[Proc, str, str, Path]:
         """A responder on fresh state; returns (proc, webhook URL, auth header, state db)."""
         port = free_port()
         d = self.fresh_dir("responder")
@@ -93,7 +99,7 @@ class Run:
             "listen": f"127.0.0.1:{port}",
             "auth": {"bearer_token_file": str(d / "token")},
             "dry_run": True,
-            "state": {"path": str(d / "state.db")},
+            "state": {"path": str(d / "state.db"), **(state or {})},
             "rules": [str(REPO / "rules/runbooks/*.yaml")],
             "patterns": [str(REPO / "rules/patterns.yaml")],
             "templates": str(REPO / "templates"),
@@ -144,11 +150,11 @@ class Run:
         return out
 
     def loadgen(self, mode: str, url: str, body: Path, alerts: int, auth: str,
-                *extra: str) -> dict[str, Any]:
+                *extra: str, base_id: int | None = None) -> dict[str, Any]:
         self.tag += 1
         argv = [PY, str(BENCH / "loadgen.py"), mode, "--url", url, "--body", str(body),
-                "--alerts", str(alerts), "--auth", auth, "--base-id", hex(self.tag << 40),
-                *extra]
+                "--alerts", str(alerts), "--auth", auth,
+                "--base-id", hex(self.tag << 40 if base_id is None else base_id), *extra]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"loadgen failed ({done.returncode}): {done.stderr[-3000:]}")
@@ -164,15 +170,15 @@ class Run:
             processed, backlog = conn.execute(
                 "SELECT (SELECT COUNT(*) FROM receipts WHERE state != 'pending'), "
                 "(SELECT COUNT(*) FROM deliveries WHERE state = 'pending') + "
-                "(SELECT COUNT(*) FROM outbox WHERE state = 'pending')").fetchone()
+                "(SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending'))").fetchone()
         return int(processed), int(backlog)
 
-    def drain(self, db: Path, proc: Proc) -> dict[str, Any]:
+    def drain(self, db: Path, proc: Proc, timeout: float | None = None) -> dict[str, Any]:
         """Wait (bounded) for the backlog to clear; the pipeline's rate while it drains."""
         started = time.monotonic()
         first, left = self.journal_state(db)
         done = first
-        while left and time.monotonic() - started < self.args.drain_timeout:
+        while left and time.monotonic() - started < (timeout or self.args.drain_timeout):
             if not proc.alive():
                 raise RuntimeError(f"responder died while draining:\n{proc.tail()}")
             time.sleep(1.0)
@@ -254,6 +260,78 @@ class Run:
         self.procs.stop(proc)
         self.results["rss"] = result
         print(f"  rss after {requests * n} alerts: {result['memory']}", flush=True)
+
+    @staticmethod
+    def journal_files(db: Path) -> dict[str, int]:
+        sizes = {}
+        for name, suffix in (("db", ""), ("wal", "-wal")):
+            try:
+                sizes[name] = os.stat(f"{db}{suffix}").st_size
+            except FileNotFoundError:
+                sizes[name] = 0
+        return sizes
+
+    @staticmethod
+    def used_bytes(db: Path) -> int:
+        """Bytes of the database's pages in use (free pages left out), WAL included."""
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+            page, count, free = (conn.execute(f"PRAGMA {p}").fetchone()[0]
+                                 for p in ("page_size", "page_count", "freelist_count"))
+        return int(page) * (int(count) - int(free))
+
+    def journal(self) -> None:
+        n, burst = 50, self.args.burst_alerts
+        out: dict[str, Any] = {}
+        # 1. a burst: WAL peak, and what one stored alert costs
+        proc, url, auth, db = self.start_responder()
+        peak = [0]
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], self.journal_files(db)["wal"])
+                stop.wait(0.1)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            ingest = self.loadgen("count", url, self.bodies[("webhook", n)], n, auth,
+                                  "--requests", str(burst // n), "--connections", "16")
+            drained = self.drain(db, proc, timeout=self.args.drain_timeout * 6)
+        finally:
+            stop.set()
+            sampler.join()
+        self.procs.stop(proc)
+        out["burst"] = {"alerts": burst, "ingest_s": ingest.get("elapsed_s"),
+                        "ingest_alerts_per_s": ingest.get("alerts_per_s"), **drained,
+                        "wal_peak_bytes": peak[0], "files": self.journal_files(db),
+                        "bytes_per_alert": round(self.used_bytes(db) / burst)}
+        print(f"  burst of {burst}: WAL peak {peak[0] / 2**20:.1f} MiB, "
+              f"{out['burst']['bytes_per_alert']} B per alert", flush=True)
+        # 2. three waves of the same alerts under a short retention
+        retention = self.args.wave_retention
+        proc, url, auth, db = self.start_responder({"retention": f"{retention:g}s"})
+        firing = self.bodies[("webhook", n)]
+        resolved = self.workdir / "webhook-resolved.json"
+        resolved.write_text(firing.read_text().replace('"status":"firing"', '"status":"resolved"')
+                            .replace('"endsAt":"0001-01-01T00:00:00Z"',
+                                     '"endsAt":"2030-01-01T00:00:00Z"'))
+        waves = []
+        for wave in range(3):
+            base = (0xA0 + wave) << 40
+            for body in (firing, resolved):
+                self.loadgen("count", url, body, n, auth, "--requests",
+                             str(self.args.wave_alerts // n), "--connections", "16",
+                             base_id=base)
+                self.drain(db, proc)
+            time.sleep(retention + 3.0)       # past retention, and a pass of the pruner
+            waves.append({"wave": wave + 1, **self.journal_files(db),
+                          "used_bytes": self.used_bytes(db)})
+            print(f"  wave {wave + 1}: {waves[-1]}", flush=True)
+        self.procs.stop(proc)
+        out["waves"] = {"alerts": self.args.wave_alerts, "retention_s": retention,
+                        "rows": waves}
+        self.results["journal"] = out
 
     def micro(self) -> None:
         argv = [PY, str(BENCH / "micro.py"), "--json"]
@@ -370,8 +448,15 @@ def main() -> int:
     parser.add_argument("--rss-alerts", type=int, default=100_000)
     parser.add_argument("--drain-timeout", type=float, default=30.0,
                         help="seconds to wait for the responder's backlog after each load")
-    parser.add_argument("--phases", default="throughput,paced,rss,micro",
-                        help="comma-separated subset of throughput,paced,rss,micro,profile")
+    parser.add_argument("--burst-alerts", type=int, default=20_000,
+                        help="journal phase: alerts in the burst")
+    parser.add_argument("--wave-alerts", type=int, default=5_000,
+                        help="journal phase: alerts per wave")
+    parser.add_argument("--wave-retention", type=float, default=5.0,
+                        help="journal phase: state.retention in seconds during the waves")
+    parser.add_argument("--phases", default="throughput,paced,rss,micro,journal",
+                        help="comma-separated subset of "
+                             "throughput,paced,rss,micro,profile,journal")
     parser.add_argument("--targets", default="bare,responder,alertmanager",
                         help="throughput phase: comma-separated subset")
     parser.add_argument("--profile", action="store_true", help="also run the profile phase")
@@ -379,7 +464,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, state)")
     args = parser.parse_args()
     phases = [p for p in args.phases.split(",") if p] + (["profile"] if args.profile else [])
-    unknown = set(phases) - {"throughput", "paced", "rss", "micro", "profile"}
+    unknown = set(phases) - {"throughput", "paced", "rss", "micro", "profile", "journal"}
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
 

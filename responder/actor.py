@@ -22,8 +22,10 @@ from responder.act import scheduler
 from responder.act.argo import Backend, DryRunBackend
 from responder.act.attempts import Attempts
 from responder.act.breaker_store import BreakerStore
+from responder.act.context import attempt_context, summary
 from responder.act.escalation import Escalation, Escalations
-from responder.act.plan import CHAINED, PlannedAction, RunbookPlan
+from responder.act.plan import CHAINED, RunbookPlan
+from responder.act.transitions import Transitions
 from responder.config.durations import format_duration
 from responder.decide import PAUSED, State, decide_runbook
 from responder.grouping import Target
@@ -49,8 +51,10 @@ class Actor:
         self.breakers = breakers
         self.escalations = Escalations(service.journal, service.metrics, self._send,
                                        self._channel_type, service.clock)
+        self.transitions = Transitions(service.journal, service.metrics, breakers,
+                                       service.clock)
         self.attempts = Attempts(service.journal, service.metrics, backend, breakers,
-                                 self.escalations, clock=service.clock,
+                                 self.transitions, self.escalations, clock=service.clock,
                                  can_read=self.can_read)
         self.scheduler = scheduler.Scheduler(
             self.attempts, breakers, clock=service.clock, sleep=sleep,
@@ -99,7 +103,7 @@ class Actor:
         transition = await self.breakers.reset(key, f"manual reset by {who}")
         events: list[Event] = []
         if transition == "closed":
-            events = await self.attempts.transition(key, "closed",
+            events = await self.transitions.transition(key, "closed",
                                                     self.breakers.specs.get(key, {}))
             self.service.attempts_changed.set()
         await self.service.journal.add_events(events)
@@ -114,12 +118,12 @@ class Actor:
         for decided in work.decision.runbooks:
             p = decided.plan
             summaries = work.actions.setdefault(p.runbook.name, [])
-            context = self._context(group, work, p)
+            context = attempt_context(group, work.alert, work.analysis, p)
             if p.breaker_key and p.runbook.breaker is not None:
                 transition = await self.breakers.failure(
                     p.breaker_key, context["breaker"], f"{work.alert.alertname} firing")
                 if transition == "opened":
-                    events.extend(await self.attempts.transition(p.breaker_key, "opened", context))
+                    events.extend(await self.transitions.transition(p.breaker_key, "opened", context))
                 if decided.refusal is None:   # this or an earlier alert may have opened it
                     decided = decide_runbook(p, work.analysis, await self.state())
             if not p.actions:
@@ -129,7 +133,7 @@ class Actor:
             if decided.refusal is not None and not held:
                 outcome, reason = decided.refusal.outcome, decided.refusal.reason
                 for action in p.actions:
-                    summaries.append(_summary(action, outcome, reason, 0, p.runbook.retry.limit))
+                    summaries.append(summary(action, outcome, reason, 0, p.runbook.retry.limit))
                     self.service.metrics.actions.labels(action.kind, outcome).inc()
                     events.append(Event(kind="action", receipt_id=work.receipt.id,
                                         instance=work.receipt.instance, runbook=p.runbook.name,
@@ -150,12 +154,12 @@ class Actor:
                     receipt_id=work.receipt.id, context=context,
                     state="approval" if ask else "scheduled")
                 if ask:
-                    summaries.append(_summary(action, "awaiting_approval", ASKED, 1,
+                    summaries.append(summary(action, "awaiting_approval", ASKED, 1,
                                               p.runbook.retry.limit))
                 elif held:
-                    summaries.append(_summary(action, "paused", PAUSED, 1, p.runbook.retry.limit))
+                    summaries.append(summary(action, "paused", PAUSED, 1, p.runbook.retry.limit))
                 else:
-                    summaries.append(_summary(
+                    summaries.append(summary(
                         action, "scheduled", f"attempt 1 of {p.runbook.retry.limit} in {delay:g}s"
                         if action.kind in CHAINED else "runs now", 1, p.runbook.retry.limit))
                 if attempt is None:
@@ -256,7 +260,7 @@ class Actor:
                 keys[key] = attempt.context
         for p in work.plans:
             if p.breaker_key:
-                keys.setdefault(p.breaker_key, self._context(group, work, p))
+                keys.setdefault(p.breaker_key, attempt_context(group, work.alert, work.analysis, p))
         if acted:
             metrics.retry_success.inc()
             metrics.recovery_success.inc()
@@ -268,7 +272,7 @@ class Actor:
         for key, context in keys.items():
             transition = await self.breakers.success(key, "alert resolved")
             if transition == "closed":
-                events.extend(await self.attempts.transition(key, "closed", context))
+                events.extend(await self.transitions.transition(key, "closed", context))
         await journal.close_approvals(work.receipt.instance, "resolved", "alert resolved")
         events.extend(await self.escalations.resolve(group, work.alert, work.receipt.id,
                                                      work.receipt.instance))
@@ -281,30 +285,6 @@ class Actor:
         return State(paused=await self.service.is_paused(),
                      open_breakers=_OpenBreakers(self.breakers))
 
-    def _context(self, group: AlertGroup, work: AlertWork, p: RunbookPlan) -> dict[str, Any]:
-        rb = p.runbook
-        return {
-            "runbook": rb.name,
-            "description": rb.description,
-            "group": group.to_dict(with_alerts=False),
-            "alert": work.alert.to_dict(),
-            "analysis": work.analysis.to_dict(),
-            "retry": {"limit": rb.retry.limit, "duration": rb.retry.duration,
-                      "factor": rb.retry.factor, "max_duration": rb.retry.max_duration},
-            "rate_limit": {"max_actions": rb.rate_limit.max_actions,
-                           "window": rb.rate_limit.window},
-            "breaker_key": p.breaker_key,
-            "breaker": None if rb.breaker is None else {
-                "runbook": rb.name,
-                "threshold": rb.breaker.threshold, "window": rb.breaker.window,
-                "cooldown": rb.breaker.cooldown,
-                "on_open": [_planned(x) for x in p.on_open],
-                "on_close": [_planned(x) for x in p.on_close],
-            },
-            "on_exhausted": [{"channel": n.channel, "template": n.template,
-                              "fallback": n.fallback} for n in p.on_exhausted],
-        }
-
 
 class _OpenBreakers:
     """The open breakers as a container, each key read from the store when asked."""
@@ -314,15 +294,3 @@ class _OpenBreakers:
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.store.get(key).state == "open"
-
-
-def _planned(action: PlannedAction) -> dict[str, Any]:
-    return {"kind": action.kind, "params": action.params, "target": action.target}
-
-
-def _summary(action: PlannedAction, outcome: str, detail: str, attempt: int,
-             limit: int) -> dict[str, Any]:
-    return {"kind": action.kind, "target": action.target, "params": action.params,
-            "outcome": outcome, "detail": detail, "attempt": attempt, "limit": limit}
-
-

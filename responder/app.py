@@ -26,7 +26,8 @@ from responder.act.argo import ArgoSettings, Backend, KubeSettings, choose_backe
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
 from responder.approvals import Approvals
-from responder.journal import SqliteJournal
+from responder.journal import Journal, JournalUnavailable, SqliteJournal
+from responder.journal.retention import Retention
 from responder.load import Runtime
 from responder.metrics import Metrics
 from responder.outbox import Notifier
@@ -69,9 +70,9 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
                journal_synchronous: str = "FULL",
                sleep: scheduler.Sleep = scheduler.sleep) -> web.Application:
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
-    journal = SqliteJournal(runtime.config.state_path, clock=clock,
-                            synchronous=journal_synchronous, owner=_owner(runtime))
+    journal = _journal(runtime, clock, journal_synchronous)
     service = Service(runtime, journal, metrics, clock=clock)
+    _wake_on_notify(journal, service)
     app = web.Application(
         client_max_size=runtime.config.max_body_bytes,
         middlewares=[receive.auth_middleware, console.middleware],
@@ -85,13 +86,10 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
     interact.setup(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        await journal.open()
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply, as for curl.
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), trust_env=True)
         backend = _backend(runtime, session)
         breakers = BreakerStore(journal, metrics, clock)
-        await breakers.load()
-        await service.restore()
-        await console.start(app, service)
         notifier = Notifier(service, session)
         actor = Actor(service, backend, notifier, breakers, sleep=sleep)
         app[receive.ACTOR] = actor
@@ -99,20 +97,42 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
         approvals = Approvals(actor)
         app[operate.APPROVALS] = approvals
         pipeline = Pipeline(service, actor, notifier)
-        log.info("acting through %s%s", backend.name,
-                 " (dry run: actions are planned and recorded, none executed)"
-                 if backend.name == "dry-run" else "")
-        _spawn(app, pipeline.run(), "pipeline")
-        _spawn(app, actor.run(), "actor")
-        _spawn(app, notifier.run(), "outbox")
-        _spawn(app, approvals.run(), "approvals")
+
+        async def start_workers() -> None:
+            await breakers.load()
+            await service.restore()
+            await console.start(app, service)
+            log.info("acting through %s%s", backend.name,
+                     " (dry run: actions are planned and recorded, none executed)"
+                     if backend.name == "dry-run" else "")
+            _spawn(app, pipeline.run(), "pipeline")
+            _spawn(app, actor.run(), "actor")
+            _spawn(app, notifier.run(), "outbox")
+            _spawn(app, approvals.run(), "approvals")
+            _spawn(app, Retention(journal,
+                                  retention=lambda: service.runtime.config.state_retention,
+                                  clock=clock, report_size=metrics.journal_bytes.set).run(),
+                   "retention")
+
+        try:
+            await journal.open()
+        except JournalUnavailable as exc:
+            # A database that is down at start is not a crash loop: serve /-/ready false
+            # (and 503 to webhooks) and start the workers once it answers.
+            log.error("%s; /-/ready stays false until it answers", exc)
+            _spawn(app, _open_later(journal, start_workers), "journal-open")
+        else:
+            await start_workers()
         loop = asyncio.get_running_loop()
         if handle_signals:
             loop.add_signal_handler(signal.SIGHUP,
                                     lambda: _spawn(app, _reload(service), "reload"))
+            for stop in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(stop, _stop, stop)
         try:
             yield
         finally:
+            log.info("shutting down: stopping workers, closing the journal")
             if handle_signals:
                 loop.remove_signal_handler(signal.SIGHUP)
             owned: set[asyncio.Task[None]] = app[TASKS]
@@ -131,11 +151,50 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
     return app
 
 
+def _journal(runtime: Runtime, clock: Callable[[], float], synchronous: str) -> Journal:
+    postgres = runtime.config.postgres
+    if postgres is not None:
+        from responder.journal.postgres import PostgresJournal
+
+        return PostgresJournal(postgres.dsn, clock=clock, owner=_owner(runtime),
+                               lease=postgres.lease)
+    return SqliteJournal(runtime.config.state_path, clock=clock, synchronous=synchronous,
+                         owner=_owner(runtime))
+
+
+def _wake_on_notify(journal: Journal, service: Service) -> None:
+    """Work another replica journaled (PostgreSQL's NOTIFY) wakes this one's workers."""
+    events = {"delivery": service.work_available, "attempt": service.attempts_changed,
+              "outbox": service.outbox_changed}
+    if hasattr(journal, "on_wake"):
+        journal.on_wake = lambda kind: events[kind].set() if kind in events else None
+
+
+async def _open_later(journal: Journal, then: Callable[[], Coroutine[Any, Any, None]],
+                      every: float = 2.0) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await journal.open()
+        except JournalUnavailable as exc:
+            log.warning("%s; trying again in %.0fs", exc, every)
+            continue
+        log.info("journal open")
+        await then()
+        return
+
+
 def _owner(runtime: Runtime) -> str:
     """The name this process's leases carry: the same after a restart on the same host and
     port, so a restart takes its own work back at once (a port of 0 is not a name)."""
     port = runtime.config.port
     return f"{os.uname().nodename}:{port}" if port else f"{os.uname().nodename}:pid{os.getpid()}"
+
+
+def _stop(signum: signal.Signals) -> None:
+    """aiohttp's own handler, with a line saying why the service stops."""
+    log.info("received %s: shutting down", signum.name, extra={"signal": signum.name})
+    raise web.GracefulExit()
 
 
 async def _reload(service: Service) -> None:

@@ -11,8 +11,9 @@ Three things retry, and all three use ``Backoff``:
 - a **notification delivery** (5xx, 429, network): ``delivery(max_tries, first)``,
   doubling to 5 minutes, jittered for the same reason; a ``Retry-After`` wins.
 
-Jitter only ever shortens a wait (by up to ``jitter`` of it), so a bound stated for the
-plain schedule still holds. Pure arithmetic: the randomness is passed in.
+Jitter only ever lengthens a wait, by up to ``jitter`` of it: a retry never comes sooner
+than the plain schedule says, and clients that failed together spread out. Pure
+arithmetic: the randomness is passed in.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Backoff:
     factor: float = 2.0         # each further wait is this many times the one before
     cap: float = 0.0            # no wait is longer (0: no cap)
     max_tries: int = 0          # tries in all before giving up (0: never give up)
-    jitter: float = 0.0         # 0..1: a wait is shortened by up to this fraction of it
+    jitter: float = 0.0         # 0..1: a wait is lengthened by up to this fraction of it
 
     @classmethod
     def of(cls, retry: RetrySettings) -> Backoff:
@@ -68,7 +69,7 @@ class Backoff:
             delay *= self.factor
         delay = min(delay, cap)
         if self.jitter and random is not None:
-            delay -= delay * self.jitter * random()
+            delay += delay * self.jitter * random()
         return delay
 
     def gives_up(self, tries: int) -> bool:

@@ -1,4 +1,4 @@
-"""The ``responder`` command: serve | check | test | explain | analyze.
+"""The ``responder`` command: serve | check | test | explain | replay | analyze.
 
 Every subcommand reads ``-c/--config`` (default ``./responder.yaml``), so ``analyze`` and
 ``explain`` answer with the patterns, runbooks and templates the service would use.
@@ -16,29 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from responder import __version__, ctl
+from responder.config.main import LEVELS
 from responder.errors import ConfigErrors
 from responder.load import Runtime, load_analyzer, load_runtime
+from responder.logs import setup_logging
 from responder.model import DecodeError, decode_group
 
-
-class _LogFormatter(logging.Formatter):
-    """One line per record: ``ts level logger message``; structured lines pass through."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        base = f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} {record.levelname.lower()} " \
-               f"{record.name}: {record.getMessage()}"
-        if record.exc_info:
-            base += "\n" + self.formatException(record.exc_info)
-        return base
-
-
-def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_LogFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+DESCRIPTION = ("alert-responder: takes Alertmanager's and Grafana's webhooks, analyses the "
+               "failure, acts on Argo Workflows under retry budgets and circuit breakers, "
+               "and notifies people.")
 
 
 def _errors(exc: ConfigErrors) -> int:
@@ -69,24 +55,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from responder.app import create_app
     from responder.journal import JournalUnavailable, JournalVersionError
 
-    _setup_logging(args.log_level)
+    setup_logging("text", args.log_level or "info")
     try:
         runtime = _runtime(args)
     except ConfigErrors as exc:
         return _errors(exc)
     config = runtime.config
+    setup_logging(config.log_format, args.log_level or config.log_level)
     app = create_app(runtime, handle_signals=True)
     app.on_startup.append(_freeze_startup_objects)
-    logging.getLogger("responder").info(
-        "alert-responder %s listening on %s:%d (%d runbooks, %d patterns, channels: %s)",
-        __version__, config.host, config.port, len(runtime.runbooks), len(runtime.patterns),
-        ", ".join(sorted(config.channels)))
+    log = logging.getLogger("responder")
+    log.info("alert-responder %s listening on %s:%d (%d runbooks, %d patterns, channels: %s)",
+             __version__, config.host, config.port, len(runtime.runbooks),
+             len(runtime.patterns), ", ".join(sorted(config.channels)),
+             extra={"version": __version__, "listen": f"{config.host}:{config.port}",
+                    "config": str(config.path)})
     try:
         web.run_app(app, host=config.host, port=config.port, print=None, access_log=None,
                     shutdown_timeout=10.0, handle_signals=True)
     except (JournalVersionError, JournalUnavailable) as exc:   # at start: no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    log.info("alert-responder stopped")
     return 0
 
 
@@ -105,10 +95,28 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{args.config}: warning: auth has no operators: the webhook credential also "
               "serves the console, ctl, pause, approvals, breakers and reload; give people "
               "their own credentials with auth.operators", file=sys.stderr)
+    if runtime.config.postgres is not None and not _check_postgres(args, runtime):
+        return 1
     print(f"{args.config}: OK: {len(runtime.runbooks)} runbooks, {len(runtime.patterns)} "
           f"patterns, {len(runtime.templates.names())} templates, "
           f"{len(runtime.config.channels)} channels")
     return 0
+
+
+def _check_postgres(args: argparse.Namespace, runtime: Runtime) -> bool:
+    """Whether the configured database answers; says so either way (never its password)."""
+    import asyncio
+
+    from responder.journal import JournalUnavailable
+    from responder.journal.postgres import probe
+
+    assert runtime.config.postgres is not None
+    try:
+        print(f"{args.config}: state: {asyncio.run(probe(runtime.config.postgres.dsn))}")
+    except JournalUnavailable as exc:
+        print(f"{args.config}: state.postgres: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -126,23 +134,34 @@ def cmd_explain(args: argparse.Namespace) -> int:
         runtime = _runtime(args)
     except ConfigErrors as exc:
         return _errors(exc)
-    try:
-        body = Path(args.payload).read_bytes() if args.payload != "-" else sys.stdin.buffer.read()
-    except OSError as exc:
-        print(f"{args.payload}: {exc.strerror}", file=sys.stderr)
-        return 1
-    try:
-        group, rejected = decode_group(body)
-    except DecodeError as exc:
-        print(f"{args.payload}: {exc.path}: {exc.message}", file=sys.stderr)
-        return 1
-    result = explain(runtime, group)
-    result["rejected"] = [{"index": r.index, "path": r.path, "error": r.error} for r in rejected]
+    results, failed = [], False
+    for name in args.payloads:
+        try:
+            body = Path(name).read_bytes() if name != "-" else sys.stdin.buffer.read()
+            group, rejected = decode_group(body)
+        except OSError as exc:
+            print(f"{name}: {exc.strerror}", file=sys.stderr)
+            failed = True
+            continue
+        except DecodeError as exc:
+            print(f"{name}: {exc.path}: {exc.message}", file=sys.stderr)
+            failed = True
+            continue
+        result = explain(runtime, group)
+        result["rejected"] = [{"index": r.index, "path": r.path, "error": r.error}
+                              for r in rejected]
+        results.append((name, result))
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        # One payload: its explanation; several: a list of them, each naming its file.
+        out: Any = results[0][1] if len(args.payloads) == 1 and results else [
+            {"payload": name, **result} for name, result in results]
+        print(json.dumps(out, indent=2, default=str))
     else:
-        print(_explain_text(result, runtime))
-    return 0
+        for name, result in results:
+            if len(args.payloads) > 1:
+                print(f"== {name}")
+            print(_explain_text(result, runtime) + ("\n" if len(args.payloads) > 1 else ""))
+    return 1 if failed else 0
 
 
 def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
@@ -200,6 +219,51 @@ def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
     return "\n".join(out)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    import asyncio
+    import time
+
+    from responder.config.durations import parse_duration
+    from responder.journal import JournalUnavailable, JournalVersionError, SqliteJournal
+    from responder.replay import format_report, replay
+
+    try:
+        runtime = _runtime(args)
+    except ConfigErrors as exc:
+        return _errors(exc)
+    try:
+        since = time.time() - parse_duration(args.since)
+    except ValueError as exc:
+        print(f"--since: {exc}", file=sys.stderr)
+        return 1
+    postgres = runtime.config.postgres
+    dsn = args.state if args.state and "://" in args.state else (
+        postgres.dsn if postgres is not None and not args.state else None)
+
+    async def read() -> list[Any]:
+        journal: Any
+        if dsn is not None:
+            from responder.journal.postgres import PostgresJournal
+
+            journal = PostgresJournal(dsn)
+        else:
+            journal = SqliteJournal(Path(args.state or runtime.config.state_path))
+        await journal.open_read_only()
+        try:
+            decided: list[Any] = await journal.decided(since)
+            return decided
+        finally:
+            await journal.close()
+
+    try:
+        deliveries = asyncio.run(read())
+    except (JournalUnavailable, JournalVersionError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(format_report(replay(runtime, deliveries), since))
+    return 0
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     try:
         analyzer = load_analyzer(Path(args.config))
@@ -222,31 +286,49 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="responder", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"alert-responder {__version__}")
+    parser = argparse.ArgumentParser(
+        prog="responder", description=DESCRIPTION,
+        epilog="Every subcommand takes -c/--config; 'responder COMMAND --help' for its flags.")
+    parser.add_argument("--version", action="version", version=f"alert-responder {__version__}",
+                        help="print the version and exit")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", default="responder.yaml",
                         help="configuration file (default: ./responder.yaml)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                title="commands", help="one of:")
     p = sub.add_parser("serve", parents=[common], help="run the service")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", choices=LEVELS,
+                   help="log level; overrides log.level of the config (default: info)")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("check", parents=[common],
                        help="validate config, runbooks, patterns and templates")
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("test", parents=[common], help="run runbook unit tests")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="runbook test files (YAML: alert payloads and what must happen)")
     p.set_defaults(func=cmd_test)
     p = sub.add_parser("explain", parents=[common],
-                       help="dry run one webhook payload; touches nothing")
-    p.add_argument("payload", metavar="PAYLOAD.json", help="webhook payload file, or - for stdin")
-    p.add_argument("--json", action="store_true")
+                       help="dry run webhook payloads; touches nothing")
+    p.add_argument("payloads", nargs="+", metavar="PAYLOAD.json",
+                   help="webhook payload files (Alertmanager's or Grafana's), - for stdin")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON (several payloads: a list, each with its file name)")
     p.set_defaults(func=cmd_explain)
+    p = sub.add_parser("replay", parents=[common],
+                       help="decide the journaled alerts of a period again; touches nothing")
+    p.add_argument("--state", metavar="DB-or-DSN",
+                   help="SQLite journal file or postgresql:// DSN (default: the config's state)")
+    p.add_argument("--since", default="24h", help="how far back (default: 24h)")
+    p.set_defaults(func=cmd_replay)
     p = sub.add_parser("analyze", parents=[common], help="classify failure text")
     p.add_argument("text", nargs="?", help="failure text (default: read stdin)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="print the verdict as JSON: category, pattern, confidence, ...")
     p.set_defaults(func=cmd_analyze)
     ctl.add_parser(sub, [common])
+    for action in sub._choices_actions:   # `responder X --help` opens with what X does
+        command = sub.choices[action.dest]
+        command.description = command.description or action.help
     return parser
 
 

@@ -198,7 +198,10 @@ def _cancel(c: Client, a: argparse.Namespace) -> tuple[Any, Printer]:
 def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
     """Register ``ctl`` and its subcommands on the ``responder`` parser."""
     p = sub.add_parser("ctl", parents=list(parents), help="the operator's client of the HTTP API",
-                       description=__doc__.splitlines()[0])
+                       description="The operator's client of the responder's HTTP API, like "
+                                   "amtool: pauses, approvals, breakers, the audit log. Exit "
+                                   "codes: 0 done, 1 refused, 2 usage, 3 authentication or "
+                                   "permission, 4 unreachable or server error, 5 conflict.")
     p.add_argument("--url", default=os.environ.get("RESPONDER_URL", DEFAULT_URL),
                    help="responder's base URL (env RESPONDER_URL; default %(default)s)")
     p.add_argument("--token-file", default=os.environ.get("RESPONDER_TOKEN_FILE"),
@@ -207,43 +210,46 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
                    help="basic-auth user (env RESPONDER_USER), with --password-file")
     p.add_argument("--password-file", default=os.environ.get("RESPONDER_PASSWORD_FILE"),
                    help="file with the basic-auth password (env RESPONDER_PASSWORD_FILE)")
-    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table",
+                   help="table (default) or json: the API's own answer")
     p.set_defaults(func=main)
-    cmds = p.add_subparsers(dest="ctl_command", required=True, metavar="SUBCOMMAND")
+    cmds = p.add_subparsers(dest="ctl_command", required=True, metavar="SUBCOMMAND",
+                            help="what to ask or do (each has --help)")
     cmds.add_parser("status", help="paused?, pending work, loaded config").set_defaults(
         ctl=_status)
     c = cmds.add_parser("pause", help="hold actions (all, or those whose alert matches)")
     c.add_argument("--matcher", "-m", action="append", metavar="M",
                    help='Alertmanager matcher, e.g. namespace="ci" (repeatable; all must hold)')
-    c.add_argument("--reason")
+    c.add_argument("--reason", help="why, shown with the pause")
     c.add_argument("--until", help="duration (2h) or RFC 3339 time; default: until resumed")
     c.add_argument("--by", help="name for the audit log (operators' own names win)")
     c.set_defaults(ctl=_pause)
     cmds.add_parser("pauses", help="list the active pauses").set_defaults(ctl=_pauses)
     c = cmds.add_parser("resume", help="lift one pause by ID, or all")
-    c.add_argument("id", nargs="?", metavar="ID")
-    c.add_argument("--by")
+    c.add_argument("id", nargs="?", metavar="ID", help="the pause to lift (default: all)")
+    c.add_argument("--by", help="name for the audit log (operators' own names win)")
     c.set_defaults(ctl=_resume)
     c = cmds.add_parser("events", help="recent alerts, their analysis, runbooks and actions")
-    c.add_argument("--limit", type=int, default=20, metavar="N")
+    c.add_argument("--limit", type=int, default=20, metavar="N",
+                   help="how many recent alerts (default 20)")
     c.set_defaults(ctl=_events)
     cmds.add_parser("breakers", help="every circuit breaker").set_defaults(ctl=_breakers)
     c = cmds.add_parser("reset", help="close a breaker by hand")
-    c.add_argument("key", metavar="KEY")
+    c.add_argument("key", metavar="KEY", help="the breaker's key, as `breakers` lists it")
     c.set_defaults(ctl=_reset)
     cmds.add_parser("approvals", help="actions waiting for a person").set_defaults(
         ctl=_approvals)
     for decision in ("approve", "reject"):
         c = cmds.add_parser(decision, help=f"{decision} a waiting action")
-        c.add_argument("id", metavar="ID")
-        c.add_argument("--comment")
-        c.add_argument("--by")
+        c.add_argument("id", metavar="ID", help="the approval, as `approvals` lists it")
+        c.add_argument("--comment", help="why, for the audit log")
+        c.add_argument("--by", help="name for the audit log (operators' own names win)")
         c.set_defaults(ctl=_decide(decision))
     cmds.add_parser("actions", help="actions held, scheduled, waiting or awaiting approval "
                     "(the IDs cancel takes)").set_defaults(ctl=_actions)
     c = cmds.add_parser("cancel", help="cancel a scheduled or held action (attempt ID)")
-    c.add_argument("id", metavar="ID")
-    c.add_argument("--by")
+    c.add_argument("id", metavar="ID", help="the attempt, as `actions` lists it")
+    c.add_argument("--by", help="name for the audit log (operators' own names win)")
     c.set_defaults(ctl=_cancel)
 
 

@@ -1,9 +1,14 @@
-"""The Alertmanager webhook (version 4) as frozen, typed values.
+"""The Alertmanager webhook (version 4), and Grafana Alerting's (version 1), as frozen values.
 
 Decoding is strict where it matters (types, required fields, ``version``) and lenient where
 Alertmanager evolves (unknown fields are ignored). The envelope is decoded first with each
 alert kept raw, then every alert on its own, so one bad alert is rejected alone with the
 field path that failed (``$.alerts[3].labels``) while its siblings are accepted.
+
+Grafana's webhook contact point posts the same shape with ``version: "1"`` and a few more
+fields (``orgId``, ``title``, ``state``, ``message``; per alert ``values``, ``valueString``
+and links to silence the alert, its dashboard, panel and image). Those alerts decode to
+``GrafanaAlert``, a subclass, so Alertmanager's alerts carry (and journal) nothing more.
 """
 
 from __future__ import annotations
@@ -54,6 +59,36 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
         }
 
 
+class GrafanaAlert(Alert, frozen=True, kw_only=True):
+    """An alert from Grafana Alerting: its values and the links Grafana adds."""
+
+    values: dict[str, float | None] = {}
+    value_string: str = msgspec.field(default="", name="valueString")
+    silence_url: str = msgspec.field(default="", name="silenceURL")
+    dashboard_url: str = msgspec.field(default="", name="dashboardURL")
+    panel_url: str = msgspec.field(default="", name="panelURL")
+    image_url: str = msgspec.field(default="", name="imageURL")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "values": dict(self.values),
+                "valueString": self.value_string, "silenceURL": self.silence_url,
+                "dashboardURL": self.dashboard_url, "panelURL": self.panel_url,
+                "imageURL": self.image_url}
+
+
+#: The keys only Grafana's alerts have: a journaled alert with any of them is one.
+_GRAFANA_KEYS = frozenset({"values", "valueString", "silenceURL", "dashboardURL", "panelURL",
+                           "imageURL"})
+
+
+def alert_links(alert: Alert) -> dict[str, str | None]:
+    """The links an alert carries besides ``generatorURL`` (Grafana's; none from Alertmanager)."""
+    if isinstance(alert, GrafanaAlert):
+        return {"silence": alert.silence_url or None, "dashboard": alert.dashboard_url or None,
+                "panel": alert.panel_url or None, "image": alert.image_url or None}
+    return {"silence": None, "dashboard": None, "panel": None, "image": None}
+
+
 class _GroupFields(msgspec.Struct, frozen=True, kw_only=True):
     """The webhook envelope's fields besides version, status and alerts."""
 
@@ -65,12 +100,17 @@ class _GroupFields(msgspec.Struct, frozen=True, kw_only=True):
     common_annotations: dict[str, str] = msgspec.field(
         default_factory=dict, name="commonAnnotations")
     external_url: str = msgspec.field(default="", name="externalURL")
+    # Grafana's envelope adds these (its docs say title, state and message will go).
+    org_id: int | None = msgspec.field(default=None, name="orgId")
+    title: str = ""
+    state: str = ""
+    message: str = ""
 
 
 class _Envelope(_GroupFields, frozen=True, kw_only=True):
     """A webhook body with each alert left undecoded, to reject bad alerts one by one."""
 
-    version: Literal["4"]
+    version: Literal["4", "1"]
     status: Status
     alerts: list[msgspec.Raw]
 
@@ -81,6 +121,14 @@ class _FastEnvelope(_GroupFields, frozen=True, kw_only=True):
     version: Literal["4"]
     status: Status
     alerts: list[Alert]
+
+
+class _FastGrafanaEnvelope(_GroupFields, frozen=True, kw_only=True):
+    """Grafana's webhook body whose alerts are all valid, decoded in one pass."""
+
+    version: Literal["1"]
+    status: Status
+    alerts: list[GrafanaAlert]
 
 
 class AlertGroup(_GroupFields, frozen=True, kw_only=True):
@@ -102,6 +150,9 @@ class AlertGroup(_GroupFields, frozen=True, kw_only=True):
             "commonAnnotations": dict(self.common_annotations),
             "externalURL": self.external_url,
         }
+        if self.version == "1":
+            out.update({"orgId": self.org_id, "title": self.title, "state": self.state,
+                        "message": self.message})
         if with_alerts:
             out["alerts"] = [a.to_dict() for a in self.alerts]
         return out
@@ -127,7 +178,9 @@ class Rejected(msgspec.Struct, frozen=True):
 
 _FAST_DECODER = msgspec.json.Decoder(_FastEnvelope)
 _ENVELOPE_DECODER = msgspec.json.Decoder(_Envelope)
-_ALERT_DECODER = msgspec.json.Decoder(Alert)
+_FAST_GRAFANA_DECODER = msgspec.json.Decoder(_FastGrafanaEnvelope)
+_ALERT_DECODERS: dict[str, msgspec.json.Decoder[Alert]] = {
+    "4": msgspec.json.Decoder(Alert), "1": msgspec.json.Decoder(GrafanaAlert)}
 _PATH_SUFFIX = " - at `"
 
 
@@ -156,6 +209,12 @@ def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
     else:
         return _group(fast, fast.alerts), []
     try:
+        grafana = _FAST_GRAFANA_DECODER.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        pass
+    else:
+        return _group(grafana, grafana.alerts), []
+    try:
         env = _ENVELOPE_DECODER.decode(body)
     except msgspec.ValidationError as exc:
         message, path = _split_msgspec_error(exc, "$")
@@ -172,9 +231,10 @@ def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
         raise DecodeError(f"body is not valid UTF-8 (byte {bad.start})") from None
     alerts: list[Alert] = []
     rejected: list[Rejected] = []
+    decoder = _ALERT_DECODERS[env.version]
     for index, raw in enumerate(env.alerts):
         try:
-            alerts.append(_ALERT_DECODER.decode(raw))
+            alerts.append(decoder.decode(raw))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             message, path = _split_msgspec_error(exc, f"$.alerts[{index}]")
             rejected.append(Rejected(index, path, message))
@@ -185,21 +245,26 @@ def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
     return _group(env, alerts), rejected
 
 
-def _group(env: _Envelope | _FastEnvelope, alerts: list[Alert]) -> AlertGroup:
+def _group(env: _Envelope | _FastEnvelope | _FastGrafanaEnvelope,
+           alerts: list[Alert] | list[GrafanaAlert]) -> AlertGroup:
     return AlertGroup(
         version=env.version, group_key=env.group_key, truncated_alerts=env.truncated_alerts,
         status=env.status, receiver=env.receiver, group_labels=env.group_labels,
         common_labels=env.common_labels, common_annotations=env.common_annotations,
-        external_url=env.external_url, alerts=tuple(alerts))
+        external_url=env.external_url, org_id=env.org_id, title=env.title, state=env.state,
+        message=env.message, alerts=tuple(alerts))
 
 
 def group_from_dict(envelope: dict[str, Any], alerts: list[dict[str, Any]]) -> AlertGroup:
     """Rebuild a group from its journaled envelope and alerts."""
-    return msgspec.convert({**envelope, "alerts": alerts}, AlertGroup)
+    group = msgspec.convert({**envelope, "alerts": []}, AlertGroup)
+    return group.with_alerts(tuple(alert_from_dict(a) for a in alerts))
 
 
 def alert_from_dict(data: dict[str, Any]) -> Alert:
-    return msgspec.convert(data, Alert)
+    if _GRAFANA_KEYS.isdisjoint(data):
+        return msgspec.convert(data, Alert)
+    return msgspec.convert(data, GrafanaAlert)
 
 
 def label_fingerprint(labels: dict[str, str]) -> str:

@@ -5,8 +5,9 @@ dedup key makes a re-processed delivery enqueue nothing new). ``Notifier.run`` d
 due rows: a per-channel token bucket paces them, temporary failures (5xx, 429 with its
 ``Retry-After``, network errors) come back later with backoff, permanent ones are counted
 and handed to the runbook's fallback channel, re-rendered for that channel's type.
-The rendering context is stored with the message so a fallback or a restart needs nothing
-from memory.
+A stored message is what is sent (body and type) and, when the target has a fallback
+channel, the message rendered for that channel too: a fallback or a restart needs nothing
+from memory, and the journal does not keep each message's whole rendering context.
 """
 
 from __future__ import annotations
@@ -14,18 +15,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
 
 from responder.act.ratelimit import TokenBucket
+from responder.backoff import delivery
 from responder.errors import PermanentError, TemporaryError
 from responder.journal import Event, JournalUnavailable, OutboxItem, OutboxMessage
 from responder.load import Runtime
 from responder.model import Alert, AlertGroup
-from responder.notify.base import Sender, build_senders, delivery_backoff
+from responder.notify.base import Sender
 from responder.notify.render import Message, NotificationContext, RenderError, build_context
+from responder.notify.senders import build_senders
 from responder.service import Service
 
 log = logging.getLogger("responder.notify")
@@ -83,8 +87,18 @@ class Notifier:
         except RenderError as exc:
             self.service.metrics.notification_failed.labels(target.channel).inc()
             return [dataclasses.replace(base, outcome="render_failed", detail={"error": str(exc)})]
-        stored = {"body": message.body, "type": message.type, "template": target.template,
-                  "context": context.variables()}
+        stored: dict[str, Any] = {"body": message.body, "type": message.type,
+                                  "template": target.template}
+        fallback = runtime.config.channels.get(target.fallback) if target.fallback else None
+        if fallback is not None and target.fallback != target.channel:
+            try:
+                other = runtime.templates.render(fallback, context, None)
+                stored["fallback"] = {"body": other.body, "type": other.type,
+                                      "event": context.event,
+                                      "runbook": str(context.runbook.get("name", "")) or None}
+            except RenderError as exc:
+                log.warning("fallback %s of %s cannot be rendered: %s", target.fallback,
+                            target.channel, exc)
         if collect is not None:
             collect.append(OutboxMessage(
                 channel=target.channel, dedup=dedup, message=stored, fallback=target.fallback,
@@ -160,8 +174,9 @@ class Notifier:
             await sender.send(message)
         except TemporaryError as exc:
             spec = runtime.config.channels[item.channel]   # it has a sender, so it exists
-            if tries < spec.max_tries:
-                delay = delivery_backoff(tries, base=spec.backoff, retry_after=exc.delay)
+            policy = delivery(spec.max_tries, spec.backoff)
+            if not policy.gives_up(tries):
+                delay = policy.delay(tries, retry_after=exc.delay, random=random.random)
                 await journal.update_outbox(
                     item.id, state="pending", tries=tries, next_at=service.clock() + delay,
                     error=str(exc), events=[dataclasses.replace(
@@ -191,10 +206,30 @@ class Notifier:
                                             events=events)
         log.warning("notification to %s failed permanently: %s", item.channel, error)
         if item.fallback and item.fallback != item.channel:
-            context = NotificationContext(**item.message["context"])
-            more = await self._enqueue(service.runtime, Target(item.fallback), context,
-                                       f"{item.dedup}:fallback:{item.fallback}", item.receipt_id)
-            await service.journal.add_events(more)
+            await service.journal.add_events(await self._fall_back(item))
+
+    async def _fall_back(self, item: OutboxItem) -> list[Event]:
+        """Queue the message rendered for the fallback channel when it was queued."""
+        service = self.service
+        assert item.fallback is not None
+        dedup = f"{item.dedup}:fallback:{item.fallback}"
+        if "context" in item.message:   # queued by schema version 1: render it now
+            return await self._enqueue(service.runtime, Target(item.fallback),
+                                       NotificationContext(**item.message["context"]), dedup,
+                                       item.receipt_id)
+        rendered = item.message.get("fallback")
+        base = Event(kind="notification", receipt_id=item.receipt_id, action=item.fallback,
+                     runbook=rendered.get("runbook") if rendered else None)
+        if rendered is None:
+            return [dataclasses.replace(base, outcome="render_failed", detail={
+                "error": f"no message rendered for fallback channel {item.fallback}"})]
+        queued = await service.journal.enqueue(
+            channel=item.fallback, dedup=dedup, fallback=None, receipt_id=item.receipt_id,
+            message={"body": rendered["body"], "type": rendered["type"], "template": None})
+        if queued:
+            service.outbox_changed.set()
+        return [dataclasses.replace(base, outcome="queued" if queued else "duplicate",
+                                    detail={"event": rendered.get("event"), "dedup": dedup})]
 
 
 def _message(item: OutboxItem) -> Message:

@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from responder.access import identify
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
+from responder.config.durations import format_duration
 from responder.journal import JournalUnavailable
 from responder.model import DecodeError, decode_group
 from responder.service import Service
@@ -124,7 +125,9 @@ async def _webhook(request: web.Request, service: Service) -> web.Response:
         metrics.alerts_rejected.inc(len(rejected))
     service.work_available.set()
     log.info("webhook group=%s accepted=%d duplicates=%d rejected=%d", group.group_key,
-             result.accepted, result.duplicates, len(rejected))
+             result.accepted, result.duplicates, len(rejected),
+             extra={"group_key": group.group_key, "accepted": result.accepted,
+                    "duplicates": result.duplicates, "rejected": len(rejected)})
     answer: dict[str, Any] = {"accepted": result.accepted, "duplicates": result.duplicates}
     if rejected:
         answer["rejected"] = len(rejected)
@@ -136,6 +139,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     try:
         service.metrics.journal_pending.set(await service.journal.pending_count())
+        service.metrics.journal_bytes.set(await service.journal.size_bytes())
     except JournalUnavailable:
         pass
     body = generate_latest(service.metrics.registry)
@@ -173,9 +177,15 @@ async def events_handler(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     limit = _limit(request)
     try:
-        return json_response(await service.journal.recent(limit))
+        recent = await service.journal.recent(limit)
     except JournalUnavailable:
         return _error(503, "journal unavailable")
+    # How far back the log reaches: rows older than ``since`` were deleted by retention
+    # (``since`` is null while nothing has been deleted yet).
+    retention = service.runtime.config.state_retention
+    recent["retention"] = {"period": format_duration(retention), "seconds": retention,
+                           "since": recent.pop("since", None)}
+    return json_response(recent)
 
 
 async def audit_handler(request: web.Request) -> web.Response:
@@ -194,13 +204,17 @@ async def audit_handler(request: web.Request) -> web.Response:
 async def status_handler(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     runtime = service.runtime
-    await service.refresh_pauses()
+    # The truth, not the setting: without a cluster to act on, actions run dry too.
+    backend = request.app[ACTOR].backend
+    paused = await service.is_paused()
     return json_response({
-        "paused": service.paused,
+        "paused": paused,
         "pauses": len(service.pauses),
         "held": len(await service.journal.attempts_in(("held",))),
         "awaiting_approval": len(await service.journal.approvals()),
-        "dry_run": runtime.config.dry_run,
+        "dry_run": runtime.config.dry_run or backend.name == "dry-run",
+        "dry_run_reason": getattr(backend, "reason", None),
+        "backend": backend.name,
         "runbooks": len(runtime.runbooks),
         "patterns": len(runtime.patterns),
         "channels": sorted(runtime.config.channels),

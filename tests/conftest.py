@@ -6,12 +6,14 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.pg import PostgresServer, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "s3cret-t0ken-for-tests"
@@ -65,3 +67,16 @@ async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met in {within}s: {result!r}")
         await asyncio.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole session (see tests/pg.py)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_dsn(pg_server: PostgresServer) -> str:
+    """The DSN (with its password) of a fresh, empty database on the session's server."""
+    return pg_server.create_database()

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import ssl
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,7 +296,27 @@ def load_kube_client(settings: KubeSettings | None, environ: Mapping[str, str] |
         raise
     except Exception as exc:  # the loaders raise ConfigException, OSError, YAML errors...
         raise KubeConfigUnavailable(f"{source}: {type(exc).__name__}: {exc}") from exc
+    cfg.proxy = env_proxy(cfg.host, env)
     return k8s_client.ApiClient(configuration=cfg), source
+
+
+def env_proxy(url: str, environ: Mapping[str, str]) -> str | None:
+    """The proxy ``HTTPS_PROXY``/``HTTP_PROXY`` name for ``url`` unless ``NO_PROXY`` covers
+    its host: what aiohttp's ``trust_env`` does, for the Kubernetes client (urllib3)."""
+    def get(name: str) -> str:
+        return environ.get(name.lower()) or environ.get(name.upper()) or ""
+
+    parts = urllib.parse.urlsplit(url)
+    proxy = get("https_proxy") if parts.scheme == "https" else get("http_proxy")
+    if not proxy or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    for entry in get("no_proxy").split(","):
+        entry = entry.strip().lower().rsplit(":", 1)[0] if "]" not in entry else entry.strip()
+        if entry == "*" or (entry and (host == entry.lstrip(".")
+                                       or host.endswith("." + entry.lstrip(".")))):
+            return None
+    return proxy
 
 
 def classify_api_exception(exc: BaseException) -> PermanentError | TemporaryError:

@@ -7,8 +7,7 @@ the rest: ``TemporaryError`` comes back with the ``TRANSIENT_ACTION`` backoff, a
 success chains attempt ``n+1`` of a workflow retry ``Backoff`` later, until the budget is
 spent and a final ``escalate`` attempt waits for the next confirmation.
 
-Breaker transitions schedule ``on_open``/``on_close`` once per transition, here too,
-since they are attempts like any other.
+Breaker transitions and ``breaker.*`` actions are ``act/transitions.py``.
 """
 
 from __future__ import annotations
@@ -16,16 +15,17 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from responder.act import gate as g
 from responder.act.argo import ActionResult, Backend
 from responder.act.breaker_store import BreakerStore
+from responder.act.context import action_event, attempt_backoff
 from responder.act.escalation import Escalations
 from responder.act.plan import CHAINED
-from responder.backoff import TRANSIENT_ACTION, Backoff
-from responder.config.durations import parse_duration
+from responder.act.transitions import Transitions
+from responder.backoff import TRANSIENT_ACTION
 from responder.errors import PermanentError, TemporaryError
 from responder.journal import Attempt, Event, Journal
 from responder.metrics import Metrics
@@ -36,13 +36,14 @@ HOLD_RECHECK = 1.0   # a held attempt is looked at again this often while paused
 
 class Attempts:
     def __init__(self, journal: Journal, metrics: Metrics, backend: Backend,
-                 breakers: BreakerStore, escalations: Escalations, *,
+                 breakers: BreakerStore, transitions: Transitions, escalations: Escalations, *,
                  clock: Callable[[], float], can_read: bool,
                  random: Callable[[], float] = random.random) -> None:
         self.journal = journal
         self.metrics = metrics
         self.backend = backend
         self.breakers = breakers
+        self.transitions = transitions
         self.escalations = escalations
         self.clock = clock
         self.can_read = can_read
@@ -58,7 +59,7 @@ class Attempts:
         if name == "failure_opened":
             transition = await self.breakers.failure(key, a.context["breaker"], "still failing")
             if transition == "opened":
-                return True, await self.transition(key, "opened", a.context)
+                return True, await self.transitions.transition(key, "opened", a.context)
             return False, []
         if name == "rate_wait":
             spec = a.context["rate_limit"]
@@ -87,7 +88,7 @@ class Attempts:
         ctx = a.context
         if isinstance(verdict, g.Run):
             if a.action.startswith("breaker."):
-                return await self._breaker_action(a)
+                return await self.transitions.breaker_action(a)
             return await self._call(a)
         if isinstance(verdict, g.Hold):
             first = a.outcome != "paused"
@@ -96,30 +97,30 @@ class Attempts:
             if not first:
                 return []
             metrics.actions.labels(a.action, "paused").inc()
-            return [self.event(a, "paused", {"reason": verdict.reason})]
+            return [action_event(a, "paused", {"reason": verdict.reason})]
         if isinstance(verdict, g.Refuse):
             await journal.update_attempt(a.id, state="done", outcome=verdict.outcome,
                                          detail=verdict.reason)
             metrics.actions.labels(a.action, verdict.outcome).inc()
-            return [self.event(a, verdict.outcome, {"breaker": ctx.get("breaker_key")}),
+            return [action_event(a, verdict.outcome, {"breaker": ctx.get("breaker_key")}),
                     *await self.escalations.escalate(ctx, a.receipt_id, a.instance,
                                                      verdict.reason)]
         if isinstance(verdict, g.Wait):
             await journal.update_attempt(a.id, state="scheduled", due_at=verdict.until)
             if verdict.outcome == "rate_limited":
                 metrics.actions.labels(a.action, "rate_limited").inc()
-                return [self.event(a, "rate_limited", {"retry_in": round(verdict.until - now, 3)})]
-            return [self.event(a, "waiting", {"phase": facts.phase})]
+                return [action_event(a, "rate_limited", {"retry_in": round(verdict.until - now, 3)})]
+            return [action_event(a, "waiting", {"phase": facts.phase})]
         if isinstance(verdict, g.Recovered):
             await journal.update_attempt(a.id, state="done", outcome="recovered",
                                          detail=f"workflow {verdict.phase}")
             metrics.retry_success.inc()
-            return [self.event(a, "recovered", {"phase": verdict.phase})]
+            return [action_event(a, "recovered", {"phase": verdict.phase})]
         if isinstance(verdict, g.Exhausted):
             await journal.update_attempt(a.id, state="done", outcome="exhausted",
                                          detail=f"retry budget of {verdict.limit} spent")
             metrics.retry_budget_exhausted.labels(a.runbook).inc()
-            return [self.event(a, "exhausted", {"limit": verdict.limit}),
+            return [action_event(a, "exhausted", {"limit": verdict.limit}),
                     *await self.escalations.escalate(ctx, a.receipt_id, a.instance,
                                                      verdict.reason)]
         raise AssertionError(f"unhandled verdict {verdict!r}")
@@ -137,7 +138,7 @@ class Attempts:
             delay = TRANSIENT_ACTION.delay(tries, retry_after=exc.delay, random=self.random)
             await self._retry_later(a, self.clock() + delay, tries)
             self.metrics.actions.labels(a.action, "retrying").inc()
-            return [self.event(a, "retrying", {"error": str(exc), "try": tries,
+            return [action_event(a, "retrying", {"error": str(exc), "try": tries,
                                                "retry_in": delay})]
         except PermanentError as exc:
             self.metrics.action_duration.labels(a.action).observe(time.perf_counter() - started)
@@ -152,7 +153,7 @@ class Attempts:
         self.metrics.actions.labels(a.action, result.outcome).inc()
         await self.journal.update_attempt(a.id, state="done", outcome=result.outcome,
                                           detail=result.detail, executed_at=self.clock())
-        events = [self.event(a, result.outcome, {"detail": result.detail,
+        events = [action_event(a, result.outcome, {"detail": result.detail,
                                                  "phase": result.phase, "attempt": a.n})]
         if a.action in CHAINED and result.outcome in ("success", "dry_run"):
             if result.outcome == "success":
@@ -164,9 +165,7 @@ class Attempts:
         """Schedule attempt n+1, or the final ``escalate`` once the budget is spent."""
         retry = a.context["retry"]
         n = a.n + 1
-        backoff = Backoff(float(retry.get("duration", 30.0)), float(retry.get("factor", 2.0)),
-                          float(retry.get("max_duration", 300.0)))
-        due = self.clock() + backoff.delay(n)
+        due = self.clock() + attempt_backoff(a.context).delay(n)
         state = "scheduled" if self.can_read else "waiting"
         nxt = await self.journal.schedule_attempt(
             instance=a.instance, runbook=a.runbook, target=a.target, n=n,
@@ -174,65 +173,20 @@ class Attempts:
             due_at=due, receipt_id=a.receipt_id, context=a.context, state=state)
         if nxt is None:
             return []
-        return [self.event(nxt, state, {"due_in": round(due - self.clock(), 3),
+        return [action_event(nxt, state, {"due_in": round(due - self.clock(), 3),
                                         "reason": "runs if the failure persists after the backoff"})]
 
     async def _failed(self, a: Attempt, error: str) -> list[Event]:
         self.metrics.actions.labels(a.action, "failed").inc()
         await self.journal.update_attempt(a.id, state="failed", outcome="failed", detail=error,
                                           executed_at=self.clock())
-        events = [self.event(a, "failed", {"error": error})]
+        events = [action_event(a, "failed", {"error": error})]
         key = a.context.get("breaker_key")
         if a.context.get("breaker_action"):
             return events
         if key:
             transition = await self.breakers.failure(key, a.context["breaker"], error)
             if transition == "opened":
-                events.extend(await self.transition(key, "opened", a.context))
+                events.extend(await self.transitions.transition(key, "opened", a.context))
         return events + await self.escalations.escalate(a.context, a.receipt_id, a.instance,
                                                         f"{a.action} failed: {error}")
-
-    async def _breaker_action(self, a: Attempt) -> list[Event]:
-        key = str(a.params.get("key", ""))
-        if a.action == "breaker.trip":
-            cooldown = a.params.get("for")
-            seconds = parse_duration(str(cooldown)) if cooldown else None
-            transition = await self.breakers.trip(key, seconds, f"runbook {a.runbook}")
-        else:
-            transition = await self.breakers.reset(key, f"runbook {a.runbook}")
-        await self.journal.update_attempt(a.id, state="done", outcome="success",
-                                          detail=f"breaker {key}: {transition or 'unchanged'}",
-                                          executed_at=self.clock())
-        self.metrics.actions.labels(a.action, "success").inc()
-        events = [self.event(a, "success", {"breaker": key, "transition": transition})]
-        if transition in ("opened", "closed"):
-            spec_ctx = self.breakers.specs.get(key, {}).get("context", a.context)
-            events.extend(await self.transition(key, transition, spec_ctx))
-        return events
-
-    # -- breaker transitions -----------------------------------------------------------
-    async def transition(self, key: str, transition: str, ctx: Mapping[str, Any]) -> list[Event]:
-        """Schedule ``on_open``/``on_close`` once for this transition."""
-        spec = self.breakers.specs.get(key) or ctx.get("breaker") or {}
-        actions = spec.get("on_open" if transition == "opened" else "on_close", [])
-        state = self.breakers.get(key)
-        stamp = state.opened_at if transition == "opened" else self.clock()
-        instance = f"breaker:{key}:{transition}:{stamp}"
-        events = []
-        for action in actions:
-            attempt = await self.journal.schedule_attempt(
-                instance=instance, runbook=str(spec.get("runbook", ctx.get("runbook", ""))),
-                target=action["target"], n=1, action=action["kind"], params=action["params"],
-                due_at=self.clock(), receipt_id=None,
-                context={**dict(ctx), "breaker_action": True})
-            if attempt is not None:
-                events.append(self.event(attempt, "scheduled", {"on": transition, "breaker": key}))
-        if transition == "opened":
-            self.metrics.manual_interventions.inc()
-        return events
-
-    @staticmethod
-    def event(a: Attempt, outcome: str, detail: dict[str, Any]) -> Event:
-        return Event(kind="action", receipt_id=a.receipt_id, instance=a.instance,
-                     runbook=a.runbook, action=a.action, target=a.target, outcome=outcome,
-                     detail={"attempt": a.n, "params": a.params, **detail})

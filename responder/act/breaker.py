@@ -94,3 +94,10 @@ def next_half_open(s: BreakerState, cooldown: float) -> float | None:
     if s.state != "open" or s.opened_at is None:
         return None
     return s.opened_at + cooldown
+
+
+def is_idle(s: BreakerState, now: float, window: float) -> bool:
+    """Closed with no failure left in the window: the same as a breaker never seen, so it
+    can be forgotten (its key, often one per workflow, leaves the metrics and the API)."""
+    return s.state == "closed" and not s.trial_in_flight and not _in_window(s.failures, now,
+                                                                           window)

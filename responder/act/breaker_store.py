@@ -44,12 +44,22 @@ class BreakerStore:
         """Refresh this process's copy from the journal (another process may have moved)."""
         for row in await self.journal.load_breakers():
             self._remember(row)
+        self._forget_idle()
 
     def _remember(self, row: Breaker) -> None:
         self.states[row.key] = _state(row)
         if row.spec:
             self.specs[row.key] = row.spec
         self._gauge(self.states[row.key])
+
+    def _forget_idle(self) -> None:
+        """Drop closed breakers with nothing in their window, and their gauge series."""
+        now = self.clock()
+        for key, state in list(self.states.items()):
+            if sm.is_idle(state, now, float(self.specs.get(key, {}).get("window", 900.0))):
+                del self.states[key]
+                self.specs.pop(key, None)
+                self.metrics.breaker_state.remove(key)
 
     def get(self, key: str) -> sm.BreakerState:
         return self.states.get(key) or _new(key)
@@ -141,6 +151,7 @@ class BreakerStore:
 
             if await self._change(key, step, None, "cooldown elapsed") == "half_opened":
                 moved.append(key)
+        self._forget_idle()
         return moved
 
     def next_half_open_at(self) -> float | None:

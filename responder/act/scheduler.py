@@ -21,6 +21,7 @@ from typing import Protocol
 from responder.act import gate as g
 from responder.act.attempts import Attempts
 from responder.act.breaker_store import BreakerStore
+from responder.act.context import action_event, gated
 from responder.journal import Attempt, Event, JournalUnavailable
 
 log = logging.getLogger("responder.act")
@@ -92,7 +93,7 @@ class Scheduler:
             log.exception("attempt %d failed unexpectedly", attempt.id)
             await journal.update_attempt(attempt.id, state="failed", outcome="failed",
                                          detail=f"internal error: {type(exc).__name__}")
-            events = [self.attempts.event(attempt, "failed",
+            events = [action_event(attempt, "failed",
                                           {"error": f"internal error: {exc}"})]
         await journal.add_events(events)
 
@@ -106,14 +107,3 @@ class Scheduler:
             facts = facts.learn(**{verdict.fact: value})
             verdict = g.gate(gated(a), facts)
         return events + await self.attempts.apply(a, verdict, facts)
-
-
-def gated(a: Attempt) -> g.Attempt:
-    """The gate's view of a journaled attempt."""
-    ctx = a.context
-    retry = ctx.get("retry") or {}
-    return g.Attempt(
-        action=a.action, n=a.n, breaker_key=ctx.get("breaker_key") or None,
-        breaker_action=bool(ctx.get("breaker_action")),
-        retry_duration=float(retry.get("duration", 30.0)), limit=int(retry.get("limit", 0)),
-        rate_limited=bool(ctx.get("rate_limit")))

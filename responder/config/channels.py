@@ -101,6 +101,7 @@ class WebhookSettings:
     basic_auth: BasicAuth | None = None
     hmac_secret: Secret | None = None   # X-Responder-Signature: sha256=<hex of the body>
     timeout: float = DEFAULT_TIMEOUT
+    headers: tuple[tuple[str, Secret], ...] = ()   # every value treated as a credential
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,9 +289,49 @@ def _webhook(sec: Section, timeout: float) -> WebhookSettings | None:
         sec.error(sec.at("basic_auth"), f"{sec.where}: give bearer_token or basic_auth, "
                                         f"not both")
     hmac_secret = _optional_secret(sec, "hmac_secret")
+    headers = _headers(sec.section("headers"),
+                       has_auth=bearer is not None or auth is not None)
     if url is None:
         return None
-    return WebhookSettings(url, bearer, basic, hmac_secret, timeout)
+    return WebhookSettings(url, bearer, basic, hmac_secret, timeout, headers)
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: Headers the sender sets itself: a channel cannot replace them.
+_OWN_HEADERS = frozenset({"content-type", "content-length", "host", "transfer-encoding",
+                          "x-responder-signature"})
+
+
+def _headers(sec: Section | None, *, has_auth: bool) -> tuple[tuple[str, Secret], ...]:
+    """``headers: {Name: value, Other_file: path}``: each value inline or read from a file
+    (like every secret), kept as a ``Secret`` since most carry credentials."""
+    if sec is None or not sec.valid:
+        return ()
+    out: list[tuple[str, Secret]] = []
+    names = {str(key).removesuffix("_file") for key in sec.data}
+    for name in sorted(names, key=str.lower):
+        shown = sec.name(name)
+        where = sec.at(name if name in sec.data else f"{name}_file")
+        value = sec.secret(name)
+        if not _HEADER_NAME.fullmatch(name):
+            sec.error(where, f"{shown}: not a valid HTTP header name")
+            continue
+        if name.lower() in _OWN_HEADERS:
+            sec.error(where, f"{shown}: set by the responder itself, not by a channel")
+            continue
+        if name.lower() == "authorization" and has_auth:
+            sec.error(where, f"{shown}: give bearer_token, basic_auth or an Authorization header, "
+                      f"not two")
+            continue
+        if value is None:
+            continue
+        if any(c in value for c in "\r\n\0"):
+            # Never echo the value: it is a credential.
+            sec.error(where, f"{shown}: a header value cannot hold a line break")
+            continue
+        out.append((name, Secret(value)))
+    sec.finish()
+    return tuple(out)
 
 
 def _log(sec: Section, timeout: float) -> LogSettings:

@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from responder.config.channels import ChannelSpec, parse_channels
+from responder.config.postgres import PostgresSpec, parse_postgres
 from responder.config.reader import Section, origin_of
 from responder.config.yamlmarks import load_file
 from responder.errors import ConfigError, ConfigErrors, Origin
+
+FORMATS = ("text", "json")
+LEVELS = ("debug", "info", "warning", "error")
 
 DEFAULT_LISTEN = "127.0.0.1:9095"
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
@@ -78,7 +82,10 @@ class Config:
     channels: dict[str, ChannelSpec]
     max_body_bytes: int
     dashboard_url: str | None
-    workers: int
+    state_retention: float = 7 * 86400.0   # seconds; finished work older than this is deleted
+    postgres: PostgresSpec | None = None
+    log_format: str = "text"
+    log_level: str = "info"
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -144,11 +151,26 @@ def load_config(path: Path) -> Config:
                    f"listen: {listen} is not a loopback address; configure auth "
                    "(bearer_token_file or basic_auth) or set insecure_allow_unauthenticated: true")
 
+    log_format, log_level = "text", "info"
+    log_section = root.section("log")
+    if log_section is not None:
+        log_format = log_section.choice("format", FORMATS, "text")
+        log_level = log_section.choice("level", LEVELS, "info")
+        log_section.finish()
+
     dry_run = root.bool("dry_run", False)
     state = root.section("state")
     state_path = base_dir / "responder-state.db"
+    postgres: PostgresSpec | None = None
+    state_retention = 7 * 86400.0
     if state is not None:
         state_path = state.path("path", state_path)
+        state_retention = _retention(state)
+        pg_section = state.section("postgres")
+        if pg_section is not None:
+            postgres = parse_postgres(pg_section)
+            if state.has("path"):
+                state.error(state.at("postgres"), "state: give path (SQLite) or postgres, not both")
         state.finish()
 
     rules = tuple(root.str_list("rules", ["rules/runbooks/*.yaml"]))
@@ -169,7 +191,7 @@ def load_config(path: Path) -> Config:
             token=argo_section.secret("token"),
             ca_file=argo_section.path("ca_file", None),
             insecure_skip_verify=argo_section.bool("insecure_skip_verify", False),
-            timeout=argo_section.duration("timeout", 10.0),
+            timeout=argo_section.duration("timeout", 10.0, positive=True),
             ui_url=ui_url.rstrip("/") if ui_url else None,
         )
         argo_section.finish()
@@ -184,11 +206,9 @@ def load_config(path: Path) -> Config:
 
     max_body = DEFAULT_MAX_BODY
     dashboard_url: str | None = None
-    workers = 4
     limits = root.section("limits")
     if limits is not None:
         max_body = limits.int("max_body_bytes", DEFAULT_MAX_BODY, minimum=1024)
-        workers = limits.int("workers", 4, minimum=1)
         limits.finish()
     links = root.section("links")
     if links is not None:
@@ -203,7 +223,8 @@ def load_config(path: Path) -> Config:
         rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
-        workers=workers,
+        state_retention=state_retention, postgres=postgres,
+        log_format=log_format, log_level=log_level,
     )
 
 
@@ -242,6 +263,13 @@ def _parse_operators(auth: Section) -> tuple[OperatorSpec, ...]:
         if isinstance(name, str) and (token or username):
             operators.append(OperatorSpec(name, token or None, username, password))
     return tuple(operators)
+
+
+def _retention(state: Section) -> float:
+    retention: float = state.duration("retention", 7 * 86400.0)
+    if retention <= 0:
+        state.error(state.at("retention"), "state.retention: must be longer than 0s")
+    return retention
 
 
 def load_file_errors(path: Path, shown: str) -> object:

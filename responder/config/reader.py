@@ -149,13 +149,26 @@ class Section:
 
         return self._get(key, default, check, "number")
 
-    def duration(self, key: builtins.str, default: Any = _MISSING) -> Any:
+    def duration(self, key: builtins.str, default: Any = _MISSING, *,
+                 positive: builtins.bool = False) -> Any:
         def check(v: Any) -> float:
             if isinstance(v, builtins.bool) or not isinstance(v, builtins.str):
                 raise TypeError(f"expected a duration string like 30s or 5m, got {type_name(v)}")
-            return parse_duration(v)
+            seconds = parse_duration(v)
+            if positive and seconds <= 0:
+                raise ValueError(f"must be longer than zero, got {v!r}")
+            return seconds
 
         return self._get(key, default, check, "duration")
+
+    def choice(self, key: builtins.str, choices: tuple[builtins.str, ...],
+               default: Any = _MISSING) -> Any:
+        def check(v: Any) -> builtins.str:
+            if not isinstance(v, builtins.str) or v not in choices:
+                raise ValueError(f"{v!r} is not one of {', '.join(choices)}")
+            return v
+
+        return self._get(key, default, check, "string")
 
     def str_list(self, key: builtins.str, default: Any = _MISSING) -> Any:
         def check(v: Any) -> list[builtins.str]:

@@ -7,6 +7,8 @@ from responder.journal.records import (
     Approval,
     Attempt,
     Breaker,
+    DecidedDelivery,
+    DecidedReceipt,
     DeliveryResult,
     Event,
     JournalUnavailable,
@@ -20,7 +22,8 @@ from responder.journal.records import (
 from responder.journal.sqlite import SqliteJournal
 
 __all__ = [
-    "Approval", "Attempt", "Breaker", "BreakerChange", "DeliveryResult", "Event", "Journal",
+    "Approval", "Attempt", "Breaker", "BreakerChange", "DecidedDelivery", "DecidedReceipt",
+    "DeliveryResult", "Event", "Journal",
     "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage",
     "Pause", "PendingDelivery", "Receipt", "SqliteJournal",
 ]

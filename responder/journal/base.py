@@ -25,6 +25,7 @@ from responder.journal.records import (
     Approval,
     Attempt,
     Breaker,
+    DecidedDelivery,
     DeliveryResult,
     Event,
     OutboxItem,
@@ -79,6 +80,11 @@ class Journal(Protocol):
 
     # -- events ----------------------------------------------------------------------
     async def add_events(self, events: Iterable[Event]) -> None: ...
+
+    async def decided(self, since: float, *, limit: int = 10_000) -> list[DecidedDelivery]:
+        """Deliveries processed since ``since`` (their receipt time), oldest first, with
+        each new receipt's analysis, runbooks and events: what ``responder replay``
+        compares a changed configuration against."""
 
     async def recent(self, limit: int = 50) -> dict[str, Any]:
         """The audit log: recent receipts with their events, recent rejections, and

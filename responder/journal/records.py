@@ -159,3 +159,24 @@ class Approval:
                 "on_timeout": self.on_timeout, "decision": self.decision,
                 "decided_by": self.decided_by, "decided_at": self.decided_at,
                 "comment": self.comment}
+
+
+@dataclass(frozen=True, slots=True)
+class DecidedReceipt:
+    """A receipt as it was decided: its analysis, its runbooks, its audit events."""
+
+    receipt: Receipt
+    analysis: dict[str, Any] | None
+    runbooks: list[str]
+    events: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class DecidedDelivery:
+    """A processed delivery (one Alertmanager group) with what was decided for it."""
+
+    id: int
+    received_at: float
+    group: dict[str, Any]
+    receipts: tuple[DecidedReceipt, ...]
+

@@ -18,7 +18,8 @@ journal keys. The SQL sticks to what PostgreSQL also speaks (``ON CONFLICT``,
 
 The WAL stays bounded: a passive checkpoint runs every second off the loop, and once the
 WAL passes ``WAL_LIMIT`` a truncating checkpoint runs between two transactions (holding
-the writer's lock, so it completes even while the pipeline writes without pause).
+the writer's lock, so it completes even while the pipeline writes without pause); a WAL
+with nothing new for a second is truncated too.
 
 The people's controls are journal records too. A pause is a row like an Alertmanager
 silence (matchers, reason, author, expiry); an action it covers is held (a scheduled
@@ -41,14 +42,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import msgspec
-
 from responder.journal.base import BreakerChange
 from responder.journal.migrations import SCHEMA_VERSION, STEPS
 from responder.journal.records import (
     Approval,
     Attempt,
     Breaker,
+    DecidedDelivery,
+    DecidedReceipt,
     DeliveryResult,
     Event,
     JournalUnavailable,
@@ -59,46 +60,24 @@ from responder.journal.records import (
     PendingDelivery,
     Receipt,
 )
+from responder.journal.rows import APPROVAL_COLS as _APPROVAL_COLS
+from responder.journal.rows import ATTEMPT_COLS as _ATTEMPT_COLS
+from responder.journal.rows import CANCELLABLE
+from responder.journal.rows import EVENT_COLS as _EVENT_COLS
+from responder.journal.rows import FINISHED_ATTEMPT as _FINISHED_ATTEMPT
+from responder.journal.rows import OUTBOX_COLS as _OUTBOX_COLS
+from responder.journal.rows import PAUSE_COLS as _PAUSE_COLS
+from responder.journal.rows import approval_of as _approval
+from responder.journal.rows import attempt_of as _attempt
+from responder.journal.rows import event_dict as _event_dict
+from responder.journal.rows import json_decode as _json_decode
+from responder.journal.rows import json_encode as _json_encode
+from responder.journal.rows import outbox_of as _outbox
+from responder.journal.rows import pause_of as _pause
 from responder.model import AlertGroup, Rejected
 
 T = TypeVar("T")
 log = logging.getLogger("responder.journal")
-_json_encode = msgspec.json.Encoder().encode
-_json_decode = msgspec.json.Decoder().decode
-
-_ATTEMPT_COLS = ("id, instance, runbook, target, n, action, params, due_at, state, receipt_id, "
-                 "context, outcome, detail, executed_at")
-_OUTBOX_COLS = "id, channel, dedup, message, fallback, receipt_id, state, tries, next_at, last_error"
-_EVENT_COLS = "id, ts, kind, receipt_id, instance, runbook, action, target, outcome, detail"
-_FINISHED_ATTEMPT = "('done', 'failed', 'cancelled')"
-
-
-def _attempt(row: Sequence[Any]) -> Attempt:
-    return Attempt(row[0], row[1], row[2], row[3], row[4], row[5], _json_decode(row[6]), row[7],
-                   row[8], row[9], _json_decode(row[10]) if row[10] else {}, row[11], row[12],
-                   row[13])
-
-
-def _outbox(row: Sequence[Any]) -> OutboxItem:
-    return OutboxItem(row[0], row[1], row[2], _json_decode(row[3]), row[4], row[5], row[6],
-                      row[7], row[8], row[9])
-
-
-CANCELLABLE = ("scheduled", "waiting", "approval")   # a held attempt is a scheduled one
-
-
-_PAUSE_COLS = "id, matchers, reason, created_by, created_at, until, lifted_at, lifted_by"
-_APPROVAL_COLS = ("id, instance, runbook, receipt_id, attempts, summary, asked_at, timeout_at, "
-                  "on_timeout, decision, decided_by, decided_at, comment")
-
-
-def _pause(row: Sequence[Any]) -> Pause:
-    return Pause(row[0], tuple(_json_decode(row[1])), row[2], row[3], row[4], row[5], row[6], row[7])
-
-
-def _approval(row: Sequence[Any]) -> Approval:
-    return Approval(row[0], row[1], row[2], row[3], tuple(_json_decode(row[4])), _json_decode(row[5]),
-                    row[6], row[7], row[8], row[9], row[10], row[11], row[12])
 
 
 class SqliteJournal:
@@ -145,6 +124,30 @@ class SqliteJournal:
         loop = asyncio.get_running_loop()
         self._reader = await loop.run_in_executor(self._background, self._open_reader)
         self._checkpointer = asyncio.create_task(self._checkpoint_loop())
+        self.healthy = True
+
+    async def open_read_only(self) -> None:
+        """Open to read only (``responder replay``): nothing is created, migrated or taken
+        back, and a journal of another schema version is refused."""
+        if not self.path.exists():
+            raise JournalUnavailable(f"{self.path}: no such journal")
+        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                             isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA query_only=1")
+            row = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+        except sqlite3.Error as exc:
+            db.close()
+            raise JournalUnavailable(f"{self.path}: not a responder journal ({exc})") from None
+        version = int(row[0]) if row else 0
+        if version != SCHEMA_VERSION:
+            db.close()
+            raise JournalVersionError(
+                f"{self.path}: the journal has schema version {version}, this version of the "
+                f"responder reads {SCHEMA_VERSION}; run `responder serve` of this version on "
+                "it once to migrate it, or use the matching version")
+        self._db = self._reader = db
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-read")
         self.healthy = True
 
     def _open_sync(self) -> None:
@@ -209,15 +212,22 @@ class SqliteJournal:
         """Move committed WAL frames into the database, without blocking writers; when the
         WAL has grown past ``WAL_LIMIT`` anyway, truncate it between two transactions."""
         loop = asyncio.get_running_loop()
+        last_frames = 0
         while True:
             await asyncio.sleep(self.CHECKPOINT_EVERY)
             reader = self._reader
             if reader is None or self._background is None:
                 return
             try:
-                await loop.run_in_executor(self._background, _checkpoint, reader, "PASSIVE")
-                if self._wal_bytes() > self.WAL_LIMIT:
+                _, frames, done = await loop.run_in_executor(
+                    self._background, _checkpoint, reader, "PASSIVE")
+                # Past the limit, or idle (nothing committed since the last pass and all of
+                # it checkpointed): truncate, so a quiet journal's WAL takes no space.
+                idle = frames == done == last_frames and frames > 0
+                last_frames = frames
+                if idle or self._wal_bytes() > self.WAL_LIMIT:
                     await self._truncate_wal()
+                    last_frames = 0
             except sqlite3.Error as exc:  # a failing disk also shows on the writes (503)
                 log.warning("journal checkpoint failed: %s", exc)
 
@@ -244,6 +254,8 @@ class SqliteJournal:
             self._checkpointer = None
         async with self._lock:
             if self._db is not None:
+                if self._reader is self._db:   # opened read-only: one connection
+                    self._reader = None
                 self._db.close()
                 self._db = None
         if self._background is not None:
@@ -526,6 +538,31 @@ class SqliteJournal:
         if events:
             now = self.clock()
             await self._tx(lambda db: self._insert_events(db, events, now))
+
+    async def decided(self, since: float, *, limit: int = 10_000) -> list[DecidedDelivery]:
+        def fetch(db: sqlite3.Connection) -> list[DecidedDelivery]:
+            out: list[DecidedDelivery] = []
+            rows = db.execute(
+                "SELECT id, envelope, received_at, new_receipts FROM deliveries "
+                "WHERE state = 'done' AND received_at >= ? ORDER BY received_at, id LIMIT ?",
+                (since, limit)).fetchall()
+            for did, envelope, received_at, new_ids in rows:
+                receipts = self._receipts(db, _json_decode(new_ids))
+                decided = []
+                for r in receipts:
+                    analysis, runbooks = db.execute(
+                        "SELECT analysis, runbooks FROM receipts WHERE id = ?", (r.id,)).fetchone()
+                    events = [_event_dict(e) for e in db.execute(
+                        f"SELECT {_EVENT_COLS} FROM events WHERE receipt_id = ? ORDER BY id",
+                        (r.id,))]
+                    decided.append(DecidedReceipt(
+                        r, _json_decode(analysis) if analysis else None,
+                        _json_decode(runbooks) if runbooks else [], events))
+                out.append(DecidedDelivery(did, received_at, _json_decode(envelope),
+                                           tuple(decided)))
+            return out
+
+        return await self._snapshot(fetch)
 
     async def recent(self, limit: int = 50) -> dict[str, Any]:
         """The audit log: recent receipts with their events, and recent rejections."""
@@ -1015,13 +1052,3 @@ def _checkpoint(db: sqlite3.Connection, mode: str) -> tuple[int, int, int]:
     busy, frames, done = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
     return int(busy), int(frames), int(done)
 
-
-def _event_dict(row: Sequence[Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": row[0], "ts": row[1], "kind": row[2]}
-    for name, value in zip(("receipt_id", "instance", "runbook", "action", "target", "outcome"),
-                           row[3:9], strict=True):
-        if value is not None:
-            out[name] = value
-    if row[9] is not None:
-        out["detail"] = _json_decode(row[9])
-    return out

@@ -1,4 +1,4 @@
-"""What every sender shares: the protocol, the factory, the delivery backoff, one HTTP POST.
+"""What every sender shares: the protocol, one HTTP POST and how its answer is judged.
 
 A sender delivers one already-rendered ``Message`` and says how it went in the only
 vocabulary the outbox understands: return (delivered), ``TemporaryError(delay)`` (try
@@ -6,6 +6,7 @@ again; ``delay`` is the upstream's Retry-After) or ``PermanentError`` (give up, 
 fallback). HTTP answers are judged by ``responder.errors.classify_http_status``, the one
 retry-or-not decision of the project. Error messages never carry credentials: URLs are
 never quoted, and anything an upstream echoes back is scrubbed of the channel's secrets.
+The sender modules import this one; ``senders`` imports them (no cycle).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Protocol
 
 import aiohttp
 
-from responder.config.channels import ChannelSpec, Secret
+from responder.config.channels import Secret
 from responder.errors import PermanentError, TemporaryError, classify_http_status
 from responder.notify.render import Message
 
@@ -26,41 +27,6 @@ _MAX_ERROR_TEXT = 300
 class Sender(Protocol):
     async def send(self, message: Message) -> None:
         """Deliver ``message``; raise TemporaryError or PermanentError when not delivered."""
-
-
-def build_senders(channels: Mapping[str, ChannelSpec],
-                  session: aiohttp.ClientSession) -> dict[str, Sender]:
-    """One sender per channel; HTTP senders share ``session`` (owned by the caller)."""
-    # Imported here: the sender modules use this module's helpers.
-    from responder.notify.email import EmailSender
-    from responder.notify.log import LogSender
-    from responder.notify.pagerduty import PagerDutySender
-    from responder.notify.slack import SlackSender
-    from responder.notify.webhook import WebhookSender
-
-    senders: dict[str, Sender] = {}
-    for name, spec in channels.items():
-        if spec.type == "slack":
-            senders[name] = SlackSender(spec, session)
-        elif spec.type == "pagerduty":
-            senders[name] = PagerDutySender(spec, session)
-        elif spec.type == "webhook":
-            senders[name] = WebhookSender(spec, session)
-        elif spec.type == "email":
-            senders[name] = EmailSender(spec)
-        else:
-            senders[name] = LogSender(spec)
-    return senders
-
-
-def delivery_backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0,
-                     retry_after: float | None = None) -> float:
-    """Seconds to wait before retry ``attempt`` (1-based): doubling from ``base`` up to
-    ``cap``; an upstream's Retry-After wins, as Slack and PagerDuty ask."""
-    if retry_after is not None:
-        return max(0.0, retry_after)
-    exponent = min(max(attempt, 1) - 1, 62)
-    return float(min(cap, base * (2 ** exponent)))
 
 
 def scrub(text: str, secrets: Iterable[Secret | str | None]) -> str:

@@ -39,7 +39,7 @@ from responder.config.channels import (
     WebhookSettings,
 )
 from responder.errors import ConfigError, ConfigErrors, Origin
-from responder.model import Alert, AlertGroup, sample_group
+from responder.model import Alert, AlertGroup, alert_links, sample_group
 from responder.templating import new_environment
 
 EVENTS: Final = ("firing", "resolved", "escalation", "approval")
@@ -155,9 +155,9 @@ def build_context(
     shown = chosen[:max(0, max_alerts)]
     alert_dicts = []
     for a in shown:
-        d = a.to_dict()
+        d = {"values": {}, "valueString": "", **a.to_dict()}
         d["links"] = {"generatorURL": a.generator_url or None,
-                      "argo": argo_link(argo_ui_url, a.labels)}
+                      "argo": argo_link(argo_ui_url, a.labels), **alert_links(a)}
         alert_dicts.append(d)
     labels = _common([a.labels for a in chosen]) if chosen else dict(group.common_labels)
     annotations = (_common([a.annotations for a in chosen]) if chosen
@@ -165,9 +165,12 @@ def build_context(
     first: dict[str, Any] = alert_dicts[0] if alert_dicts else {
         "status": group.status, "labels": dict(labels), "annotations": dict(annotations),
         "startsAt": None, "endsAt": None, "generatorURL": "", "fingerprint": "",
-        "links": {"generatorURL": None, "argo": argo_link(argo_ui_url, labels)}}
+        "values": {}, "valueString": "",
+        "links": {"generatorURL": None, "argo": argo_link(argo_ui_url, labels),
+                  "silence": None, "dashboard": None, "panel": None, "image": None}}
     runbook_dict = {"name": "", "description": "", **_jsonable(dict(runbook or {}))}
-    group_dict = group.to_dict(with_alerts=False)
+    group_dict = {"orgId": None, "title": "", "state": "", "message": "",
+                  **group.to_dict(with_alerts=False)}
     group_dict.update({
         "alert_count": len(chosen),
         "firing": sum(1 for a in chosen if a.status == "firing"),
@@ -178,9 +181,12 @@ def build_context(
     links = {
         "generatorURL": first["links"]["generatorURL"],
         "argo": argo_link(argo_ui_url, labels),
-        "dashboard": dashboard_url or None,
+        "dashboard": first["links"]["dashboard"] or dashboard_url or None,
         "alertmanager": group.external_url or None,
         "runbook": annotations.get("runbook_url") or None,
+        "silence": first["links"]["silence"],
+        "panel": first["links"]["panel"],
+        "image": first["links"]["image"],
     }
     return NotificationContext(
         group=group_dict, alerts=alert_dicts, alert=first, labels=dict(labels),

@@ -1,4 +1,6 @@
-"""Generic webhooks: POST the rendered JSON with optional bearer or basic auth and HMAC.
+"""Generic webhooks: POST the rendered JSON with optional bearer or basic auth, HMAC and
+the channel's own ``headers`` (Opsgenie's ``Authorization: GenieKey ...``, an API key).
+A template that renders ``{}`` for an event sends nothing for it.
 
 With ``hmac_secret`` every request carries ``X-Responder-Signature: sha256=<hex>``, the
 HMAC-SHA256 of the exact body bytes, so the receiver can verify who sent it. Answers are
@@ -38,8 +40,11 @@ class WebhookSender:
     async def send(self, message: Message) -> None:
         s = self.settings
         what = f"webhook channel {self.name}"
+        if message.body == {}:
+            return      # the template chose to send nothing for this event (e.g. Opsgenie's resolve)
         body = json.dumps(message.body, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json"}
+        headers = {name: value.reveal() for name, value in s.headers}
+        headers["Content-Type"] = "application/json"
         if s.bearer_token is not None:
             headers["Authorization"] = f"Bearer {s.bearer_token.reveal()}"
         if s.hmac_secret is not None:
@@ -50,5 +55,6 @@ class WebhookSender:
         status, text, retry_after = await post(
             self.session, s.url.reveal(), body, headers, seconds=s.timeout, what=what)
         secrets = [s.url, s.bearer_token, s.hmac_secret,
-                   s.basic_auth.password if s.basic_auth else None]
+                   s.basic_auth.password if s.basic_auth else None,
+                   *(value for _, value in s.headers)]
         judge(what, status, text, retry_after, secrets)

@@ -4,11 +4,11 @@ A test asks for ``backend`` and opens journals with ``await backend.open(owner)`
 call is another process on the same store (two owners claim against each other), all
 sharing ``backend.clock``, a clock the test moves by hand (``backend.now += 60``).
 
-Adding a backend (PostgreSQL) is one entry: write a class with the four members of
-``SqliteBackend`` (``clock``/``now``, ``open(owner)``, ``set_schema_version(n)`` that
-stamps the store as written by schema ``n``, ``close()``), make a fixture-free factory
-``def postgres(tmp_path) -> Backend`` (it may skip only when not under ``CI=true``, like
-``require_binary``), and add it to ``BACKENDS``. Nothing in the tests changes.
+A backend is one entry: a class with the four members of ``SqliteBackend``
+(``clock``/``now``, ``open(owner)``, ``set_schema_version(n)`` that stamps the store as
+written by schema ``n``, ``close()``) and a factory in ``BACKENDS``. PostgreSQL's takes a
+fresh schema on the session's server (``pg_server``, tests/pg.py: Debian's package, a
+failure under ``CI=true`` when it is missing). Nothing in the tests changes.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Protocol
 import pytest
 
 from responder.journal import Journal, SqliteJournal
+from responder.journal.postgres import PostgresJournal
+from tests.pg import PostgresServer
 
 
 class Backend(Protocol):
@@ -60,15 +62,49 @@ class SqliteBackend:
         self._open.clear()
 
 
-def sqlite(tmp_path: Path) -> Backend:
+class PostgresBackend:
+    """A fresh schema on the session's PostgreSQL server (tests/pg.py) per test."""
+
+    def __init__(self, server: PostgresServer) -> None:
+        self.server = server
+        self.dsn = server.create_schema()
+        self.now = 1_000_000.0
+        self._open: list[PostgresJournal] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def open(self, owner: str) -> Journal:
+        journal = PostgresJournal(self.dsn, clock=self.clock, owner=owner, pool_size=4)
+        await journal.open()
+        self._open.append(journal)
+        return journal
+
+    def set_schema_version(self, version: int) -> None:
+        database, schema = self.dsn.rsplit("/", 1)[1].split("?options=-csearch_path%3D")
+        self.server.psql(f"UPDATE {schema}.meta SET value = '{version}' "
+                         "WHERE name = 'schema_version'", database=database)
+
+    async def close(self) -> None:
+        for journal in self._open:
+            await journal.close()
+        self._open.clear()
+
+
+def sqlite(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
     return SqliteBackend(tmp_path / "journal.db")
 
 
-BACKENDS: dict[str, Callable[[Path], Backend]] = {"sqlite": sqlite}
+def postgres(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
+    return PostgresBackend(request.getfixturevalue("pg_server"))
+
+
+BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], Backend]] = {
+    "sqlite": sqlite, "postgres": postgres}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    chosen = BACKENDS[request.param](tmp_path)
+    chosen = BACKENDS[request.param](tmp_path, request)
     yield chosen
     await chosen.close()

@@ -129,14 +129,17 @@ def start_responder(tmp: Path, config: Path, port: int) -> Proc:
     return proc
 
 
-def start_alertmanager(binary: str, tmp: Path, config: dict[str, Any]) -> tuple[Proc, int]:
+def start_alertmanager(binary: str, tmp: Path, config: dict[str, Any],
+                       cluster: list[str] | None = None) -> tuple[Proc, int]:
+    """``cluster``: the ``--cluster.*`` flags of an HA peer; none: HA mode off."""
     port = free_port()
     cfg = write_yaml(tmp / "alertmanager.yml", config)
     data = tmp / "am-data"
     data.mkdir(exist_ok=True)
     proc = Proc("alertmanager", [
         binary, f"--config.file={cfg}", f"--storage.path={data}",
-        f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+        f"--web.listen-address=127.0.0.1:{port}",
+        *(cluster if cluster is not None else ["--cluster.listen-address="]),
         "--log.level=debug"], tmp / "alertmanager.log").start()
     wait_for(lambda: http("GET", f"http://127.0.0.1:{port}/-/ready")[0] == 200, 30,
              "alertmanager ready", (proc,))

@@ -17,11 +17,11 @@ from responder.config.reader import Section
 from responder.config.yamlmarks import load_text
 from responder.errors import ConfigError, PermanentError, TemporaryError
 from responder.model import sample_group
-from responder.notify.base import build_senders, delivery_backoff
 from responder.notify.email import EmailSender
 from responder.notify.log import LogSender
 from responder.notify.pagerduty import PagerDutySender
 from responder.notify.render import Message, Templates, build_context
+from responder.notify.senders import build_senders
 from responder.notify.slack import SlackSender
 from responder.notify.webhook import WebhookSender
 from tests.fakes import Reply
@@ -370,14 +370,6 @@ console: {type: log}
     assert {name: type(s).__name__ for name, s in senders.items()} == {
         "oncall": "SlackSender", "pager": "PagerDutySender", "audit": "WebhookSender",
         "admins": "EmailSender", "console": "LogSender"}
-
-
-def test_delivery_backoff_doubles_up_to_the_cap_and_retry_after_wins() -> None:
-    assert [delivery_backoff(n) for n in range(1, 6)] == [1.0, 2.0, 4.0, 8.0, 16.0]
-    assert delivery_backoff(20) == 300.0
-    assert delivery_backoff(10_000) == 300.0
-    assert delivery_backoff(3, base=5.0, cap=12.0) == 12.0
-    assert delivery_backoff(7, retry_after=2.0) == 2.0
 
 
 async def test_starttls_against_a_server_without_it_is_permanent(

@@ -179,3 +179,27 @@ async def test_pending_deliveries_come_in_slices_of_alerts_in_order(journal: Sql
         after = batch[-1].id
     # whole deliveries only; a delivery larger than the slice comes alone
     assert sizes == [[150, 40], [30], [300], [5]]
+
+
+async def test_the_wal_stays_bounded_under_constant_writes_and_empties_when_idle(
+        tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "state.db")
+    j.CHECKPOINT_EVERY = 0.02
+    j.WAL_LIMIT = 1 << 20
+    await j.open()
+    wal = tmp_path / "state.db-wal"
+    try:
+        peak = 0
+        for i in range(60):             # ~2.5 MB of rows, written without a pause
+            await asyncio.gather(*(j.record_delivery(*decode_group(_big_delivery(i * 10 + k)))
+                                   for k in range(10)))
+            peak = max(peak, wal.stat().st_size)
+        assert peak < 3 * j.WAL_LIMIT
+        for _ in range(200):
+            if wal.stat().st_size == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert wal.stat().st_size == 0
+        assert len(await j.pending_deliveries(limit=1000, max_alerts=1000)) == 600
+    finally:
+        await j.close()

@@ -12,7 +12,7 @@ from responder.config.runbooks import Matcher, parse_matcher
 
 LABELS = {"alertname": "WorkflowFailed", "namespace": "ci-builds", "workflow": "etl-abc",
           "quote": 'say "hi"', "multi": "line one\nline two", "path": "C:\\temp",
-          "case": "TaskMaster"}
+          "case": "TaskMaster", "newline": "end\n"}
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -46,6 +46,9 @@ LABELS = {"alertname": "WorkflowFailed", "namespace": "ci-builds", "workflow": "
     # Go-style leading flags.
     ('case=~"(?i)taskmaster"', True),
     ('case=~"taskmaster"', False),
+    # Go's $ is the end of the text, not before a final newline.
+    ('newline=~"end"', False),
+    ('newline=~"end\\n"', True),
 ])
 def test_matcher_agrees_with_alertmanager_on(text: str, expected: bool) -> None:
     assert parse_matcher(text).matches(LABELS) is expected

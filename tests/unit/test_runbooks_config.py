@@ -122,6 +122,8 @@ def test_every_action_of_the_spec_is_known_with_its_parameters() -> None:
 
 
 # Each case is a runbook whose one mistake sits on the line marked `# <-`.
+DURATION = (": expected numbers with units y, w, d, h, m, s, ms, largest first and each "
+            "once (e.g. 30s, 5m, 1h30m)")
 BASE_MATCH = '    match: [alertname="A"]\n'
 CASES = {
     "unknown key": (
@@ -154,14 +156,50 @@ CASES = {
     "bad regex": (
         "  - name: r\n    match:\n      - 'job=~\"(unclosed\"'  # <-\n"
         "    notify: [console]\n",
-        "r.match[0]: bad regex '(unclosed': missing ), unterminated subpattern at position 0"),
+        "r.match[0]: bad regex '(unclosed': missing ): (unclosed"),
+    "lookahead, which RE2 (Alertmanager) refuses": (
+        "  - name: r\n    match:\n      - 'job=~\"(?!Foo).*\"'  # <-\n"
+        "    notify: [console]\n",
+        "r.match[0]: bad regex '(?!Foo).*': invalid perl operator: (?!"),
     "no matchers": (
         "  - name: r  # <-\n    notify: [console]\n",
         "r.match: required (a list of matchers)"),
     "bad duration": (
         "  - name: r\n" + BASE_MATCH + "    notify: [console]\n    retry:\n      backoff:\n"
         "        duration: 5 minutes  # <-\n",
-        "r.retry.backoff.duration: invalid duration '5 minutes' (expected e.g. 30s, 5m, 1h30m)"),
+        "r.retry.backoff.duration: invalid duration '5 minutes'" + DURATION),
+    "duration units out of order": (
+        "  - name: r\n" + BASE_MATCH + "    notify: [console]\n    breaker:\n"
+        "      key: k\n      window: 5m1h  # <-\n",
+        "r.breaker.window: invalid duration '5m1h'" + DURATION),
+    "duration unit twice": (
+        "  - name: r\n" + BASE_MATCH + "    notify: [console]\n    breaker:\n"
+        "      key: k\n      cooldown: 30s30s  # <-\n",
+        "r.breaker.cooldown: invalid duration '30s30s'" + DURATION),
+    "zero breaker window": (
+        "  - name: r\n" + BASE_MATCH + "    notify: [console]\n    breaker:\n"
+        "      key: k\n      window: 0s  # <-\n",
+        "r.breaker.window: must be longer than zero, got '0s'"),
+    "zero cooldown": (
+        "  - name: r\n" + BASE_MATCH + "    notify: [console]\n    breaker:\n"
+        "      key: k\n      cooldown: '0'  # <-\n",
+        "r.breaker.cooldown: must be longer than zero, got '0'"),
+    "zero rate limit window": (
+        "  - name: r\n" + BASE_MATCH + "    notify: [console]\n    rate_limit:\n"
+        "      window: 0ms  # <-\n",
+        "r.rate_limit.window: must be longer than zero, got '0ms'"),
+    "negative breaker threshold": (
+        "  - name: r\n" + BASE_MATCH + "    notify: [console]\n    breaker:\n"
+        "      key: k\n      threshold: -1  # <-\n",
+        "r.breaker.threshold: must be at least 1, got -1"),
+    "negative backoff": (
+        "  - name: r\n" + BASE_MATCH + "    notify: [console]\n    retry:\n      backoff:\n"
+        "        duration: -30s  # <-\n",
+        "r.retry.backoff.duration: invalid duration '-30s'" + DURATION),
+    "zero rate limit actions": (
+        "  - name: r\n" + BASE_MATCH + "    notify: [console]\n    rate_limit:\n"
+        "      max_actions: 0  # <-\n",
+        "r.rate_limit.max_actions: must be at least 1, got 0"),
     "backoff cap below its start": (
         "  - name: r\n" + BASE_MATCH + "    notify: [console]\n    retry:\n"
         "      backoff: {duration: 5m, max_duration: 1m}  # <-\n",
@@ -278,7 +316,7 @@ extra: 1
         "(configured: console, oncall, pager)",
         "a.yaml:6: one.colour: unknown key",
         "a.yaml:7: two: has neither actions nor notify: it would do nothing",
-        "a.yaml:8: two.match[0]: bad regex '[': unterminated character set at position 3",
+        "a.yaml:8: two.match[0]: bad regex '[': missing ]: [",
         "b.yaml:2: runbook 'one' is already defined at a.yaml:2",
         "b.yaml:5: one.actions[0]: argo.retry requires workflow",
         "b.yaml:6: extra: unknown key",

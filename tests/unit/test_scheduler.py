@@ -20,6 +20,7 @@ from responder.act.attempts import HOLD_RECHECK, Attempts
 from responder.act.breaker_store import BreakerStore
 from responder.act.escalation import Escalations
 from responder.act.scheduler import IDLE, Scheduler
+from responder.act.transitions import Transitions
 from responder.errors import TemporaryError
 from responder.journal import Attempt, Event, Journal, SqliteJournal
 from responder.metrics import Metrics
@@ -87,8 +88,9 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         return []
 
     escalations = Escalations(journal, metrics, send, lambda name: "log", time.clock)
-    attempts = Attempts(journal, metrics, backend, breakers, escalations, clock=time.clock,
-                        can_read=True, random=lambda: 0.0)
+    transitions = Transitions(journal, metrics, breakers, time.clock)
+    attempts = Attempts(journal, metrics, backend, breakers, transitions, escalations,
+                        clock=time.clock, can_read=True, random=lambda: 0.0)
     wakeup = asyncio.Event()
     paused = [False]
 

@@ -1,0 +1,1013 @@
+"""The PostgreSQL journal: the backend that lets several replicas share one journal (SPEC §12).
+
+Every replica runs the same code on the same database, and together they behave as one
+replica does. That rests on three things the database gives and this module uses:
+
+- **Claims.** Work (a pending delivery, a due attempt, a due message) is taken with
+  ``SELECT … FOR UPDATE SKIP LOCKED`` and marked with this process's ``owner`` and a
+  ``lease_until``, in one transaction: two replicas never claim the same row, and neither
+  waits for the other. A replica that dies holds its work only until the lease expires.
+- **Row locks for shared state.** A breaker changes under its row's lock (and an advisory
+  lock on its key while it has no row yet), so failures seen by any replica count toward
+  one breaker and each transition, with its ``on_open``/``on_close``, happens once.
+  Rate-limit windows and the pause flag are rows too.
+- **Wake-ups.** Every write that creates work sends ``NOTIFY responder`` in its own
+  transaction (so it is delivered at commit, never before the rows are visible); each
+  replica ``LISTEN``s on a connection of its own and wakes its workers. A short poll is the
+  floor: it also finds work whose lease expired, which nobody announces.
+
+The schema is created and migrated at start in one transaction under an advisory lock
+(replicas starting together wait for one another), and ``meta.schema_version`` is checked:
+a database written by a newer version is refused. The DSN's password is never shown:
+errors and logs name the database by ``redact_dsn``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from responder.config.postgres import redact_dsn
+from responder.journal.base import BreakerChange
+from responder.journal.migrations import SCHEMA_VERSION
+from responder.journal.postgres_schema import migrate
+from responder.journal.records import (
+    Approval,
+    Attempt,
+    Breaker,
+    DecidedDelivery,
+    DecidedReceipt,
+    DeliveryResult,
+    Event,
+    JournalUnavailable,
+    JournalVersionError,
+    OutboxItem,
+    OutboxMessage,
+    Pause,
+    PendingDelivery,
+    Receipt,
+)
+from responder.journal.rows import APPROVAL_COLS as _APPROVAL_COLS
+from responder.journal.rows import ATTEMPT_COLS as _ATTEMPT_COLS
+from responder.journal.rows import CANCELLABLE
+from responder.journal.rows import EVENT_COLS as _EVENT_COLS
+from responder.journal.rows import FINISHED_ATTEMPT as _FINISHED_ATTEMPT
+from responder.journal.rows import OUTBOX_COLS as _OUTBOX_COLS
+from responder.journal.rows import PAUSE_COLS as _PAUSE_COLS
+from responder.journal.rows import approval_of as _approval
+from responder.journal.rows import attempt_of as _attempt
+from responder.journal.rows import event_dict as _event_dict
+from responder.journal.rows import event_rows as _event_rows
+from responder.journal.rows import json_decode as _json_decode
+from responder.journal.rows import json_encode as _json_encode
+from responder.journal.rows import outbox_of as _outbox
+from responder.journal.rows import pause_of as _pause
+from responder.model import AlertGroup, Rejected
+
+T = TypeVar("T")
+log = logging.getLogger("responder.journal")
+
+CHANNEL = "responder"
+_TABLES = ("deliveries", "receipts", "events", "attempts", "breakers", "outbox", "flags",
+           "rates", "meta")
+
+# Connection-level failures: the database is down, restarting, or unreachable.
+_UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
+
+
+class Scrubber:
+    """Turns driver errors into messages fit for logs: the DSN's password never in them."""
+
+    def __init__(self, dsn: str) -> None:
+        self.shown = redact_dsn(dsn)
+        try:
+            password = conninfo_to_dict(dsn).get("password")
+        except psycopg.ProgrammingError:
+            password = None
+        self._secrets = [s for s in (dsn, password) if s]
+
+    def __call__(self, exc: BaseException) -> str:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        for secret in self._secrets:
+            text = text.replace(str(secret), "***")
+        return f"{self.shown}: {text}"
+
+
+async def probe(dsn: str, *, connect_timeout: int = 5) -> str:
+    """What ``responder check`` says about the database: reachable, and at which version.
+
+    Raises JournalUnavailable (with a message that names the database without its
+    password) when it cannot be reached or refuses the credentials."""
+    scrub = Scrubber(dsn)
+    try:
+        async with await AsyncConnection.connect(dsn, connect_timeout=connect_timeout,
+                                                 autocommit=True) as conn:
+            cur = await conn.execute("SELECT current_setting('server_version'), "
+                                     "to_regclass('meta') IS NOT NULL")
+            row = await cur.fetchone()
+            assert row is not None
+            version, has_meta = row
+            schema = "no schema yet (created at start)"
+            if has_meta:
+                cur = await conn.execute("SELECT value FROM meta WHERE name = 'schema_version'")
+                found = await cur.fetchone()
+                if found is not None:
+                    number = int(found[0])
+                    schema = f"schema version {number}"
+                    if number > SCHEMA_VERSION:
+                        schema += f", newer than this responder's {SCHEMA_VERSION}"
+            return f"PostgreSQL {version} at {scrub.shown} is reachable, {schema}"
+    except (psycopg.Error, OSError) as exc:
+        raise JournalUnavailable(f"cannot reach {scrub(exc)}") from None
+
+
+class PostgresJournal:
+    """The journal on PostgreSQL; ``owner`` names this replica in the leases it takes.
+
+    Each method is one transaction on a connection from the pool. A lost connection rolls
+    the transaction back on the server: the caller sees ``JournalUnavailable`` (the webhook
+    answers 503) and claimed work stays claimed until its lease expires or this owner
+    takes it again."""
+
+    POLL = 2.0             # seconds: the wake-up floor when no NOTIFY arrives
+    POOL_WAIT = 2.0        # seconds a transaction waits for a connection before giving up
+    CONNECT_TIMEOUT = 5    # seconds to establish one connection
+
+    def __init__(self, dsn: str, *, clock: Callable[[], float] = time.time,
+                 owner: str | None = None, pool_size: int = 8,
+                 lease: float | None = None) -> None:
+        self.dsn = dsn
+        self.lease = lease
+        self.clock = clock
+        self.owner = owner or f"{os.uname().nodename}:{os.getpid()}"
+        self.healthy = False
+        self.on_wake: Callable[[str], None] | None = None
+        self._scrub = Scrubber(dsn)
+        self._pool = AsyncConnectionPool(
+            dsn, min_size=1, max_size=pool_size, open=False, timeout=self.POOL_WAIT,
+            kwargs={"autocommit": True, "connect_timeout": self.CONNECT_TIMEOUT},
+            name="responder-journal")
+        self._listener: asyncio.Task[None] | None = None
+        self._opened = False
+
+    def _lease(self, asked: float) -> float:
+        """The configured lease (``state.postgres.lease``) when there is one, else the
+        caller's: how long a dead replica's work waits before another takes it."""
+        return self.lease if self.lease is not None else asked
+
+    @property
+    def shown(self) -> str:
+        return self._scrub.shown
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def open(self) -> None:
+        """Connect, create or migrate the schema, give back this owner's leases.
+
+        Raises JournalUnavailable when the database cannot be reached (the caller keeps
+        ``/-/ready`` false and tries again) and JournalVersionError for a newer schema."""
+        try:
+            # One connection of its own first: its failure says why (refused, bad
+            # password), where a pool would only say it timed out.
+            async with await AsyncConnection.connect(
+                    self.dsn, autocommit=True, connect_timeout=self.CONNECT_TIMEOUT) as conn:
+                found = await migrate(conn)
+                if found < SCHEMA_VERSION:
+                    log.info("journal schema on %s: version %d -> %d", self.shown, found,
+                             SCHEMA_VERSION)
+                await self._give_back(conn)
+            if not self._opened:
+                await self._pool.open(wait=False)
+                self._opened = True
+        except JournalVersionError:
+            raise
+        except _UNAVAILABLE as exc:
+            self.healthy = False
+            raise JournalUnavailable(f"cannot reach {self._scrub(exc)}") from None
+        except psycopg.Error as exc:
+            self.healthy = False
+            raise JournalUnavailable(f"cannot open the journal on {self._scrub(exc)}") from None
+        self.healthy = True
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="journal-listen")
+
+    async def open_read_only(self) -> None:
+        """Open to read only (``responder replay``): every transaction is read-only, the
+        schema is neither created nor migrated, and another schema version is refused."""
+        self._pool = AsyncConnectionPool(
+            self.dsn, min_size=1, max_size=1, open=False, timeout=self.POOL_WAIT,
+            kwargs={"autocommit": True, "connect_timeout": self.CONNECT_TIMEOUT,
+                    "options": "-c default_transaction_read_only=on"},
+            name="responder-journal-read-only")
+        try:
+            async with await AsyncConnection.connect(
+                    self.dsn, autocommit=True, connect_timeout=self.CONNECT_TIMEOUT) as conn:
+                cur = await conn.execute("SELECT value FROM meta WHERE name = 'schema_version'")
+                row = await cur.fetchone()
+        except _UNAVAILABLE as exc:
+            raise JournalUnavailable(f"cannot reach {self._scrub(exc)}") from None
+        except psycopg.Error as exc:
+            raise JournalUnavailable(f"{self.shown}: not a responder journal "
+                                     f"({self._scrub(exc)})") from None
+        found = int(row[0]) if row else 0
+        if found != SCHEMA_VERSION:
+            raise JournalVersionError(
+                f"{self.shown}: the database has schema version {found}, this version of the "
+                f"responder reads {SCHEMA_VERSION}; run `responder serve` of this version on "
+                "it once to migrate it, or use the matching version")
+        await self._pool.open(wait=False)
+        self._opened = True
+        self.healthy = True
+
+    async def _give_back(self, conn: AsyncConnection[Any]) -> None:
+        async with conn.transaction():
+            counts = []
+            for sql in (
+                "UPDATE deliveries SET owner = NULL, lease_until = NULL WHERE owner = %s "
+                "AND state = 'pending'",
+                "UPDATE attempts SET state = 'scheduled', owner = NULL, lease_until = NULL "
+                "WHERE state = 'running' AND owner = %s",
+                "UPDATE outbox SET state = 'pending', owner = NULL, lease_until = NULL "
+                "WHERE state = 'sending' AND owner = %s",
+            ):
+                cur = await conn.execute(sql, (self.owner,))
+                counts.append(cur.rowcount)
+        if any(counts):
+            log.warning("gave back what %s held at its last stop: %d deliveries, %d attempts, "
+                        "%d messages", self.owner, *counts)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+            self._listener = None
+        if self._opened:
+            await self._pool.close()
+            self._opened = False
+        self.healthy = False
+
+    # -- wake-ups ----------------------------------------------------------------------
+    def _wake(self, kind: str) -> None:
+        if self.on_wake is not None:
+            self.on_wake(kind)
+
+    async def _listen(self) -> None:
+        """LISTEN for work other replicas created; wake every worker each POLL at least."""
+        while True:
+            try:
+                async with await AsyncConnection.connect(
+                        self.dsn, autocommit=True,
+                        connect_timeout=self.CONNECT_TIMEOUT) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    while True:
+                        async for note in conn.notifies(timeout=self.POLL):
+                            self._wake(note.payload)
+                        for kind in ("delivery", "attempt", "outbox"):
+                            self._wake(kind)
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError) as exc:
+                log.warning("journal wake-ups lost (%s); polling until reconnected",
+                            self._scrub(exc))
+                for kind in ("delivery", "attempt", "outbox"):
+                    self._wake(kind)
+                await asyncio.sleep(self.POLL)
+
+    # -- transactions ------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncCursor[Any]]:
+        """One transaction; connection failures become JournalUnavailable (rolled back)."""
+        if not self._opened:
+            raise JournalUnavailable(f"journal unavailable: {self.shown} has not answered yet")
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                yield conn.cursor()
+        except _UNAVAILABLE as exc:
+            self.healthy = False
+            raise JournalUnavailable(f"journal unavailable: {self._scrub(exc)}") from None
+        except psycopg.Error as exc:
+            raise JournalUnavailable(f"journal write failed: {self._scrub(exc)}") from None
+        self.healthy = True
+
+    @staticmethod
+    async def _notify(cur: AsyncCursor[Any], kind: str) -> None:
+        await cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, kind))
+
+    @staticmethod
+    async def _insert_events(cur: AsyncCursor[Any], events: Iterable[Event], now: float) -> None:
+        rows = _event_rows(events, now)
+        if rows:
+            await cur.executemany(
+                "INSERT INTO events (ts, kind, receipt_id, instance, runbook, action, target, "
+                "outcome, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+
+    # -- receipts and deliveries -------------------------------------------------------
+    async def record_delivery(self, group: AlertGroup, rejected: list[Rejected]) -> DeliveryResult:
+        """Journal a webhook delivery; returns once its rows are committed.
+
+        Receipts are upserted in (instance, status) order, so two replicas writing the same
+        alerts at once lock them in the same order (no deadlock): one inserts, the other
+        counts a duplicate."""
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute("SELECT nextval('delivery_ids')")
+            row = await cur.fetchone()
+            assert row is not None
+            delivery_id = int(row[0])
+            order = sorted(range(len(group.alerts)),
+                           key=lambda i: (group.alerts[i].instance, group.alerts[i].status))
+            kinds: dict[int, tuple[bool, int]] = {}
+            for i in order:
+                alert = group.alerts[i]
+                await cur.execute(
+                    "INSERT INTO receipts (instance, status, fingerprint, alertname, alert, "
+                    "delivery_id, received_at, last_delivery_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (instance, status) DO UPDATE SET "
+                    "deliveries = receipts.deliveries + 1, last_delivery_at = excluded.received_at "
+                    "RETURNING id, delivery_id",
+                    (alert.instance, alert.status, alert.fingerprint, alert.alertname,
+                     _json_encode(alert), delivery_id, now, now))
+                got = await cur.fetchone()
+                assert got is not None
+                kinds[i] = (got[1] == delivery_id, int(got[0]))
+            new = [kinds[i][1] for i in range(len(group.alerts)) if kinds[i][0]]
+            dup = [kinds[i][1] for i in range(len(group.alerts)) if not kinds[i][0]]
+            await self._insert_events(cur, [
+                Event(kind="rejected", outcome="invalid",
+                      detail={"group_key": group.group_key, "index": item.index,
+                              "path": item.path, "error": item.error}) for item in rejected], now)
+            done = not (new or dup)
+            await cur.execute(
+                "INSERT INTO deliveries (id, group_key, envelope, received_at, new_receipts, "
+                "dup_receipts, state, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (delivery_id, group.group_key, _json_encode(group.to_dict(with_alerts=False)),
+                 now, _json_encode(new), _json_encode(dup), "done" if done else "pending",
+                 now if done else None))
+            if not done:
+                await self._notify(cur, "delivery")
+        return DeliveryResult(delivery_id, len(new), len(dup))
+
+    async def record_rejection(self, detail: dict[str, Any]) -> None:
+        now = self.clock()
+        async with self._tx() as cur:
+            await self._insert_events(
+                cur, [Event(kind="rejected", outcome="invalid", detail=detail)], now)
+
+    async def _load_deliveries(self, cur: AsyncCursor[Any], rows: Sequence[Sequence[Any]],
+                               max_alerts: int) -> list[PendingDelivery]:
+        chosen: list[tuple[int, bytes, float, list[int], list[int]]] = []
+        loaded = 0
+        for did, envelope, received_at, new_ids, dup_ids in rows:
+            new_list, dup_list = _json_decode(new_ids), _json_decode(dup_ids)
+            size = len(new_list) + len(dup_list)
+            if chosen and loaded + size > max_alerts:
+                break
+            loaded += size
+            chosen.append((did, envelope, received_at, new_list, dup_list))
+        ids = [rid for c in chosen for rid in (*c[3], *c[4])]
+        found: dict[int, Receipt] = {}
+        if ids:
+            await cur.execute(
+                "SELECT id, instance, status, alert, deliveries, received_at, state "
+                "FROM receipts WHERE id = ANY(%s)", (ids,))
+            for r in await cur.fetchall():
+                found[r[0]] = Receipt(r[0], r[1], r[2], _json_decode(r[3]), r[4], r[5], r[6])
+        return [PendingDelivery(did, _json_decode(envelope), received_at,
+                                tuple(found[i] for i in new_list if i in found),
+                                tuple(found[i] for i in dup_list if i in found))
+                for did, envelope, received_at, new_list, dup_list in chosen]
+
+    async def pending_deliveries(self, after_id: int = 0, limit: int = 100,
+                                 max_alerts: int = 200) -> list[PendingDelivery]:
+        async with self._tx() as cur:
+            await cur.execute(
+                "SELECT id, envelope, received_at, new_receipts, dup_receipts FROM deliveries "
+                "WHERE state = 'pending' AND id > %s ORDER BY id LIMIT %s", (after_id, limit))
+            return await self._load_deliveries(cur, await cur.fetchall(), max_alerts)
+
+    async def claim_deliveries(self, *, limit: int = 50, max_alerts: int = 50,
+                               lease: float = 120.0) -> list[PendingDelivery]:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute(
+                "SELECT id, envelope, received_at, new_receipts, dup_receipts FROM deliveries "
+                "WHERE state = 'pending' AND (owner IS NULL OR lease_until < %s) "
+                "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED", (now, limit))
+            claimed = await self._load_deliveries(cur, await cur.fetchall(), max_alerts)
+            if claimed:
+                await cur.execute(
+                    "UPDATE deliveries SET owner = %s, lease_until = %s WHERE id = ANY(%s)",
+                    (self.owner, now + self._lease(lease), [d.id for d in claimed]))
+            return claimed
+
+    async def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        if not delivery_ids:
+            return
+        async with self._tx() as cur:
+            await cur.execute(
+                "UPDATE deliveries SET owner = NULL, lease_until = NULL "
+                "WHERE id = ANY(%s) AND owner = %s AND state = 'pending'",
+                (list(delivery_ids), self.owner))
+            await self._notify(cur, "delivery")
+
+    async def finish_delivery(
+        self, delivery_id: int, receipts: Iterable[tuple[int, str, Any, Any]],
+        events: Iterable[Event], messages: Sequence[OutboxMessage] = (),
+    ) -> int:
+        now = self.clock()
+        receipts = list(receipts)
+        events = list(events)
+        async with self._tx() as cur:
+            # The delivery's row first: a delivery another owner holds now (our lease ran
+            # out and it was claimed again) is left to that owner, and nothing is written.
+            await cur.execute(
+                "UPDATE deliveries SET state = 'done', finished_at = %s, owner = NULL, "
+                "lease_until = NULL WHERE id = %s AND state = 'pending' AND (owner IS NULL OR "
+                "owner = %s)", (now, delivery_id, self.owner))
+            if cur.rowcount != 1:
+                log.warning("delivery %d is no longer held by %s; its results are dropped",
+                            delivery_id, self.owner)
+                return 0
+            if receipts:
+                await cur.executemany(
+                    "UPDATE receipts SET state = %s, analysis = %s, runbooks = %s WHERE id = %s",
+                    [(state, _json_encode(analysis), _json_encode(runbooks), rid)
+                     for rid, state, analysis, runbooks in receipts])
+            queued = 0
+            for m in messages:
+                new = await self._enqueue(cur, m.channel, m.dedup, m.message, m.fallback,
+                                          m.receipt_id, now, now)
+                queued += new
+                events.append(replace(m.event, outcome="queued" if new else "duplicate"))
+            await self._insert_events(cur, events, now)
+            if queued:
+                await self._notify(cur, "outbox")
+            return queued
+
+    # -- events ------------------------------------------------------------------------
+    async def add_events(self, events: Iterable[Event]) -> None:
+        events = list(events)
+        if events:
+            now = self.clock()
+            async with self._tx() as cur:
+                await self._insert_events(cur, events, now)
+
+    async def decided(self, since: float, *, limit: int = 10_000) -> list[DecidedDelivery]:
+        async with self._tx() as cur:
+            await cur.execute(
+                "SELECT id, envelope, received_at, new_receipts, '[]' FROM deliveries "
+                "WHERE state = 'done' AND received_at >= %s ORDER BY received_at, id LIMIT %s",
+                (since, limit))
+            loaded = await self._load_deliveries(cur, await cur.fetchall(), 2**62)
+            ids = [r.id for d in loaded for r in d.new]
+            decided: dict[int, tuple[Any, Any]] = {}
+            events: dict[int, list[dict[str, Any]]] = {}
+            if ids:
+                await cur.execute("SELECT id, analysis, runbooks FROM receipts "
+                                  "WHERE id = ANY(%s)", (ids,))
+                for rid, analysis, runbooks in await cur.fetchall():
+                    decided[rid] = (_json_decode(analysis) if analysis else None,
+                                    _json_decode(runbooks) if runbooks else [])
+                await cur.execute(f"SELECT {_EVENT_COLS} FROM events WHERE receipt_id = ANY(%s) "
+                                  "ORDER BY id", (ids,))
+                for e in await cur.fetchall():
+                    events.setdefault(e[3], []).append(_event_dict(e))
+        return [DecidedDelivery(d.id, d.received_at, d.group, tuple(
+            DecidedReceipt(r, *decided.get(r.id, (None, [])), events.get(r.id, []))
+            for r in d.new)) for d in loaded]
+
+    async def recent(self, limit: int = 50) -> dict[str, Any]:
+        async with self._tx() as cur:
+            await cur.execute(
+                "SELECT id, instance, status, alert, deliveries, received_at, last_delivery_at, "
+                "state, analysis, runbooks FROM receipts ORDER BY last_delivery_at DESC, id DESC "
+                "LIMIT %s", (limit,))
+            rows = await cur.fetchall()
+            by_receipt: dict[int, list[dict[str, Any]]] = {}
+            by_instance: dict[str, list[tuple[int | None, dict[str, Any]]]] = {}
+            if rows:
+                await cur.execute(
+                    f"SELECT {_EVENT_COLS} FROM events WHERE receipt_id = ANY(%s) "
+                    "OR instance = ANY(%s) ORDER BY id",
+                    ([r[0] for r in rows], list({r[1] for r in rows})))
+                for e in await cur.fetchall():
+                    event = _event_dict(e)
+                    if e[3] is not None:
+                        by_receipt.setdefault(e[3], []).append(event)
+                    if e[4] is not None:
+                        by_instance.setdefault(e[4], []).append((e[3], event))
+            alerts = []
+            for row in rows:
+                own = by_receipt.get(row[0], [])
+                others = [ev for rid, ev in by_instance.get(row[1], []) if rid != row[0]]
+                merged = sorted({id(ev): ev for ev in (*own, *others)}.values(),
+                                key=lambda ev: ev["id"])
+                alerts.append({
+                    "id": row[0], "instance": row[1], "status": row[2],
+                    "alert": _json_decode(row[3]), "deliveries": row[4],
+                    "received_at": row[5], "last_delivery_at": row[6], "state": row[7],
+                    "analysis": _json_decode(row[8]) if row[8] else None,
+                    "runbooks": _json_decode(row[9]) if row[9] else [],
+                    "events": merged,
+                })
+            await cur.execute(f"SELECT {_EVENT_COLS} FROM events WHERE kind = 'rejected' "
+                              "ORDER BY id DESC LIMIT %s", (limit,))
+            rejected = [_event_dict(e) for e in await cur.fetchall()]
+            await cur.execute("SELECT value FROM meta WHERE name = 'pruned_before'")
+            since = await cur.fetchone()
+        return {"alerts": alerts, "rejected": rejected,
+                "since": float(since[0]) if since is not None else None}
+
+    async def events(self, *, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        async with self._tx() as cur:
+            if kind is None:
+                await cur.execute(f"SELECT {_EVENT_COLS} FROM events ORDER BY id DESC LIMIT %s",
+                                  (limit,))
+            else:
+                await cur.execute(f"SELECT {_EVENT_COLS} FROM events WHERE kind = %s "
+                                  "ORDER BY id DESC LIMIT %s", (kind, limit))
+            return [_event_dict(r) for r in await cur.fetchall()]
+
+    # -- attempts ----------------------------------------------------------------------
+    async def schedule_attempt(
+        self, *, instance: str, runbook: str, target: str, n: int, action: str,
+        params: dict[str, Any], due_at: float, receipt_id: int | None,
+        context: dict[str, Any], state: str = "scheduled",
+    ) -> Attempt | None:
+        async with self._tx() as cur:
+            await cur.execute(
+                "INSERT INTO attempts (instance, runbook, target, n, action, params, due_at, "
+                "state, receipt_id, context) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                f"ON CONFLICT (instance, runbook, target, n) DO NOTHING RETURNING {_ATTEMPT_COLS}",
+                (instance, runbook, target, n, action, _json_encode(params), due_at, state,
+                 receipt_id, _json_encode(context)))
+            row = await cur.fetchone()
+            if row is not None and state == "scheduled":
+                await self._notify(cur, "attempt")
+            return _attempt(row) if row else None
+
+    async def due_attempts(self, now: float, limit: int = 50) -> list[Attempt]:
+        async with self._tx() as cur:
+            await cur.execute(
+                f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE (state = 'scheduled' AND due_at <= %s) "
+                "OR (state = 'running' AND lease_until < %s) ORDER BY due_at, id LIMIT %s",
+                (now, now, limit))
+            return [_attempt(r) for r in await cur.fetchall()]
+
+    async def next_attempt_due(self) -> float | None:
+        async with self._tx() as cur:
+            await cur.execute(
+                "SELECT MIN(CASE WHEN state = 'scheduled' THEN due_at ELSE lease_until END) "
+                "FROM attempts WHERE state = 'scheduled' OR (state = 'running' "
+                "AND lease_until IS NOT NULL)")
+            row = await cur.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def attempts_for(self, instance: str, runbook: str | None = None) -> list[Attempt]:
+        async with self._tx() as cur:
+            if runbook is None:
+                await cur.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE instance = %s "
+                                  "ORDER BY runbook, target, n", (instance,))
+            else:
+                await cur.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE instance = %s "
+                                  "AND runbook = %s ORDER BY target, n", (instance, runbook))
+            return [_attempt(r) for r in await cur.fetchall()]
+
+    async def attempt(self, instance: str, runbook: str, target: str, n: int) -> Attempt | None:
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE instance = %s AND "
+                              "runbook = %s AND target = %s AND n = %s",
+                              (instance, runbook, target, n))
+            row = await cur.fetchone()
+        return _attempt(row) if row else None
+
+    async def open_escalations(self, runbook: str, *, other_than: str) -> list[Attempt]:
+        async with self._tx() as cur:
+            await cur.execute(
+                f"SELECT {', '.join('a.' + c for c in _ATTEMPT_COLS.split(', '))} "
+                "FROM attempts a WHERE a.target = 'escalation' AND a.action = 'notify' AND "
+                "a.runbook = %s AND a.instance <> %s AND NOT EXISTS (SELECT 1 FROM receipts r "
+                "WHERE r.instance = a.instance AND r.status = 'resolved') ORDER BY a.id",
+                (runbook, other_than))
+            return [_attempt(r) for r in await cur.fetchall()]
+
+    async def claim_attempt(self, attempt_id: int, *, lease: float = 300.0) -> bool:
+        """Running under this owner's lease, or False: the row is taken with SKIP LOCKED,
+        so a replica racing for the same attempt gets False at once instead of waiting."""
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute(
+                "UPDATE attempts SET state = 'running', owner = %s, lease_until = %s "
+                "WHERE id = (SELECT id FROM attempts WHERE id = %s AND ((state = 'scheduled' "
+                "AND due_at <= %s) OR (state = 'running' AND lease_until < %s)) "
+                "FOR UPDATE SKIP LOCKED)",
+                (self.owner, now + self._lease(lease), attempt_id, now, now))
+            return cur.rowcount == 1
+
+    async def update_attempt(
+        self, attempt_id: int, *, state: str, outcome: str | None = None,
+        detail: str | None = None, executed_at: float | None = None,
+        due_at: float | None = None, expect_state: str | None = None,
+    ) -> bool:
+        lease = "" if state == "running" else ", owner = NULL, lease_until = NULL"
+        sql = ("UPDATE attempts SET state = %s, outcome = COALESCE(%s, outcome), "
+               "detail = COALESCE(%s, detail), executed_at = COALESCE(%s, executed_at), "
+               f"due_at = COALESCE(%s, due_at){lease} WHERE id = %s")
+        args: tuple[Any, ...] = (state, outcome, detail, executed_at, due_at, attempt_id)
+        if expect_state is not None:
+            sql += " AND state = %s"
+            args = (*args, expect_state)
+        async with self._tx() as cur:
+            await cur.execute(sql, args)
+            changed = cur.rowcount == 1
+            if changed and state == "scheduled":
+                await self._notify(cur, "attempt")
+            return changed
+
+    async def retry_attempt(self, attempt_id: int, *, due_at: float, tries: int) -> None:
+        async with self._tx() as cur:
+            await cur.execute("SELECT context FROM attempts WHERE id = %s FOR UPDATE",
+                              (attempt_id,))
+            row = await cur.fetchone()
+            if row is None:
+                return
+            context = _json_decode(row[0]) if row[0] else {}
+            context["_tries"] = tries
+            await cur.execute(
+                "UPDATE attempts SET state = 'scheduled', due_at = %s, context = %s, "
+                "owner = NULL, lease_until = NULL WHERE id = %s",
+                (due_at, _json_encode(context), attempt_id))
+            await self._notify(cur, "attempt")
+
+    # -- breakers ----------------------------------------------------------------------
+    async def load_breakers(self) -> list[Breaker]:
+        async with self._tx() as cur:
+            await cur.execute("SELECT key, state, spec FROM breakers ORDER BY key")
+            return [Breaker(key, _json_decode(state), _json_decode(spec) if spec else None)
+                    for key, state, spec in await cur.fetchall()]
+
+    async def change_breaker(self, key: str, change: BreakerChange) -> Breaker | None:
+        """``change`` on the breaker's row under its lock: replicas that see failures of
+        one key at the same moment take turns, each seeing the other's count."""
+        now = self.clock()
+        async with self._tx() as cur:
+            # The advisory lock covers a breaker that has no row yet (nothing to lock).
+            await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))",
+                              ("breaker:" + key,))
+            await cur.execute("SELECT state, spec FROM breakers WHERE key = %s FOR UPDATE",
+                              (key,))
+            row = await cur.fetchone()
+            current = (Breaker(key, _json_decode(row[0]), _json_decode(row[1]) if row[1] else None)
+                       if row is not None else None)
+            result = change(current)
+            if result is None:
+                return current
+            new, events = result
+            await cur.execute(
+                "INSERT INTO breakers (key, state, spec, updated_at) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET state = excluded.state, spec = excluded.spec, "
+                "updated_at = excluded.updated_at",
+                (key, _json_encode(new.state), _json_encode(new.spec) if new.spec else None, now))
+            await self._insert_events(cur, events, now)
+            return new
+
+    # -- outbox ------------------------------------------------------------------------
+    async def enqueue(self, *, channel: str, dedup: str, message: dict[str, Any],
+                      fallback: str | None, receipt_id: int | None,
+                      next_at: float | None = None) -> bool:
+        now = self.clock()
+        async with self._tx() as cur:
+            queued = await self._enqueue(cur, channel, dedup, message, fallback, receipt_id,
+                                         now if next_at is None else next_at, now)
+            if queued:
+                await self._notify(cur, "outbox")
+            return queued
+
+    @staticmethod
+    async def _enqueue(cur: AsyncCursor[Any], channel: str, dedup: str, message: dict[str, Any],
+                       fallback: str | None, receipt_id: int | None, next_at: float,
+                       now: float) -> bool:
+        await cur.execute(
+            "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
+            "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dedup) DO NOTHING",
+            (channel, dedup, _json_encode(message), fallback, receipt_id, next_at, now))
+        return cur.rowcount == 1
+
+    async def due_outbox(self, now: float, limit: int = 50) -> list[OutboxItem]:
+        async with self._tx() as cur:
+            await cur.execute(
+                f"SELECT {_OUTBOX_COLS} FROM outbox WHERE (state = 'pending' AND next_at <= %s) "
+                "OR (state = 'sending' AND lease_until < %s) ORDER BY next_at, id LIMIT %s",
+                (now, now, limit))
+            return [_outbox(r) for r in await cur.fetchall()]
+
+    async def next_outbox_due(self) -> float | None:
+        async with self._tx() as cur:
+            await cur.execute(
+                "SELECT MIN(CASE WHEN state = 'sending' THEN lease_until ELSE next_at END) "
+                "FROM outbox WHERE state IN ('pending', 'sending')")
+            row = await cur.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def claim_message(self, item_id: int, *, lease: float = 120.0) -> bool:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute(
+                "UPDATE outbox SET state = 'sending', owner = %s, lease_until = %s "
+                "WHERE id = (SELECT id FROM outbox WHERE id = %s AND ((state = 'pending' "
+                "AND next_at <= %s) OR (state = 'sending' AND lease_until < %s)) "
+                "FOR UPDATE SKIP LOCKED)",
+                (self.owner, now + self._lease(lease), item_id, now, now))
+            return cur.rowcount == 1
+
+    async def update_outbox(self, item_id: int, *, state: str, tries: int,
+                            next_at: float | None = None, error: str | None = None,
+                            events: Iterable[Event] = ()) -> None:
+        now = self.clock()
+        events = list(events)
+        async with self._tx() as cur:
+            await cur.execute(
+                "UPDATE outbox SET state = %s, tries = %s, next_at = COALESCE(%s, next_at), "
+                "last_error = %s, sent_at = CASE WHEN %s = 'sent' THEN %s ELSE sent_at END, "
+                "owner = NULL, lease_until = NULL WHERE id = %s",
+                (state, tries, next_at, error, state, now, item_id))
+            await self._insert_events(cur, events, now)
+            if state == "pending":
+                await self._notify(cur, "outbox")
+
+    # -- flags and rate limits ---------------------------------------------------------
+    async def get_flag(self, name: str) -> Any:
+        async with self._tx() as cur:
+            await cur.execute("SELECT value FROM flags WHERE name = %s", (name,))
+            row = await cur.fetchone()
+        return _json_decode(row[0]) if row else None
+
+    async def set_flag(self, name: str, value: Any, events: Iterable[Event] = ()) -> None:
+        now = self.clock()
+        events = list(events)
+        async with self._tx() as cur:
+            await cur.execute(
+                "INSERT INTO flags (name, value, updated_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at", (name, _json_encode(value), now))
+            await self._insert_events(cur, events, now)
+            # A flag changes what every replica may do (the pause): they re-read it now.
+            await self._notify(cur, "attempt")
+
+    async def acquire_rate(self, key: str, limit: int, window: float,
+                           now: float) -> tuple[bool, float]:
+        async with self._tx() as cur:
+            await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))",
+                              ("rate:" + key,))
+            # Elapsed time, not "ts <= now - window": the wait stays > 0 in floats.
+            await cur.execute("DELETE FROM rates WHERE key = %s AND %s - ts >= %s",
+                              (key, now, window))
+            await cur.execute("SELECT COUNT(*), MIN(ts) FROM rates WHERE key = %s", (key,))
+            row = await cur.fetchone()
+            assert row is not None
+            count, oldest = int(row[0]), row[1]
+            if count < limit:
+                await cur.execute("INSERT INTO rates (key, ts) VALUES (%s, %s)", (key, now))
+                return True, 0.0
+            return False, window - (now - float(oldest))
+
+    # -- the people's controls: pauses, attempts by hand, approvals ---------------------
+    async def add_pause(self, *, matchers: Sequence[str], reason: str | None, by: str,
+                        until: float | None, events: Callable[[Pause], Iterable[Event]]) -> Pause:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute(
+                "INSERT INTO pauses (matchers, reason, created_by, created_at, until) "
+                f"VALUES (%s, %s, %s, %s, %s) RETURNING {_PAUSE_COLS}",
+                (_json_encode(list(matchers)), reason, by, now, until))
+            pause = _pause(await _one(cur))
+            await self._insert_events(cur, events(pause), now)
+            await self._notify(cur, "attempt")   # every replica re-reads what it may do
+            return pause
+
+    async def active_pauses(self, now: float) -> list[Pause]:
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_PAUSE_COLS} FROM pauses WHERE lifted_at IS NULL AND "
+                              "(until IS NULL OR until > %s) ORDER BY id", (now,))
+            return [_pause(r) for r in await cur.fetchall()]
+
+    async def lift_pauses(self, *, by: str, pause_id: int | None = None,
+                          events: Callable[[Pause], Iterable[Event]]) -> list[Pause]:
+        now = self.clock()
+        sql = ("UPDATE pauses SET lifted_at = %s, lifted_by = %s WHERE lifted_at IS NULL AND "
+               "(until IS NULL OR until > %s)")
+        args: tuple[Any, ...] = (now, by, now)
+        if pause_id is not None:
+            sql += " AND id = %s"
+            args = (*args, pause_id)
+        async with self._tx() as cur:
+            await cur.execute(f"{sql} RETURNING {_PAUSE_COLS}", args)
+            lifted = [_pause(r) for r in await cur.fetchall()]
+            for pause in lifted:
+                await self._insert_events(cur, events(pause), now)
+            if lifted:
+                await self._notify(cur, "attempt")
+            return lifted
+
+    async def attempt_by_id(self, attempt_id: int) -> Attempt | None:
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE id = %s",
+                              (attempt_id,))
+            row = await cur.fetchone()
+        return _attempt(row) if row else None
+
+    async def attempts_in(self, states: Sequence[str], limit: int = 200) -> list[Attempt]:
+        wanted = [s for s in states if s not in ("held", "scheduled")]
+        where = [f"state IN ({', '.join(['%s'] * len(wanted))})"] if wanted else []
+        if "held" in states:
+            where.append("(state = 'scheduled' AND COALESCE(outcome, '') = 'paused')")
+        if "scheduled" in states:
+            where.append("(state = 'scheduled' AND COALESCE(outcome, '') <> 'paused')")
+        if not where:
+            return []
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE {' OR '.join(where)} "
+                              "ORDER BY due_at, id LIMIT %s", (*wanted, limit))
+            return [_attempt(r) for r in await cur.fetchall()]
+
+    async def cancel_attempt(self, attempt_id: int, *, by: str,
+                             events: Callable[[Attempt], Iterable[Event]]) -> Attempt | None:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute("SELECT state FROM attempts WHERE id = %s FOR UPDATE",
+                              (attempt_id,))
+            before = await cur.fetchone()
+            if before is None or before[0] not in CANCELLABLE:
+                return None
+            await cur.execute(
+                "UPDATE attempts SET state = 'cancelled', outcome = 'cancelled', detail = %s, "
+                f"owner = NULL, lease_until = NULL WHERE id = %s RETURNING {_ATTEMPT_COLS}",
+                (f"cancelled by {by}", attempt_id))
+            attempt = _attempt(await _one(cur))
+            if before[0] == "approval":
+                await cur.execute("SELECT COUNT(*) FROM attempts WHERE instance = %s AND "
+                                  "runbook = %s AND state = 'approval'",
+                                  (attempt.instance, attempt.runbook))
+                if not (await _one(cur))[0]:
+                    await cur.execute(
+                        "UPDATE approvals SET decision = 'cancelled', decided_by = %s, "
+                        "decided_at = %s WHERE instance = %s AND runbook = %s AND "
+                        "decision IS NULL", (by, now, attempt.instance, attempt.runbook))
+            await self._insert_events(cur, events(attempt), now)
+            return attempt
+
+    async def ask_approval(self, *, instance: str, runbook: str, receipt_id: int | None,
+                           attempts: Sequence[int], summary: dict[str, Any], timeout_at: float,
+                           on_timeout: str) -> Approval | None:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute(
+                "INSERT INTO approvals (instance, runbook, receipt_id, attempts, summary, "
+                "asked_at, timeout_at, on_timeout) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                f"ON CONFLICT (instance, runbook) DO NOTHING RETURNING {_APPROVAL_COLS}",
+                (instance, runbook, receipt_id, _json_encode(list(attempts)),
+                 _json_encode(summary), now, timeout_at, on_timeout))
+            row = await cur.fetchone()
+        return _approval(row) if row else None
+
+    async def approval(self, approval_id: int) -> Approval | None:
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_APPROVAL_COLS} FROM approvals WHERE id = %s",
+                              (approval_id,))
+            row = await cur.fetchone()
+        return _approval(row) if row else None
+
+    async def approvals(self, *, open_only: bool = True, limit: int = 100) -> list[Approval]:
+        where = "WHERE decision IS NULL " if open_only else ""
+        order = "asked_at, id" if open_only else "COALESCE(decided_at, asked_at) DESC, id DESC"
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_APPROVAL_COLS} FROM approvals {where}ORDER BY {order} "
+                              "LIMIT %s", (limit,))
+            return [_approval(r) for r in await cur.fetchall()]
+
+    async def expired_approvals(self, now: float) -> list[Approval]:
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_APPROVAL_COLS} FROM approvals WHERE decision IS NULL "
+                              "AND timeout_at <= %s ORDER BY timeout_at, id", (now,))
+            return [_approval(r) for r in await cur.fetchall()]
+
+    async def next_approval_timeout(self) -> float | None:
+        async with self._tx() as cur:
+            await cur.execute("SELECT MIN(timeout_at) FROM approvals WHERE decision IS NULL")
+            row = await cur.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def decide_approval(self, approval_id: int, *, decision: str, run: bool, by: str,
+                              comment: str | None,
+                              events: Callable[[Approval], Iterable[Event]]) -> Approval | None:
+        """The conditional update is the lock: replicas racing on one approval serialize on
+        its row, and every one but the first finds ``decision`` set and changes nothing."""
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute(
+                "UPDATE approvals SET decision = %s, decided_by = %s, decided_at = %s, "
+                f"comment = %s WHERE id = %s AND decision IS NULL RETURNING {_APPROVAL_COLS}",
+                (decision, by, now, comment, approval_id))
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            approval = _approval(row)
+            for attempt_id in approval.attempts:
+                if run:
+                    await cur.execute(
+                        "UPDATE attempts SET state = 'scheduled', due_at = GREATEST(due_at, %s) "
+                        "WHERE id = %s AND state = 'approval'", (now, attempt_id))
+                else:
+                    await cur.execute(
+                        "UPDATE attempts SET state = 'cancelled', outcome = %s, detail = %s "
+                        "WHERE id = %s AND state = 'approval'",
+                        (decision, f"{decision} by {by}", attempt_id))
+            await self._insert_events(cur, events(approval), now)
+            if run:
+                await self._notify(cur, "attempt")
+            return approval
+
+    async def close_approvals(self, instance: str, decision: str, by: str) -> int:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute("UPDATE approvals SET decision = %s, decided_by = %s, "
+                              "decided_at = %s WHERE instance = %s AND decision IS NULL",
+                              (decision, by, now, instance))
+            return cur.rowcount
+
+    # -- health and retention ----------------------------------------------------------
+    async def pending_count(self) -> int:
+        async with self._tx() as cur:
+            await cur.execute(
+                "SELECT (SELECT COUNT(*) FROM deliveries WHERE state = 'pending') + "
+                "(SELECT COUNT(*) FROM attempts WHERE state IN ('scheduled', 'running')) + "
+                "(SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending'))")
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def size_bytes(self) -> int:
+        async with self._tx() as cur:
+            await cur.execute(
+                "SELECT COALESCE(SUM(pg_total_relation_size(to_regclass(t))), 0) "
+                "FROM unnest(%s::text[]) AS t", (list(_TABLES),))
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def prune(self, before: float, *, batch: int = 500) -> int:
+        """One batch of finished work older than ``before``; pending work is never touched.
+
+        The same rules as the SQLite journal's: a receipt goes (with its events) once its
+        alert is finished and quiet since ``before`` and no attempt of its instance is still
+        to run; then attempts no receipt remembers, done deliveries, sent or failed
+        messages, old events and rate windows."""
+        deleted = 0
+        async with self._tx() as cur:
+            await cur.execute(
+                "SELECT id FROM receipts r WHERE r.state <> 'pending' AND "
+                "r.last_delivery_at < %s AND NOT EXISTS (SELECT 1 FROM attempts a WHERE "
+                f"a.instance = r.instance AND a.state NOT IN {_FINISHED_ATTEMPT}) "
+                "LIMIT %s FOR UPDATE SKIP LOCKED", (before, batch))
+            ids = [r for (r,) in await cur.fetchall()]
+            if ids:
+                await cur.execute("DELETE FROM events WHERE receipt_id = ANY(%s)", (ids,))
+                deleted += cur.rowcount
+                await cur.execute("DELETE FROM receipts WHERE id = ANY(%s)", (ids,))
+                deleted += cur.rowcount
+            for sql in (
+                "DELETE FROM attempts WHERE id IN (SELECT a.id FROM attempts a WHERE "
+                f"a.state IN {_FINISHED_ATTEMPT} AND a.due_at < %s AND NOT EXISTS ("
+                "SELECT 1 FROM receipts r WHERE r.instance = a.instance) LIMIT %s)",
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE "
+                "state = 'done' AND received_at < %s LIMIT %s)",
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE "
+                "state IN ('sent', 'failed') AND created_at < %s LIMIT %s)",
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < %s AND "
+                "(receipt_id IS NULL OR NOT EXISTS (SELECT 1 FROM receipts r WHERE "
+                "r.id = events.receipt_id)) LIMIT %s)",
+                "DELETE FROM rates WHERE id IN (SELECT id FROM rates WHERE ts < %s LIMIT %s)",
+            ):
+                await cur.execute(sql, (before, batch))
+                deleted += cur.rowcount
+            if deleted:
+                await cur.execute(
+                    "INSERT INTO meta (name, value) VALUES ('pruned_before', %s) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (repr(before),))
+        return deleted
+
+
+async def _one(cur: AsyncCursor[Any]) -> Any:
+    """The row a RETURNING or an aggregate always gives."""
+    row = await cur.fetchone()
+    assert row is not None
+    return row

@@ -1,0 +1,66 @@
+"""The service's own log: text for people, or one JSON object a line for log pipelines.
+
+``log: {format: text|json, level: info}`` in the config picks them (``--log-level``
+overrides the level). Both carry the time in RFC 3339 with its zone, the level, the
+logger and the message; in JSON, fields passed as ``extra={...}`` follow as keys of the
+object (a text line's message already says them in words). Loki, Elasticsearch and Cloud
+Logging read the JSON lines as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime
+from typing import Any, TextIO
+
+# Everything a LogRecord has by itself; any other attribute came in through ``extra``.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "taskName"}
+
+
+def timestamp(record: logging.LogRecord) -> str:
+    """RFC 3339 with milliseconds and the local zone (``2026-11-28T10:21:40.118+00:00``)."""
+    return datetime.fromtimestamp(record.created).astimezone().isoformat(
+        timespec="milliseconds")
+
+
+def fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+
+
+class TextFormatter(logging.Formatter):
+    """``time level logger: message``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{timestamp(record)} {record.levelname.lower()} {record.name}: " \
+               f"{record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ``time``, ``level``, ``logger``, ``message``, then fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"time": timestamp(record), "level": record.levelname.lower(),
+                               "logger": record.name, "message": record.getMessage()}
+        for key, value in fields(record).items():
+            out.setdefault(key, value)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def setup_logging(fmt: str = "text", level: str = "info", stream: TextIO | None = None) -> None:
+    """Send every record to ``stream`` (stdout) in ``fmt`` at ``level`` and above."""
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The PostgreSQL journal reports a lost database itself, without the pool's retries.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)

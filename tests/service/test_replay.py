@@ -1,0 +1,105 @@
+"""``responder replay`` through the CLI, on a journal the service wrote through HTTP."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client import CollectorRegistry
+
+from responder.app import create_app
+from responder.load import load_runtime
+from tests.conftest import REPO, TOKEN, eventually
+
+RESPONDER = str(Path(sys.executable).with_name("responder"))
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+RUNBOOKS: dict[str, Any] = {"runbooks": [
+    {"name": "retry-transient", "match": ['alertname="WorkflowFailed"'],
+     "when": {"retryable": True},
+     "actions": [{"argo.retry": {"namespace": "{{ labels.namespace }}",
+                                 "workflow": "{{ labels.workflow }}"}}],
+     "notify": [{"channel": "oncall"}]},
+    {"name": "page-the-rest", "match": ['alertname="WorkflowFailed"'],
+     "notify": [{"channel": "pager"}]},
+]}
+
+
+def replay(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([RESPONDER, "replay", "-c", str(config), *args], capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+async def journal_alerts(tmp_path: Path, write_config: Callable[..., Path],
+                         aiohttp_client: Callable[..., Any]) -> Path:
+    """A journal with a transient and an OOM failure, decided with ``RUNBOOKS``."""
+    (tmp_path / "runbooks.yaml").write_text(yaml.safe_dump(RUNBOOKS, sort_keys=False))
+    config = write_config({"rules": [str(tmp_path / "runbooks.yaml")], "dry_run": True})
+    client = await aiohttp_client(create_app(load_runtime(config), registry=CollectorRegistry()))
+    for name in ("workflow-failed.json", "workflow-oomkilled.json"):
+        resp = await client.post("/webhook", data=(REPO / "examples" / name).read_bytes(),
+                                 headers=AUTH)
+        assert resp.status == 200, await resp.text()
+
+    async def processed() -> bool:
+        body = await (await client.get("/api/v1/events", headers=AUTH)).json()
+        return len(body["alerts"]) == 2 and all(a["state"] == "done" for a in body["alerts"])
+
+    await eventually(processed)
+    await client.close()
+    return config
+
+
+async def test_an_unchanged_configuration_replays_without_differences(
+        tmp_path: Path, write_config: Callable[..., Path],
+        aiohttp_client: Callable[..., Any]) -> None:
+    config = await journal_alerts(tmp_path, write_config, aiohttp_client)
+    result = replay(config, "--since", "1h")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(": no differences"), result.stdout
+    assert "replayed 2 alerts in 2 deliveries" in result.stdout
+
+
+async def test_an_edited_runbook_shows_what_would_now_be_decided_differently(
+        tmp_path: Path, write_config: Callable[..., Path],
+        aiohttp_client: Callable[..., Any]) -> None:
+    config = await journal_alerts(tmp_path, write_config, aiohttp_client)
+    state = tmp_path / "state.db"
+    rows_before = _rows(state)
+    edited = json.loads(json.dumps(RUNBOOKS))
+    edited["runbooks"][0]["notify"] = [{"channel": "console"}]      # tell someone else
+    edited["runbooks"][0]["when"] = {"category": ["Network"]}        # and act on less
+    (tmp_path / "runbooks.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
+    result = replay(config, "--state", str(state), "--since", "1h")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    changed = [line for line in lines if line.startswith("alert ")]
+    assert len(changed) == 1 and "WorkflowFailed taskmaster/nightly-etl-29k4x" in changed[0]
+    assert "  - retry-transient: notify oncall" in lines
+    assert "  + retry-transient: notify console" in lines
+    assert lines[-1].endswith("1 would be decided differently (runbooks involved: "
+                              "retry-transient)"), lines
+    assert _rows(state) == rows_before            # nothing written
+
+
+async def test_replay_of_a_missing_journal_says_so(
+        tmp_path: Path, write_config: Callable[..., Path]) -> None:
+    config = write_config()
+    result = replay(config, "--state", str(tmp_path / "nope.db"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"{tmp_path / 'nope.db'}: no such journal"
+
+
+def _rows(path: Path) -> dict[str, int]:
+    db = sqlite3.connect(path)
+    try:
+        return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("deliveries", "receipts", "events", "attempts", "outbox")}
+    finally:
+        db.close()
