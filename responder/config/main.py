@@ -131,13 +131,7 @@ def load_config(path: Path) -> Config:
     auth = AuthSpec()
     auth_section = root.section("auth")
     if auth_section is not None:
-        token = auth_section.secret("bearer_token")
-        username = password = None
-        basic = auth_section.section("basic_auth")
-        if basic is not None:
-            username = basic.str("username")
-            password = basic.secret("password", required=True)
-            basic.finish()
+        token, username, password = _credentials(auth_section)
         if token and username:
             auth_section.error(auth_section.origin, "auth: give bearer_token or basic_auth, not both")
         if token is not None and not token:
@@ -228,6 +222,18 @@ def load_config(path: Path) -> Config:
     )
 
 
+def _credentials(sec: Section) -> tuple[str | None, str | None, str | None]:
+    """``bearer_token(_file)`` and ``basic_auth: {username, password(_file)}`` of a section."""
+    token = sec.secret("bearer_token")
+    username = password = None
+    basic = sec.section("basic_auth")
+    if basic is not None:
+        username = basic.str("username")
+        password = basic.secret("password", required=True)
+        basic.finish()
+    return token, username, password
+
+
 def _parse_operators(auth: Section) -> tuple[OperatorSpec, ...]:
     raw = auth.raw("operators")
     if raw is None:
@@ -244,13 +250,7 @@ def _parse_operators(auth: Section) -> tuple[OperatorSpec, ...]:
         if not op.valid:
             continue
         name = op.str("name")
-        token = op.secret("bearer_token")
-        username = password = None
-        basic = op.section("basic_auth")
-        if basic is not None:
-            username = basic.str("username")
-            password = basic.secret("password", required=True)
-            basic.finish()
+        token, username, password = _credentials(op)
         if token is not None and not token:
             op.error(op.at("bearer_token_file"), f"{where}: bearer token is empty")
         if bool(token) == bool(username):
