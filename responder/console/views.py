@@ -62,11 +62,17 @@ async def render(request: web.Request, name: str, status: int = 200,
     return web.Response(text=html, content_type="text/html", status=status)
 
 
+def local(target: object) -> str:
+    """A path on this server to go back to; anything else (another host) is ``/``."""
+    text = str(target or "/")
+    if not text.startswith("/") or text.startswith(("//", "/\\")) or "\n" in text:
+        return "/"
+    return text
+
+
 def back(request: web.Request, form: Mapping[str, Any], *, done: str = "",
          error: str = "") -> web.HTTPSeeOther:
-    target = str(form.get("next") or "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
+    target = local(form.get("next"))
     base = target.split("?")[0]
     query = urlencode({"done": done} if done else {"error": error})
     return web.HTTPSeeOther(f"{base}?{query}")
@@ -210,7 +216,7 @@ async def login_page(request: web.Request) -> web.Response:
 async def _login(request: web.Request, error: str, status: int) -> web.Response:
     nxt = request.query.get("next", "/")
     html = request.app[TEMPLATES].get_template("login.html.j2").render(
-        csrf=session.login_csrf(request), next=nxt if nxt.startswith("/") else "/",
+        csrf=session.login_csrf(request), next=local(nxt),
         error=error, who=None, path="/login", message="", auth=True, pending=0, paused=False)
     return web.Response(text=html, content_type="text/html", status=status,
                         headers=session.HEADERS)
@@ -233,9 +239,7 @@ async def login_post(request: web.Request) -> web.Response:
         message = ("that credential may only post webhooks: use an operator's"
                    if who is not None else "not a valid operator token or password")
         return await _login(request, message, 401)
-    target = str(form.get("next") or "/")
-    response = web.HTTPSeeOther(target if target.startswith("/") and
-                                not target.startswith("//") else "/")
+    response = web.HTTPSeeOther(local(form.get("next")))
     session.start_session(response, request, who)
     raise response
 

@@ -67,3 +67,14 @@ async def test_only_an_operator_logs_in_and_the_session_cookie_is_strict(
     assert out.status == 303 and 'responder_session=""' in out.headers["Set-Cookie"]
     client.session.cookie_jar.clear()
     assert (await client.get("/ui/config", allow_redirects=False)).status == 303
+
+
+async def test_after_login_and_forms_the_browser_only_goes_back_to_this_server(
+        tmp_path: Path, write_config: Callable[..., Path],
+        aiohttp_client: Callable[..., Any]) -> None:
+    client = await start(aiohttp_client, with_operators(tmp_path, write_config))
+    login = csrf_of(await (await client.get("/login")).text())
+    for target in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+        ok = await client.post("/login", data={"csrf": login, "token": "alice-t0ken",
+                                               "next": target}, allow_redirects=False)
+        assert (ok.status, ok.headers["Location"]) == (303, "/")
