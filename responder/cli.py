@@ -90,13 +90,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = crosscheck(runtime)
     if problems:
         return _errors(ConfigErrors(problems))
+    if runtime.config.postgres is not None and not _check_postgres(args, runtime):
+        return 1
     auth = runtime.config.auth
     if auth.enabled and not auth.operators:
         print(f"{args.config}: warning: auth has no operators: the webhook credential also "
               "serves the console, ctl, pause, approvals, breakers and reload; give people "
               "their own credentials with auth.operators", file=sys.stderr)
-    if runtime.config.postgres is not None and not _check_postgres(args, runtime):
-        return 1
     print(f"{args.config}: OK: {len(runtime.runbooks)} runbooks, {len(runtime.patterns)} "
           f"patterns, {len(runtime.templates.names())} templates, "
           f"{len(runtime.config.channels)} channels")
