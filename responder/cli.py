@@ -190,6 +190,10 @@ def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
             out.append("  runbooks: none matched")
         for rb in alert["runbooks"]:
             out.append(f"  runbook {rb['runbook']}")
+            if "approval" in rb:
+                asked = rb["approval"]
+                out.append(f"    asks a person first ({', '.join(asked['notify']) or 'the console'});"
+                           f" no decision in {asked['timeout_seconds']:g}s: {asked['on_timeout']}")
             for w in rb["would"]:
                 params = ", ".join(f"{k}={v}" for k, v in w["params"].items())
                 line = f"    would {w['would']} {w['kind']}({params})"

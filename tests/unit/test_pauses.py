@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,20 @@ def test_a_bad_approval_is_reported_at_its_line(tmp_path: Path) -> None:
                "proceed" in m for m in messages), messages
     assert any("unknown channel 'nowhere'" in m for m in messages), messages
     assert any("ask-first.approval.ask: unknown key" in m for m in messages), messages
+
+
+def test_explain_says_a_runbook_asks_a_person_first(
+        tmp_path: Path, write_config: Callable[..., Path]) -> None:
+    import json
+
+    from responder.explain import explain
+    from responder.load import load_runtime
+    from responder.model import decode_group
+    from tests.conftest import REPO
+
+    write(tmp_path, "rb.yaml", RUNBOOK % "{timeout: 10m, on_timeout: proceed, notify: [oncall]}")
+    runtime = load_runtime(write_config({"rules": [str(tmp_path / "rb.yaml")]}))
+    group, _ = decode_group((REPO / "examples/workflow-failed.json").read_bytes())
+    (rb,) = explain(runtime, group)["alerts"][0]["runbooks"]
+    assert json.loads(json.dumps(rb["approval"])) == {
+        "timeout_seconds": 600.0, "on_timeout": "proceed", "notify": ["oncall"]}
