@@ -41,9 +41,10 @@ test: $(STAMP) deps lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
-	@command -v wrk >/dev/null && command -v prometheus-alertmanager >/dev/null || { \
+	@command -v wrk >/dev/null && command -v prometheus-alertmanager >/dev/null \
+	  && ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    --no-install-recommends wrk prometheus-alertmanager >/dev/null; }
+	    --no-install-recommends wrk prometheus-alertmanager postgresql >/dev/null; }
 	$(BIN)/python bench/run.py
 
 deploy-sync: $(STAMP)

@@ -245,6 +245,8 @@ def write_results(path: Path, results: dict[str, Any], command: str) -> None:
                          "select µs/alert", "total µs/alert", "runbooks matched/alert", "case"],
                         rows)
 
+    lines += _postgres_section(results.get("postgres"))
+
     rss = results.get("rss")
     if rss:
         c = rss.get("counters", {})
@@ -282,6 +284,45 @@ def write_results(path: Path, results: dict[str, Any], command: str) -> None:
         kept = path.read_text().split(KEEP_MARK, 1)[1]
     lines += [KEEP_MARK + kept.rstrip()]
     path.write_text("\n".join(lines).rstrip() + "\n")
+
+
+def _postgres_section(rows: list[dict[str, Any]] | None) -> list[str]:
+    """SQLite against one and three replicas on PostgreSQL (``bench_postgres.py``)."""
+    if not rows:
+        return []
+    lines = [
+        "## Several replicas: SQLite against PostgreSQL",
+        "",
+        f"The same {rows[0]['alerts']:,} new alerts (50 per request, 16 connections split "
+        "over the replicas) into one replica on SQLite, one on PostgreSQL and three on one "
+        "PostgreSQL database (Debian's server on this machine, fsync and synchronous_commit "
+        "on). *processed*: alerts analysed, matched and planned per second from the first "
+        "request until the backlog is empty. Statements and transactions per alert count "
+        "everything the database ran (pg_stat_statements, pg_stat_database).",
+        "",
+    ]
+    table = []
+    for r in rows:
+        paced = r.get("paced") or {}
+        table.append([r["backend"], r["replicas"], f"{r['ingest_alerts_per_s']:.0f}",
+                      r["ingest_p99_ms"], f"{r['processed_alerts_per_s']:.0f}",
+                      r["backlog_left"], r.get("statements_per_alert", ""),
+                      r.get("transactions_per_alert", ""),
+                      f"{paced['p99_ms']} ms at {paced['alerts_per_s']:.0f} alerts/s"
+                      if paced else ""])
+    lines += _table(["journal", "replicas", "ingest alerts/s", "ingest p99 ms",
+                     "processed alerts/s", "backlog left", "statements/alert",
+                     "transactions/alert", "webhook p99, 1 alert/request, open loop"], table)
+    lines += [
+        "Every journal step that SQLite does in process (microseconds) is a round trip to the "
+        "server here, and the pipeline takes an alert's steps one after another, so one "
+        "replica's processing rate is bound by round-trip latency, not by the database. "
+        "Three replicas process in parallel, but on a 2-CPU machine they share the CPUs with "
+        "the server and the load generators (three of them in the open-loop row, which then "
+        "cannot send at the asked rate): read the three-replica rows as a floor.",
+        "",
+    ]
+    return lines
 
 
 def lat_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:

@@ -17,6 +17,9 @@ Phases (each on fresh processes and fresh state, so no run inherits another's ba
    processed, bytes per stored alert with its events and messages), then three waves of
    the same alerts (firing, then resolved) with a short ``state.retention``: the file must
    not grow wave over wave.
+7. postgres (``bench_postgres.py``): one replica on SQLite, one and three on PostgreSQL:
+   ingest and processed alerts/s, statements and transactions per alert, p99 at 1,000
+   alerts/s across three replicas.
 
 Writes ``bench/RESULTS.md`` and the raw numbers in ``bench/out/``.
 """
@@ -99,7 +102,8 @@ class Run:
             "listen": f"127.0.0.1:{port}",
             "auth": {"bearer_token_file": str(d / "token")},
             "dry_run": True,
-            "state": {"path": str(d / "state.db"), **(state or {})},
+            "state": state if state and "postgres" in state
+            else {"path": str(d / "state.db"), **(state or {})},
             "rules": [str(REPO / "rules/runbooks/*.yaml")],
             "patterns": [str(REPO / "rules/patterns.yaml")],
             "templates": str(REPO / "templates"),
@@ -333,6 +337,11 @@ class Run:
                         "rows": waves}
         self.results["journal"] = out
 
+    def postgres(self) -> None:
+        from bench_postgres import postgres_phase
+
+        self.results["postgres"] = postgres_phase(self)
+
     def micro(self) -> None:
         argv = [PY, str(BENCH / "micro.py"), "--json"]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=1200, check=False,
@@ -454,7 +463,9 @@ def main() -> int:
                         help="journal phase: alerts per wave")
     parser.add_argument("--wave-retention", type=float, default=5.0,
                         help="journal phase: state.retention in seconds during the waves")
-    parser.add_argument("--phases", default="throughput,paced,rss,micro,journal",
+    parser.add_argument("--pg-alerts", type=int, default=6000,
+                        help="postgres phase: alerts per setup")
+    parser.add_argument("--phases", default="throughput,paced,rss,micro,journal,postgres",
                         help="comma-separated subset of "
                              "throughput,paced,rss,micro,profile,journal")
     parser.add_argument("--targets", default="bare,responder,alertmanager",
@@ -464,7 +475,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, state)")
     args = parser.parse_args()
     phases = [p for p in args.phases.split(",") if p] + (["profile"] if args.profile else [])
-    unknown = set(phases) - {"throughput", "paced", "rss", "micro", "profile", "journal"}
+    unknown = set(phases) - {"throughput", "paced", "rss", "micro", "profile", "journal",
+                             "postgres"}
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
 

@@ -86,6 +86,10 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
     interact.setup(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        # Every handler of the process, whoever logs: no record leaves with a secret.
+        handlers = list(logging.getLogger().handlers)
+        for handler in handlers:
+            handler.addFilter(service.log_filter)
         # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply, as for curl.
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), trust_env=True)
         backend = _backend(runtime, session)
@@ -146,6 +150,8 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
             await backend.close()
             await session.close()
             await journal.close()
+            for handler in handlers:
+                handler.removeFilter(service.log_filter)
 
     app.cleanup_ctx.append(lifetime)
     return app

@@ -60,6 +60,10 @@ class Metrics:
         self.retry_budget_exhausted = Counter(
             p + "retry_budget_exhausted_total", "Retry budgets spent, by runbook.",
             ["runbook"], registry=registry)
+        self.plan_errors = Counter(
+            p + "plan_errors_total",
+            "Runbooks whose templates failed to render for an alert at run time.", ["runbook"],
+            registry=registry)
         self.runbook_matches = Counter(
             p + "runbook_matches_total", "Alerts matched by each runbook.", ["runbook"],
             registry=registry)
@@ -75,6 +79,11 @@ class Metrics:
         self.analysis_duration = Histogram(
             p + "failure_analysis_duration_seconds", "Time to classify one alert's failure.",
             buckets=_ANALYSIS_BUCKETS, registry=registry)
+        self.analysis_total = Counter(
+            p + "analysis_total", "Analyses by what decided them.", ["source"],
+            registry=registry)
+        for source in ("pattern", "model", "feedback", "none"):
+            self.analysis_total.labels(source)
         self.failure_category = Counter(
             p + "failure_category_total", "Analysed failures by category.", ["category"],
             registry=registry)

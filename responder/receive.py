@@ -21,6 +21,7 @@ from responder.access import identify
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
 from responder.config.durations import format_duration
+from responder.corrections import category_handler
 from responder.journal import JournalUnavailable
 from responder.model import DecodeError, decode_group
 from responder.service import Service
@@ -185,7 +186,7 @@ async def events_handler(request: web.Request) -> web.Response:
     retention = service.runtime.config.state_retention
     recent["retention"] = {"period": format_duration(retention), "seconds": retention,
                            "since": recent.pop("since", None)}
-    return json_response(recent)
+    return json_response(service.redactor.scrub_value(recent))
 
 
 async def audit_handler(request: web.Request) -> web.Response:
@@ -279,3 +280,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/audit", audit_handler)
     app.router.add_get("/api/v1/breakers", breakers_handler)
     app.router.add_post("/api/v1/breakers/{key:.+}/reset", breaker_reset_handler)
+    app.router.add_post("/api/v1/alerts/{id}/category", category_handler(lambda r: r.app[SERVICE]))

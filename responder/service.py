@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from responder.act import pauses
+from responder.analyze import Corrections
+from responder.config.secrets import redactor_for
 from responder.errors import ConfigErrors
 from responder.journal import Event, Journal, Pause
 from responder.load import Runtime, load_runtime
 from responder.metrics import Metrics
+from responder.redact import RedactingFilter, Redactor
 
 log = logging.getLogger("responder")
 
@@ -39,6 +42,10 @@ class Service:
         self.metrics = metrics
         self.clock = clock
         self.config_path: Path = runtime.config.path
+        # Every secret ever loaded: a message queued before a reload may still quote an
+        # old one.
+        self.redactor: Redactor = redactor_for(runtime.config)
+        self.log_filter = RedactingFilter(self.redactor)
         self.pauses: list[Pause] = []
         self.last_reload: tuple[float, ReloadResult] | None = None   # when, and how it went
         self._pauses_read_at = 0.0
@@ -46,6 +53,7 @@ class Service:
         self.attempts_changed = asyncio.Event()
         self.outbox_changed = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        self.corrections = Corrections()  # operators' corrections, loaded in restore()
         self.webhooks_in_flight = 0
         self._no_webhooks = asyncio.Event()
         self._no_webhooks.set()
@@ -78,12 +86,14 @@ class Service:
             pass
 
     async def restore(self) -> None:
-        """Read what must survive restarts (the pauses) from the journal."""
+        """Read what must survive restarts (the pauses, corrections) from the journal."""
         if await self.journal.get_flag("paused"):   # the one global switch of old
             await self.add_pause(matchers=[], reason="paused before pauses had matchers",
                                  until=None, by="upgrade")
             await self.journal.set_flag("paused", False)
         await self.refresh_pauses()
+        for key, category, _text in await self.journal.corrections():
+            self.corrections.add(key, category)
 
     async def is_paused(self) -> bool:
         """Whether a pause without matchers holds everything, as the journal has it now
@@ -146,20 +156,22 @@ class Service:
                 runtime = await asyncio.to_thread(load_runtime, self.config_path)
             except ConfigErrors as exc:
                 self.metrics.config_reload_ok.set(0)
-                errors = [str(e) for e in exc.errors]
+                errors = [self.redactor.scrub(str(e)) for e in exc.errors]
                 for line in errors:
                     log.error("reload failed: %s", line)
                 return ReloadResult(False, errors)
             except Exception as exc:  # an unexpected loader bug must not kill the service
                 self.metrics.config_reload_ok.set(0)
                 log.exception("reload failed")
-                return ReloadResult(False, [f"{self.config_path}: {exc}"])
+                return ReloadResult(False, [self.redactor.scrub(f"{self.config_path}: {exc}")])
             old = self.runtime.config
             warnings = []
-            for name in ("host", "port", "state_path"):
+            for name in ("host", "port", "state_path", "log_format", "log_level"):
                 if getattr(old, name) != getattr(runtime.config, name):
                     warnings.append(f"{name} changed: takes effect after a restart")
             self.runtime = runtime
+            self.redactor = self.redactor + redactor_for(runtime.config)
+            self.log_filter.redactor = self.redactor
             self.metrics.config_reload_ok.set(1)
             self.metrics.config_reload_time.set(runtime.loaded_at)
             log.info("configuration reloaded: %d runbooks, %d patterns",

@@ -77,7 +77,7 @@ class PostgresServer:
         return subprocess.run(command, capture_output=True, text=True, check=check, cwd=self.root,
                               timeout=120)
 
-    def init(self) -> None:
+    def init(self, extra_conf: str = "") -> None:
         pwfile = self.root / "pw"
         pwfile.write_text(PASSWORD + "\n")
         if self._as_postgres:
@@ -91,7 +91,7 @@ class PostgresServer:
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
                        "unix_socket_directories = ''\nfsync = off\nsynchronous_commit = off\n"
-                       "full_page_writes = off\nmax_connections = 200\n")
+                       "full_page_writes = off\nmax_connections = 200\n" + extra_conf)
 
     def start(self) -> None:
         result = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.logfile), "-w",

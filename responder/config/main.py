@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from responder.config.analysis import AnalysisSpec, parse_analysis
 from responder.config.channels import ChannelSpec, parse_channels
 from responder.config.postgres import PostgresSpec, parse_postgres
 from responder.config.reader import Section, origin_of
@@ -64,6 +65,16 @@ class KubeSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """How long a client may take to send a request, and how many may wait idle."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 75.0
+    max_idle_connections: int = 256
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     base_dir: Path
@@ -86,6 +97,8 @@ class Config:
     postgres: PostgresSpec | None = None
     log_format: str = "text"
     log_level: str = "info"
+    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
+    http: HttpLimits = HttpLimits()
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -197,12 +210,20 @@ def load_config(path: Path) -> Config:
         kube_section.finish()
 
     channels = parse_channels(root.section("channels"))
+    analysis = parse_analysis(root.section("analysis"))
 
     max_body = DEFAULT_MAX_BODY
     dashboard_url: str | None = None
+    http = HttpLimits()
     limits = root.section("limits")
     if limits is not None:
         max_body = limits.int("max_body_bytes", DEFAULT_MAX_BODY, minimum=1024)
+        http = HttpLimits(
+            header_timeout=limits.duration("header_timeout", http.header_timeout),
+            body_timeout=limits.duration("body_timeout", http.body_timeout),
+            idle_timeout=limits.duration("idle_timeout", http.idle_timeout),
+            max_idle_connections=limits.int("max_idle_connections",
+                                            http.max_idle_connections, minimum=1))
         limits.finish()
     links = root.section("links")
     if links is not None:
@@ -218,7 +239,7 @@ def load_config(path: Path) -> Config:
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
         state_retention=state_retention, postgres=postgres,
-        log_format=log_format, log_level=log_level,
+        log_format=log_format, log_level=log_level, analysis=analysis, http=http,
     )
 
 

@@ -363,11 +363,16 @@ class _Loader:
             tree: nodes.Template = self.env.parse(source)
         except jinja2.TemplateSyntaxError as exc:
             return f"template syntax: {exc.message}"
-        unknown = sorted(meta.find_undeclared_variables(tree) - CONTEXT_VARIABLES)
-        if unknown:
-            return (f"template uses unknown variable(s) {', '.join(unknown)} "
-                    f"(known: {', '.join(sorted(CONTEXT_VARIABLES))})")
-        return self.env.from_string(tree)
+        try:
+            # Unknown filters and tests are only found when the tree is compiled, which
+            # find_undeclared_variables already does.
+            unknown = sorted(meta.find_undeclared_variables(tree) - CONTEXT_VARIABLES)
+            if unknown:
+                return (f"template uses unknown variable(s) {', '.join(unknown)} "
+                        f"(known: {', '.join(sorted(CONTEXT_VARIABLES))})")
+            return self.env.from_string(tree)
+        except jinja2.TemplateError as exc:
+            return f"template: {getattr(exc, 'message', None) or exc}"
 
     # -- pieces ----------------------------------------------------------------------
     def matchers(self, rb: Section) -> tuple[Matcher, ...]:

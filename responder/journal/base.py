@@ -212,6 +212,18 @@ class Journal(Protocol):
     async def close_approvals(self, instance: str, decision: str, by: str) -> int:
         """Close an instance's open approvals (its alert resolved)."""
 
+    # -- corrections: operators' verdicts on analyses (the feedback loop) -------------
+    async def receipt_alert(self, receipt_id: int) -> dict[str, Any] | None:
+        """``{"alert", "analysis"}`` as journaled for receipt ``receipt_id``, or None."""
+
+    async def record_correction(self, *, text_key: str, category: str, text: str,
+                                receipt_id: int, by: str, previous: str | None) -> None:
+        """Store (or replace) the category operators gave the text keyed ``text_key``,
+        with a ``correction`` event; kept through retention (it is not finished work)."""
+
+    async def corrections(self) -> list[tuple[str, str, str]]:
+        """Every correction as (text key, category, text), oldest first."""
+
     # -- health and retention --------------------------------------------------------
     async def pending_count(self) -> int: ...
 

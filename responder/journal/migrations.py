@@ -9,12 +9,13 @@ Version 1 is the schema the first release wrote. Version 2 adds leases (``owner`
 ``lease_until``) to the work tables, the delivery id sequence, the shared rate-limit
 windows and the indexes retention deletes by; it drops the rendering context from
 messages already sent (a pending one keeps it for its fallback). Version 3 adds the
-people's controls: pauses (like silences) and approvals.
+operators' corrections of analyses (``corrections``, keyed by the normalised text's hash).
+Version 4 adds the people's controls: pauses (like silences) and approvals.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 STEPS: dict[int, tuple[str, ...]] = {
     1: (
@@ -121,6 +122,15 @@ STEPS: dict[int, tuple[str, ...]] = {
         "WHERE state != 'pending'",
     ),
     3: (
+        """CREATE TABLE corrections (
+            text_key TEXT PRIMARY KEY,
+            category TEXT NOT NULL,
+            text TEXT NOT NULL,
+            receipt_id INTEGER,
+            corrected_by TEXT,
+            corrected_at REAL NOT NULL)""",
+    ),
+    4: (
         """CREATE TABLE pauses (
             id INTEGER PRIMARY KEY,
             matchers BLOB NOT NULL,

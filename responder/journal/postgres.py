@@ -29,7 +29,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -84,6 +84,21 @@ _TABLES = ("deliveries", "receipts", "events", "attempts", "breakers", "outbox",
 
 # Connection-level failures: the database is down, restarting, or unreachable.
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
+RETENTION_LOCK = 0x7265_7374   # pg_try_advisory_xact_lock key of a prune pass ("rest")
+
+
+async def _async_commit(conn: AsyncConnection[Any]) -> None:
+    await conn.execute("SET synchronous_commit TO off")
+
+
+def _lost(exc: BaseException) -> bool:
+    """The database is gone (down, restarting, unreachable), not one statement refused: a
+    client-side failure has no SQLSTATE; classes 08 and 57 are connection and shutdown
+    errors. A deadlock or serialization failure is not a lost database."""
+    if isinstance(exc, (PoolTimeout, psycopg.InterfaceError, OSError)):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state[:2] in ("08", "57")
 
 
 class Scrubber:
@@ -140,26 +155,38 @@ class PostgresJournal:
     answers 503) and claimed work stays claimed until its lease expires or this owner
     takes it again."""
 
-    POLL = 2.0             # seconds: the wake-up floor when no NOTIFY arrives
     POOL_WAIT = 2.0        # seconds a transaction waits for a connection before giving up
     CONNECT_TIMEOUT = 5    # seconds to establish one connection
 
     def __init__(self, dsn: str, *, clock: Callable[[], float] = time.time,
                  owner: str | None = None, pool_size: int = 8,
-                 lease: float | None = None) -> None:
+                 lease: float | None = None, poll: float = 2.0) -> None:
         self.dsn = dsn
+        self.poll = poll            # seconds: the wake-up floor when no NOTIFY arrives
         self.lease = lease
         self.clock = clock
         self.owner = owner or f"{os.uname().nodename}:{os.getpid()}"
         self.healthy = False
         self.on_wake: Callable[[str], None] | None = None
+        self.listening = False      # this replica hears the others' NOTIFY now
         self._scrub = Scrubber(dsn)
-        self._pool = AsyncConnectionPool(
-            dsn, min_size=1, max_size=pool_size, open=False, timeout=self.POOL_WAIT,
-            kwargs={"autocommit": True, "connect_timeout": self.CONNECT_TIMEOUT},
-            name="responder-journal")
+        # Two pools: webhooks commit durably (the 200 is a promise that survives a crash
+        # of the database server); the pipeline's bookkeeping commits without waiting for
+        # the WAL flush (synchronous_commit off: never corrupt, and after a crash of the
+        # server the last moments' steps are redone, which every step allows), as the
+        # SQLite journal does with synchronous=NORMAL.
+        self._ack_pool = self._make_pool(dsn, "responder-webhooks", pool_size // 2, None)
+        self._pool = self._make_pool(dsn, "responder-journal", pool_size, _async_commit)
         self._listener: asyncio.Task[None] | None = None
         self._opened = False
+
+    def _make_pool(self, dsn: str, name: str, size: int,
+                   configure: Callable[[AsyncConnection[Any]], Awaitable[None]] | None,
+                   ) -> AsyncConnectionPool[AsyncConnection[Any]]:
+        return AsyncConnectionPool(
+            dsn, min_size=1, max_size=max(2, size), open=False, timeout=self.POOL_WAIT,
+            kwargs={"autocommit": True, "connect_timeout": self.CONNECT_TIMEOUT},
+            configure=configure, name=name)
 
     def _lease(self, asked: float) -> float:
         """The configured lease (``state.postgres.lease``) when there is one, else the
@@ -187,6 +214,7 @@ class PostgresJournal:
                              SCHEMA_VERSION)
                 await self._give_back(conn)
             if not self._opened:
+                await self._ack_pool.open(wait=False)
                 await self._pool.open(wait=False)
                 self._opened = True
         except JournalVersionError:
@@ -204,10 +232,11 @@ class PostgresJournal:
     async def open_read_only(self) -> None:
         """Open to read only (``responder replay``): every transaction is read-only, the
         schema is neither created nor migrated, and another schema version is refused."""
+        options = conninfo_to_dict(self.dsn).get("options") or ""
         self._pool = AsyncConnectionPool(
             self.dsn, min_size=1, max_size=1, open=False, timeout=self.POOL_WAIT,
             kwargs={"autocommit": True, "connect_timeout": self.CONNECT_TIMEOUT,
-                    "options": "-c default_transaction_read_only=on"},
+                    "options": f"{options} -c default_transaction_read_only=on".strip()},
             name="responder-journal-read-only")
         try:
             async with await AsyncConnection.connect(
@@ -253,6 +282,7 @@ class PostgresJournal:
             self._listener = None
         if self._opened:
             await self._pool.close()
+            await self._ack_pool.close()
             self._opened = False
         self.healthy = False
 
@@ -269,34 +299,47 @@ class PostgresJournal:
                         self.dsn, autocommit=True,
                         connect_timeout=self.CONNECT_TIMEOUT) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening = True
                     while True:
-                        async for note in conn.notifies(timeout=self.POLL):
+                        async for note in conn.notifies(timeout=self.poll):
                             self._wake(note.payload)
                         for kind in ("delivery", "attempt", "outbox"):
                             self._wake(kind)
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, OSError) as exc:
+                self.listening = False
                 log.warning("journal wake-ups lost (%s); polling until reconnected",
                             self._scrub(exc))
                 for kind in ("delivery", "attempt", "outbox"):
                     self._wake(kind)
-                await asyncio.sleep(self.POLL)
+                await asyncio.sleep(self.poll)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncCursor[Any]]:
-        """One transaction; connection failures become JournalUnavailable (rolled back)."""
+    async def _tx(self, *, read: bool = False,
+                  ack: bool = False) -> AsyncIterator[AsyncCursor[Any]]:
+        """One transaction (``read``: one statement, no BEGIN/COMMIT round trips; ``ack``:
+        committed durably, for what a webhook's 200 promises). Connection failures become
+        JournalUnavailable, and the server rolls the transaction back."""
         if not self._opened:
             raise JournalUnavailable(f"journal unavailable: {self.shown} has not answered yet")
+        pool = self._ack_pool if ack else self._pool
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                yield conn.cursor()
-        except _UNAVAILABLE as exc:
+            async with pool.connection() as conn:
+                if read:
+                    yield conn.cursor()
+                else:
+                    async with conn.transaction():
+                        yield conn.cursor()
+        except psycopg.Error as exc:
+            if _lost(exc):
+                self.healthy = False
+                raise JournalUnavailable(f"journal unavailable: {self._scrub(exc)}") from None
+            raise JournalUnavailable(f"journal write failed: {self._scrub(exc)}") from None
+        except OSError as exc:
             self.healthy = False
             raise JournalUnavailable(f"journal unavailable: {self._scrub(exc)}") from None
-        except psycopg.Error as exc:
-            raise JournalUnavailable(f"journal write failed: {self._scrub(exc)}") from None
         self.healthy = True
 
     @staticmethod
@@ -319,7 +362,7 @@ class PostgresJournal:
         alerts at once lock them in the same order (no deadlock): one inserts, the other
         counts a duplicate."""
         now = self.clock()
-        async with self._tx() as cur:
+        async with self._tx(ack=True) as cur:
             await cur.execute("SELECT nextval('delivery_ids')")
             row = await cur.fetchone()
             assert row is not None
@@ -327,20 +370,23 @@ class PostgresJournal:
             order = sorted(range(len(group.alerts)),
                            key=lambda i: (group.alerts[i].instance, group.alerts[i].status))
             kinds: dict[int, tuple[bool, int]] = {}
-            for i in order:
-                alert = group.alerts[i]
-                await cur.execute(
+            if order:
+                # One round trip for every receipt (psycopg's pipeline), results in order.
+                await cur.executemany(
                     "INSERT INTO receipts (instance, status, fingerprint, alertname, alert, "
                     "delivery_id, received_at, last_delivery_at) "
                     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
                     "ON CONFLICT (instance, status) DO UPDATE SET "
                     "deliveries = receipts.deliveries + 1, last_delivery_at = excluded.received_at "
                     "RETURNING id, delivery_id",
-                    (alert.instance, alert.status, alert.fingerprint, alert.alertname,
-                     _json_encode(alert), delivery_id, now, now))
-                got = await cur.fetchone()
-                assert got is not None
-                kinds[i] = (got[1] == delivery_id, int(got[0]))
+                    [(a.instance, a.status, a.fingerprint, a.alertname, _json_encode(a),
+                      delivery_id, now, now) for a in (group.alerts[i] for i in order)],
+                    returning=True)
+                for i in order:
+                    got = await cur.fetchone()
+                    assert got is not None
+                    kinds[i] = (got[1] == delivery_id, int(got[0]))
+                    cur.nextset()
             new = [kinds[i][1] for i in range(len(group.alerts)) if kinds[i][0]]
             dup = [kinds[i][1] for i in range(len(group.alerts)) if not kinds[i][0]]
             await self._insert_events(cur, [
@@ -360,7 +406,7 @@ class PostgresJournal:
 
     async def record_rejection(self, detail: dict[str, Any]) -> None:
         now = self.clock()
-        async with self._tx() as cur:
+        async with self._tx(ack=True) as cur:
             await self._insert_events(
                 cur, [Event(kind="rejected", outcome="invalid", detail=detail)], now)
 
@@ -530,7 +576,7 @@ class PostgresJournal:
                 "since": float(since[0]) if since is not None else None}
 
     async def events(self, *, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             if kind is None:
                 await cur.execute(f"SELECT {_EVENT_COLS} FROM events ORDER BY id DESC LIMIT %s",
                                   (limit,))
@@ -558,7 +604,7 @@ class PostgresJournal:
             return _attempt(row) if row else None
 
     async def due_attempts(self, now: float, limit: int = 50) -> list[Attempt]:
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute(
                 f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE (state = 'scheduled' AND due_at <= %s) "
                 "OR (state = 'running' AND lease_until < %s) ORDER BY due_at, id LIMIT %s",
@@ -566,7 +612,7 @@ class PostgresJournal:
             return [_attempt(r) for r in await cur.fetchall()]
 
     async def next_attempt_due(self) -> float | None:
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute(
                 "SELECT MIN(CASE WHEN state = 'scheduled' THEN due_at ELSE lease_until END) "
                 "FROM attempts WHERE state = 'scheduled' OR (state = 'running' "
@@ -575,7 +621,7 @@ class PostgresJournal:
         return float(row[0]) if row and row[0] is not None else None
 
     async def attempts_for(self, instance: str, runbook: str | None = None) -> list[Attempt]:
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             if runbook is None:
                 await cur.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE instance = %s "
                                   "ORDER BY runbook, target, n", (instance,))
@@ -585,7 +631,7 @@ class PostgresJournal:
             return [_attempt(r) for r in await cur.fetchall()]
 
     async def attempt(self, instance: str, runbook: str, target: str, n: int) -> Attempt | None:
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE instance = %s AND "
                               "runbook = %s AND target = %s AND n = %s",
                               (instance, runbook, target, n))
@@ -593,7 +639,7 @@ class PostgresJournal:
         return _attempt(row) if row else None
 
     async def open_escalations(self, runbook: str, *, other_than: str) -> list[Attempt]:
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute(
                 f"SELECT {', '.join('a.' + c for c in _ATTEMPT_COLS.split(', '))} "
                 "FROM attempts a WHERE a.target = 'escalation' AND a.action = 'notify' AND "
@@ -652,7 +698,7 @@ class PostgresJournal:
 
     # -- breakers ----------------------------------------------------------------------
     async def load_breakers(self) -> list[Breaker]:
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute("SELECT key, state, spec FROM breakers ORDER BY key")
             return [Breaker(key, _json_decode(state), _json_decode(spec) if spec else None)
                     for key, state, spec in await cur.fetchall()]
@@ -662,12 +708,16 @@ class PostgresJournal:
         one key at the same moment take turns, each seeing the other's count."""
         now = self.clock()
         async with self._tx() as cur:
-            # The advisory lock covers a breaker that has no row yet (nothing to lock).
-            await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))",
-                              ("breaker:" + key,))
             await cur.execute("SELECT state, spec FROM breakers WHERE key = %s FOR UPDATE",
                               (key,))
             row = await cur.fetchone()
+            if row is None:
+                # No row to lock yet: an advisory lock on the key serialises its creation.
+                await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))",
+                                  ("breaker:" + key,))
+                await cur.execute("SELECT state, spec FROM breakers WHERE key = %s FOR UPDATE",
+                                  (key,))
+                row = await cur.fetchone()
             current = (Breaker(key, _json_decode(row[0]), _json_decode(row[1]) if row[1] else None)
                        if row is not None else None)
             result = change(current)
@@ -705,7 +755,7 @@ class PostgresJournal:
         return cur.rowcount == 1
 
     async def due_outbox(self, now: float, limit: int = 50) -> list[OutboxItem]:
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute(
                 f"SELECT {_OUTBOX_COLS} FROM outbox WHERE (state = 'pending' AND next_at <= %s) "
                 "OR (state = 'sending' AND lease_until < %s) ORDER BY next_at, id LIMIT %s",
@@ -713,7 +763,7 @@ class PostgresJournal:
             return [_outbox(r) for r in await cur.fetchall()]
 
     async def next_outbox_due(self) -> float | None:
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute(
                 "SELECT MIN(CASE WHEN state = 'sending' THEN lease_until ELSE next_at END) "
                 "FROM outbox WHERE state IN ('pending', 'sending')")
@@ -748,7 +798,7 @@ class PostgresJournal:
 
     # -- flags and rate limits ---------------------------------------------------------
     async def get_flag(self, name: str) -> Any:
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute("SELECT value FROM flags WHERE name = %s", (name,))
             row = await cur.fetchone()
         return _json_decode(row[0]) if row else None
@@ -764,6 +814,38 @@ class PostgresJournal:
             await self._insert_events(cur, events, now)
             # A flag changes what every replica may do (the pause): they re-read it now.
             await self._notify(cur, "attempt")
+
+    # -- corrections: operators' verdicts on analyses (the feedback loop) ---------------
+    async def receipt_alert(self, receipt_id: int) -> dict[str, Any] | None:
+        async with self._tx() as cur:
+            await cur.execute("SELECT alert, analysis FROM receipts WHERE id = %s",
+                              (receipt_id,))
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return {"alert": _json_decode(row[0]),
+                "analysis": _json_decode(row[1]) if row[1] else None}
+
+    async def record_correction(self, *, text_key: str, category: str, text: str,
+                                receipt_id: int, by: str, previous: str | None) -> None:
+        now = self.clock()
+        event = Event(kind="correction", receipt_id=receipt_id, outcome=category,
+                      detail={"by": by, "previous": previous, "category": category})
+        async with self._tx() as cur:
+            await cur.execute(
+                "INSERT INTO corrections (text_key, category, text, receipt_id, corrected_by, "
+                "corrected_at) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (text_key) DO UPDATE "
+                "SET category = excluded.category, text = excluded.text, receipt_id = "
+                "excluded.receipt_id, corrected_by = excluded.corrected_by, corrected_at = "
+                "excluded.corrected_at", (text_key, category, text, receipt_id, by, now))
+            await self._insert_events(cur, [event], now)
+
+    async def corrections(self) -> list[tuple[str, str, str]]:
+        async with self._tx() as cur:
+            await cur.execute("SELECT text_key, category, text FROM corrections "
+                              "ORDER BY corrected_at, text_key")
+            rows = await cur.fetchall()
+        return [(str(k), str(c), str(t)) for k, c, t in rows]
 
     async def acquire_rate(self, key: str, limit: int, window: float,
                            now: float) -> tuple[bool, float]:
@@ -948,7 +1030,7 @@ class PostgresJournal:
 
     # -- health and retention ----------------------------------------------------------
     async def pending_count(self) -> int:
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute(
                 "SELECT (SELECT COUNT(*) FROM deliveries WHERE state = 'pending') + "
                 "(SELECT COUNT(*) FROM attempts WHERE state IN ('scheduled', 'running')) + "
@@ -957,7 +1039,7 @@ class PostgresJournal:
         return int(row[0]) if row else 0
 
     async def size_bytes(self) -> int:
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute(
                 "SELECT COALESCE(SUM(pg_total_relation_size(to_regclass(t))), 0) "
                 "FROM unnest(%s::text[]) AS t", (list(_TABLES),))
@@ -973,6 +1055,11 @@ class PostgresJournal:
         messages, old events and rate windows."""
         deleted = 0
         async with self._tx() as cur:
+            # One replica prunes at a time; the others find the lock taken and skip a pass.
+            await cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (RETENTION_LOCK,))
+            got = await cur.fetchone()
+            if got is None or not got[0]:
+                return 0
             await cur.execute(
                 "SELECT id FROM receipts r WHERE r.state <> 'pending' AND "
                 "r.last_delivery_at < %s AND NOT EXISTS (SELECT 1 FROM attempts a WHERE "

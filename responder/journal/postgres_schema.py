@@ -122,6 +122,15 @@ STEPS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX rates_key ON rates (key, ts)",
     ),
     3: (
+        """CREATE TABLE corrections (
+            text_key TEXT PRIMARY KEY,
+            category TEXT NOT NULL,
+            text TEXT NOT NULL,
+            receipt_id BIGINT,
+            corrected_by TEXT,
+            corrected_at DOUBLE PRECISION NOT NULL)""",
+    ),
+    4: (
         """CREATE TABLE pauses (
             id BIGSERIAL PRIMARY KEY,
             matchers BYTEA NOT NULL,

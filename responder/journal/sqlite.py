@@ -822,6 +822,43 @@ class SqliteJournal:
 
         return await self._tx(take)
 
+    # -- corrections: operators' verdicts on analyses (the feedback loop) ---------------
+    # Keyed by the normalised failure text's hash (computed by the analysis, which the
+    # journal does not import); ``text`` is kept for ``responder train``.
+    async def receipt_alert(self, receipt_id: int) -> dict[str, Any] | None:
+        """The stored alert of receipt ``receipt_id`` and its analysis, or None."""
+        row = await self._read(lambda db: db.execute(
+            "SELECT alert, analysis FROM receipts WHERE id = ?", (receipt_id,)).fetchone())
+        if row is None:
+            return None
+        return {"alert": _json_decode(row[0]),
+                "analysis": _json_decode(row[1]) if row[1] else None}
+
+    async def record_correction(self, *, text_key: str, category: str, text: str,
+                                receipt_id: int, by: str, previous: str | None) -> None:
+        """Store (or replace) the correction for ``text_key``, with an audit event."""
+        now = self.clock()
+        event = Event(kind="correction", receipt_id=receipt_id, outcome=category,
+                      detail={"by": by, "previous": previous, "category": category})
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO corrections (text_key, category, text, receipt_id, corrected_by, "
+                "corrected_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (text_key) DO UPDATE SET "
+                "category = excluded.category, text = excluded.text, receipt_id = "
+                "excluded.receipt_id, corrected_by = excluded.corrected_by, corrected_at = "
+                "excluded.corrected_at", (text_key, category, text, receipt_id, by, now))
+            self._insert_events(db, [event], now)
+
+        await self._tx(write)
+
+    async def corrections(self) -> list[tuple[str, str, str]]:
+        """Every correction as (text key, category, text), oldest first."""
+        rows = await self._read(lambda db: db.execute(
+            "SELECT text_key, category, text FROM corrections ORDER BY corrected_at, text_key"
+        ).fetchall())
+        return [(str(k), str(c), str(t)) for k, c, t in rows]
+
     # -- health and retention ----------------------------------------------------------
     async def pending_count(self) -> int:
         def count(db: sqlite3.Connection) -> int:
