@@ -61,8 +61,8 @@ from responder.journal.records import (
     PendingDelivery,
     Receipt,
 )
-from responder.journal.rows import APPROVAL_COLS as _APPROVAL_COLS
 from responder.journal.reserve import DiskReserve, disk_full
+from responder.journal.rows import APPROVAL_COLS as _APPROVAL_COLS
 from responder.journal.rows import ATTEMPT_COLS as _ATTEMPT_COLS
 from responder.journal.rows import CANCELLABLE
 from responder.journal.rows import EVENT_COLS as _EVENT_COLS
