@@ -4,6 +4,7 @@ writes SQL or holds a connection."""
 
 from responder.journal.base import BreakerChange, Journal
 from responder.journal.records import (
+    Approval,
     Attempt,
     Breaker,
     DecidedDelivery,
@@ -11,19 +12,21 @@ from responder.journal.records import (
     DeliveryResult,
     Event,
     FinishedDelivery,
+    JournalFull,
     JournalUnavailable,
     JournalVersionError,
     OutboxItem,
     OutboxMessage,
     OutboxUpdate,
+    Pause,
     PendingDelivery,
     Receipt,
 )
 from responder.journal.sqlite import SqliteJournal
 
 __all__ = [
-    "Attempt", "Breaker", "BreakerChange", "DecidedDelivery", "DecidedReceipt",
-    "DeliveryResult", "Event", "FinishedDelivery", "Journal",
+    "Approval", "Attempt", "Breaker", "BreakerChange", "DecidedDelivery", "DecidedReceipt",
+    "DeliveryResult", "Event", "FinishedDelivery", "Journal", "JournalFull",
     "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage", "OutboxUpdate",
-    "PendingDelivery", "Receipt", "SqliteJournal",
+    "Pause", "PendingDelivery", "Receipt", "SqliteJournal",
 ]

@@ -170,3 +170,21 @@ async def test_a_batch_of_deliveries_finishes_in_one_call_and_skips_what_another
         "duplicate", "queued"]
     assert [d.id for d in await a.pending_deliveries()] == [first.id]
     assert [m.dedup for m in await a.due_outbox(backend.now)] == ["m2"]
+
+
+async def test_claimed_work_still_counts_as_pending_until_it_is_finished(
+        backend: Backend) -> None:
+    a = await backend.open("a")
+    await deliver(a, "etl-1")
+    due = await attempt(a, due_at=backend.now)
+    await a.enqueue(channel="c", dedup="k", message={"body": {}}, fallback=None, receipt_id=None)
+    assert await a.pending_count() == 3
+    (d,) = await a.claim_deliveries()
+    assert await a.claim_attempt(due.id)
+    (item,) = await a.due_outbox(backend.now)
+    assert await a.claim_message(item.id)
+    assert await a.pending_count() == 3
+    await a.finish_delivery(d.id, [(d.new[0].id, "done", {}, [])], [])
+    await a.update_attempt(due.id, state="done", outcome="success")
+    await a.update_outbox(item.id, state="sent", tries=1)
+    assert await a.pending_count() == 0
