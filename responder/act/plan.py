@@ -12,6 +12,8 @@ Pure: no event loop, no I/O.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -107,7 +109,26 @@ def template_context(alert: Alert, group: AlertGroup, analysis: Analysis) -> dic
     }
 
 
+# ``{{ labels.NAME }}`` (or annotations): what most parameters are. Looked up directly, it
+# costs a dict access instead of a template render; what Jinja would do differently (a
+# missing key, a name that is also a dict method, a value that is not a string) renders.
+_LOOKUP = re.compile(r"\{\{\s*(labels|annotations)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _lookup(source: str) -> tuple[str, str] | None:
+    m = _LOOKUP.fullmatch(source)
+    if m is None or hasattr(dict, m[2]):
+        return None
+    return m[1], m[2]
+
+
 def _render(runbook: RunbookSpec, key: str, param: Param, context: Mapping[str, Any]) -> str:
+    found = _lookup(param.source)
+    if found is not None:
+        value = context[found[0]].get(found[1])
+        if isinstance(value, str):
+            return value.strip()
     try:
         return param.template.render(context).strip()
     except jinja2.UndefinedError as exc:
