@@ -25,26 +25,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import micro
 import payloads
-import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def config_file(d: Path) -> Path:
-    config = {
-        "listen": "127.0.0.1:0",
-        "dry_run": True,
-        "state": {"path": str(d / "state.db")},
-        "rules": [str(REPO / "rules/runbooks/*.yaml")],
-        "patterns": [str(REPO / "rules/patterns.yaml")],
-        "templates": str(REPO / "templates"),
-        "channels": {"console": {"type": "log"}, "oncall": {"type": "log"},
-                     "pager": {"type": "log"}},
-    }
-    path = d / "responder.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    """The shipped rules and templates, dry run, ``log`` channels (``micro``'s config; its
+    listen port is never bound here)."""
+    return micro.config_file(d, str(REPO / "rules/runbooks/*.yaml"),
+                             str(REPO / "rules/patterns.yaml"))
 
 
 async def journal_groups(runtime: Any, groups: int, alerts: int) -> None:
