@@ -165,7 +165,8 @@ def _journal(runtime: Runtime, clock: Callable[[], float], synchronous: str) -> 
         return PostgresJournal(postgres.dsn, clock=clock, owner=_owner(runtime),
                                lease=postgres.lease)
     return SqliteJournal(runtime.config.state_path, clock=clock, synchronous=synchronous,
-                         owner=_owner(runtime))
+                         owner=_owner(runtime),
+                         reserve_bytes=runtime.config.state_reserve_bytes)
 
 
 def _wake_on_notify(journal: Journal, service: Service) -> None:

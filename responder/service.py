@@ -59,6 +59,7 @@ class Service:
         self._no_webhooks.set()
         metrics.config_reload_ok.set(1)
         metrics.config_reload_time.set(runtime.loaded_at)
+        metrics.runbooks_loaded(r.name for r in runtime.runbooks)
 
     # -- webhooks first --------------------------------------------------------------
     # Alertmanager waits for the webhook's 200 (and retries, duplicating, when it waits
@@ -174,6 +175,7 @@ class Service:
             self.log_filter.redactor = self.redactor
             self.metrics.config_reload_ok.set(1)
             self.metrics.config_reload_time.set(runtime.loaded_at)
+            self.metrics.runbooks_loaded(r.name for r in runtime.runbooks)
             log.info("configuration reloaded: %d runbooks, %d patterns",
                      len(runtime.runbooks), len(runtime.patterns))
             for line in warnings:

@@ -23,6 +23,7 @@ LEVELS = ("debug", "info", "warning", "error")
 
 DEFAULT_LISTEN = "127.0.0.1:9095"
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
+DEFAULT_RESERVE_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class Config:
     log_level: str = "info"
     analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
     http: HttpLimits = HttpLimits()
+    state_reserve_bytes: int = DEFAULT_RESERVE_BYTES   # disk kept for webhooks (SQLite)
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -170,8 +172,10 @@ def load_config(path: Path) -> Config:
     state_path = base_dir / "responder-state.db"
     postgres: PostgresSpec | None = None
     state_retention = 7 * 86400.0
+    reserve_bytes = DEFAULT_RESERVE_BYTES
     if state is not None:
         state_path = state.path("path", state_path)
+        reserve_bytes = state.int("reserve_bytes", DEFAULT_RESERVE_BYTES, minimum=0)
         state_retention = _retention(state)
         pg_section = state.section("postgres")
         if pg_section is not None:
@@ -240,6 +244,7 @@ def load_config(path: Path) -> Config:
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
         state_retention=state_retention, postgres=postgres,
         log_format=log_format, log_level=log_level, analysis=analysis, http=http,
+        state_reserve_bytes=reserve_bytes,
     )
 
 

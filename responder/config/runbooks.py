@@ -130,7 +130,7 @@ class _WholeValue:
 
     def __init__(self, compiled: Any) -> None:
         self._compiled = compiled
-        self._program = getattr(compiled, "_regexp", None)
+        self._program = getattr(compiled, "_regexp", None) if _ANCHOR_BOTH is not None else None
         self._seen: dict[str, bool] = {}
 
     def fullmatch(self, text: str) -> bool:
@@ -148,7 +148,10 @@ class _WholeValue:
         return bool(verdict)
 
 
-_ANCHOR_BOTH = re2._re2.RE2.Anchor.ANCHOR_BOTH
+try:
+    _ANCHOR_BOTH = re2._re2.RE2.Anchor.ANCHOR_BOTH
+except AttributeError:   # another layout of the binding: its public API serves
+    _ANCHOR_BOTH = None
 
 
 def _compile_regex(value: str) -> _WholeValue:

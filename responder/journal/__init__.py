@@ -11,6 +11,7 @@ from responder.journal.records import (
     DecidedReceipt,
     DeliveryResult,
     Event,
+    JournalFull,
     JournalUnavailable,
     JournalVersionError,
     OutboxItem,
@@ -24,6 +25,6 @@ from responder.journal.sqlite import SqliteJournal
 __all__ = [
     "Approval", "Attempt", "Breaker", "BreakerChange", "DecidedDelivery", "DecidedReceipt",
     "DeliveryResult", "Event", "Journal",
-    "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage",
+    "JournalFull", "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage",
     "Pause", "PendingDelivery", "Receipt", "SqliteJournal",
 ]

@@ -169,6 +169,7 @@ class PostgresJournal:
         self.healthy = False
         self.on_wake: Callable[[str], None] | None = None
         self.listening = False      # this replica hears the others' NOTIFY now
+        self._unreleased: set[int] = set()
         self._scrub = Scrubber(dsn)
         # Two pools: webhooks commit durably (the 200 is a promise that survives a crash
         # of the database server); the pipeline's bookkeeping commits without waiting for
@@ -445,27 +446,37 @@ class PostgresJournal:
     async def claim_deliveries(self, *, limit: int = 50, max_alerts: int = 50,
                                lease: float = 120.0) -> list[PendingDelivery]:
         now = self.clock()
+        # Deliveries this owner gave back while the database was down count as released
+        # (see release_deliveries), not as held until their lease ends.
+        unreleased = sorted(self._unreleased)
         async with self._tx() as cur:
             await cur.execute(
                 "SELECT id, envelope, received_at, new_receipts, dup_receipts FROM deliveries "
-                "WHERE state = 'pending' AND (owner IS NULL OR lease_until < %s) "
-                "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED", (now, limit))
+                "WHERE state = 'pending' AND (owner IS NULL OR lease_until < %s OR "
+                "(owner = %s AND id = ANY(%s))) ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                (now, self.owner, unreleased, limit))
             claimed = await self._load_deliveries(cur, await cur.fetchall(), max_alerts)
             if claimed:
                 await cur.execute(
                     "UPDATE deliveries SET owner = %s, lease_until = %s WHERE id = ANY(%s)",
                     (self.owner, now + self._lease(lease), [d.id for d in claimed]))
-            return claimed
+        self._unreleased.difference_update(unreleased)
+        return claimed
 
     async def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        """Give the deliveries back; when the database cannot be told now (a lost
+        connection rolled the work back), the next claim of this owner takes them back
+        instead of leaving them to their lease."""
         if not delivery_ids:
             return
+        self._unreleased.update(delivery_ids)
         async with self._tx() as cur:
             await cur.execute(
                 "UPDATE deliveries SET owner = NULL, lease_until = NULL "
                 "WHERE id = ANY(%s) AND owner = %s AND state = 'pending'",
                 (list(delivery_ids), self.owner))
             await self._notify(cur, "delivery")
+        self._unreleased.difference_update(delivery_ids)
 
     async def finish_delivery(
         self, delivery_id: int, receipts: Iterable[tuple[int, str, Any, Any]],

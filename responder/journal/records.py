@@ -18,6 +18,10 @@ class JournalUnavailable(Exception):
     """The journal cannot be written: the webhook answers 503 so Alertmanager retries."""
 
 
+class JournalFull(JournalUnavailable):
+    """The journal's disk is full: webhooks get the reserve, everything else waits."""
+
+
 class JournalVersionError(Exception):
     """The journal was written by a newer version of the responder than this one."""
 

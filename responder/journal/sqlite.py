@@ -52,6 +52,7 @@ from responder.journal.records import (
     DecidedReceipt,
     DeliveryResult,
     Event,
+    JournalFull,
     JournalUnavailable,
     JournalVersionError,
     OutboxItem,
@@ -60,6 +61,7 @@ from responder.journal.records import (
     PendingDelivery,
     Receipt,
 )
+from responder.journal.reserve import DiskReserve, disk_full
 from responder.journal.rows import APPROVAL_COLS as _APPROVAL_COLS
 from responder.journal.rows import ATTEMPT_COLS as _ATTEMPT_COLS
 from responder.journal.rows import CANCELLABLE
@@ -100,8 +102,15 @@ class SqliteJournal:
     WAL_LIMIT = 64 * 1024 * 1024   # past this, a truncating checkpoint between transactions
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
-                 synchronous: str = "FULL", owner: str | None = None) -> None:
+                 synchronous: str = "FULL", owner: str | None = None,
+                 reserve_bytes: int = 0) -> None:
         self.path = path
+        # Disk full: see responder.journal.reserve. ``full`` holds every write but the
+        # webhooks' until the filesystem has room for the reserve again.
+        self.reserve = (DiskReserve(path.with_name(path.name + "-reserve"), reserve_bytes)
+                        if reserve_bytes > 0 else None)
+        self.full = False
+        self._to_release: set[int] = set()
         self.clock = clock
         self.synchronous = synchronous
         self.owner = owner or f"{os.uname().nodename}:{os.getpid()}"
@@ -119,6 +128,9 @@ class SqliteJournal:
     # -- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
         self._open_sync()
+        if self.reserve is not None and not self.reserve.take():
+            log.warning("journal: no room for the %d-byte disk reserve next to %s",
+                        self.reserve.size, self.path)
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-commit")
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-read")
         loop = asyncio.get_running_loop()
@@ -218,6 +230,11 @@ class SqliteJournal:
             reader = self._reader
             if reader is None or self._background is None:
                 return
+            if self.full:
+                # A checkpoint writes too (it grows the database with the WAL's pages): it
+                # waits, like the pipeline, until there is room for the reserve again.
+                await loop.run_in_executor(self._background, self._recover_from_full)
+                continue
             try:
                 _, frames, done = await loop.run_in_executor(
                     self._background, _checkpoint, reader, "PASSIVE")
@@ -225,11 +242,28 @@ class SqliteJournal:
                 # it checkpointed): truncate, so a quiet journal's WAL takes no space.
                 idle = frames == done == last_frames and frames > 0
                 last_frames = frames
-                if idle or self._wal_bytes() > self.WAL_LIMIT:
+                if idle or self._wal_bytes() > self._wal_limit():
                     await self._truncate_wal()
                     last_frames = 0
             except sqlite3.Error as exc:  # a failing disk also shows on the writes (503)
                 log.warning("journal checkpoint failed: %s", exc)
+
+    def _recover_from_full(self) -> None:
+        """Free space again (the reserve can be held once more): every writer resumes."""
+        reserve = self.reserve
+        try:
+            stat = os.statvfs(self.path.parent)
+            room = stat.f_bavail * stat.f_frsize
+        except OSError:
+            return
+        margin = 512 * 1024     # beyond the reserve, for the pipeline to make progress
+        if room < (reserve.size if reserve is not None else 0) + margin:
+            return
+        if reserve is not None and not reserve.take():
+            return
+        self.full = False
+        self.healthy = True
+        log.warning("journal: free space again; processing resumes")
 
     async def _truncate_wal(self) -> None:
         async with self._lock:
@@ -238,6 +272,15 @@ class SqliteJournal:
                 return
             await asyncio.get_running_loop().run_in_executor(
                 committer, _checkpoint, db, "TRUNCATE")
+
+    def _wal_limit(self) -> int:
+        """``WAL_LIMIT``, or a quarter of the free space when that is less: on a small
+        volume the WAL must not be what fills it."""
+        try:
+            stat = os.statvfs(self.path.parent)
+        except OSError:
+            return self.WAL_LIMIT
+        return min(self.WAL_LIMIT, max(1024 * 1024, stat.f_bavail * stat.f_frsize // 4))
 
     def _wal_bytes(self) -> int:
         try:
@@ -290,10 +333,15 @@ class SqliteJournal:
             db.execute("ROLLBACK")
             raise
 
-    @staticmethod
-    def _write_failed(db: sqlite3.Connection, exc: sqlite3.Error) -> JournalUnavailable:
+    def _write_failed(self, db: sqlite3.Connection, exc: sqlite3.Error) -> JournalUnavailable:
         if db.in_transaction:
             db.execute("ROLLBACK")
+        if disk_full(exc):
+            if not self.full:
+                log.error("journal: the disk is full (%s); webhooks are answered from the "
+                          "reserve, processing waits for free space", exc)
+            self.full = True
+            return JournalFull(f"journal write failed: {exc}")
         return JournalUnavailable(f"journal write failed: {exc}")
 
     def _tx_on(self, db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T],
@@ -305,10 +353,16 @@ class SqliteJournal:
         except sqlite3.Error as exc:
             raise self._write_failed(db, exc) from exc
 
-    async def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _tx(self, fn: Callable[[sqlite3.Connection], T], *, give_way: bool = True) -> T:
         """Run ``fn(connection)`` in one transaction (``synchronous=NORMAL``)."""
-        await asyncio.sleep(0)   # let waiting requests in between the pipeline's steps
+        if give_way:
+            await asyncio.sleep(0)   # let waiting requests in between the pipeline's steps
+        if self.full:
+            raise JournalFull("journal full: waiting for free space (webhooks first)")
         async with self._lock:
+            if self._to_release:
+                ids, self._to_release = sorted(self._to_release), set()
+                self._tx_on(self._conn(), lambda db: self._release_on(db, ids))
             return self._tx_on(self._conn(), fn)
 
     def _read_on(self, fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection | None) -> T:
@@ -346,7 +400,13 @@ class SqliteJournal:
             batch, self._batch = self._batch, []
             try:
                 async with self._lock:
-                    results = await self._commit_deliveries(batch)
+                    try:
+                        results = await self._commit_deliveries(batch)
+                    except JournalFull:
+                        if self.reserve is None or not self.reserve.release():
+                            raise
+                        log.warning("journal: disk reserve released for webhooks")
+                        results = await self._commit_deliveries(batch)
             except Exception as exc:  # the whole batch failed: every request answers 503
                 self.healthy = False
                 error = exc if isinstance(exc, JournalUnavailable) else JournalUnavailable(str(exc))
@@ -355,6 +415,11 @@ class SqliteJournal:
                         future.set_exception(error)
                 continue
             self.healthy = True
+            if self.full:
+                # Stored while full: room may be back; the sooner the others know, the
+                # sooner they resume (and the WAL is checkpointed, before webhooks fill it).
+                await asyncio.get_running_loop().run_in_executor(
+                    self._background, self._recover_from_full)
             for (_, _, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
@@ -470,11 +535,18 @@ class SqliteJournal:
         return await self._tx(claim)
 
     async def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        if self.full:
+            # Given back by the first write once there is room (else they would wait out
+            # their lease after the disk recovers).
+            self._to_release.update(delivery_ids)
+            return
         if delivery_ids:
-            await self._tx(lambda db: db.executemany(
-                "UPDATE deliveries SET owner = NULL, lease_until = NULL "
-                "WHERE id = ? AND owner = ? AND state = 'pending'",
-                [(did, self.owner) for did in delivery_ids]))
+            await self._tx(lambda db: self._release_on(db, delivery_ids))
+
+    def _release_on(self, db: sqlite3.Connection, delivery_ids: Iterable[int]) -> None:
+        db.executemany("UPDATE deliveries SET owner = NULL, lease_until = NULL "
+                       "WHERE id = ? AND owner = ? AND state = 'pending'",
+                       [(did, self.owner) for did in delivery_ids])
 
     @staticmethod
     def _receipts(db: sqlite3.Connection, ids: Sequence[int]) -> list[Receipt]:
@@ -769,10 +841,12 @@ class SqliteJournal:
 
     async def claim_message(self, item_id: int, *, lease: float = 120.0) -> bool:
         now = self.clock()
+        # Not giving way here: the claim, the channel's token and the send follow each other
+        # without another task in between, so the token bucket paces what channels receive.
         return await self._tx(lambda db: db.execute(
             "UPDATE outbox SET state = 'sending', owner = ?, lease_until = ? WHERE id = ? AND "
             "((state = 'pending' AND next_at <= ?) OR (state = 'sending' AND lease_until < ?))",
-            (self.owner, now + lease, item_id, now, now)).rowcount == 1)
+            (self.owner, now + lease, item_id, now, now)).rowcount == 1, give_way=False)
 
     async def update_outbox(self, item_id: int, *, state: str, tries: int,
                             next_at: float | None = None, error: str | None = None,
