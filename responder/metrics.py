@@ -111,6 +111,11 @@ class Metrics:
         self.paused = Gauge(
             p + "paused", "1 while the operator's kill switch holds all actions.",
             registry=registry)
+        self.approvals = Counter(
+            p + "approvals_total", "Decisions on actions that waited for a person "
+            "(approved, rejected, timeout).", ["decision"], registry=registry)
+        for decision in ("approved", "rejected", "timeout"):   # zero before the first one
+            self.approvals.labels(decision)
 
     def runbooks_loaded(self, names: Iterable[str]) -> None:
         """Start each configured runbook's error counter at 0, so that a rate over it is 0
