@@ -302,28 +302,3 @@ def test_the_docs_show_what_the_shipped_templates_render(shipped: Templates) -> 
 if __name__ == "__main__":
     for name, block in render_examples(Templates.load(REPO / "templates")).items():
         print(f"<!-- {name} -->\n```\n{block}\n```\n")
-
-
-def test_the_log_template_says_what_the_shared_macros_say(shipped: Templates,
-                                                          tmp_path: Path) -> None:
-    # log.json.j2 spells out alertname, subject and severity instead of importing
-    # _common.j2 (an import "with context" runs again per message): they must not drift.
-    (tmp_path / "_common.j2").write_text((REPO / "templates/_common.j2").read_text())
-    (tmp_path / "log.json.j2").write_text(
-        '{%- import "_common.j2" as m with context -%}{{ {"alertname": m.alertname() | string,'
-        ' "subject": m.subject() | string, "severity": m.severity() | string} | tojson }}')
-    macros = Templates.load(tmp_path)
-    one = group_of(1)
-    start = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    no_workflow = AlertGroup(group_key="k", status="firing", common_labels={}, alerts=tuple(
-        Alert(status="firing", starts_at=start,
-              labels={"alertname": "NodeDown", "instance": f"n{i}", "severity": "Warning"})
-        for i in range(3)))
-    contexts = [c for _, c in sample_contexts()] + [
-        build_context(one), build_context(group_of(3)), build_context(no_workflow),
-        build_context(no_workflow, alerts=no_workflow.alerts[:1])]
-    channel = sample_channel("log")
-    for context in contexts:
-        body = shipped.render(channel, context).body
-        expected = macros.render(channel, context).body
-        assert {k: body[k] for k in expected} == expected
