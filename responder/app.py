@@ -20,11 +20,12 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from responder import receive
+from responder import console, interact, operate, receive
 from responder.act import scheduler
 from responder.act.argo import ArgoSettings, Backend, KubeSettings, choose_backend
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
+from responder.approvals import Approvals
 from responder.journal import Journal, JournalUnavailable, SqliteJournal
 from responder.journal.retention import Retention
 from responder.load import Runtime
@@ -74,12 +75,15 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
     _wake_on_notify(journal, service)
     app = web.Application(
         client_max_size=runtime.config.max_body_bytes,
-        middlewares=[receive.auth_middleware],
+        middlewares=[receive.auth_middleware, console.middleware],
         handler_args={"max_field_size": 16384},
     )
     app[receive.SERVICE] = service
     app[TASKS] = set()
     receive.add_routes(app)
+    operate.add_routes(app)
+    console.setup(app)
+    interact.setup(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         # Every handler of the process, whoever logs: no record leaves with a secret.
@@ -94,17 +98,21 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
         actor = Actor(service, backend, notifier, breakers, sleep=sleep)
         app[receive.ACTOR] = actor
         app[receive.BREAKERS] = breakers
+        approvals = Approvals(actor)
+        app[operate.APPROVALS] = approvals
         pipeline = Pipeline(service, actor, notifier)
 
         async def start_workers() -> None:
             await breakers.load()
             await service.restore()
+            await console.start(app, service)
             log.info("acting through %s%s", backend.name,
                      " (dry run: actions are planned and recorded, none executed)"
                      if backend.name == "dry-run" else "")
             _spawn(app, pipeline.run(), "pipeline")
             _spawn(app, actor.run(), "actor")
             _spawn(app, notifier.run(), "outbox")
+            _spawn(app, approvals.run(), "approvals")
             _spawn(app, Retention(journal,
                                   retention=lambda: service.runtime.config.state_retention,
                                   clock=clock, report_size=metrics.journal_bytes.set).run(),

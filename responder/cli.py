@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from responder import __version__
+from responder import __version__, ctl
 from responder.config.main import LEVELS
 from responder.errors import ConfigErrors
 from responder.load import Runtime, load_analyzer, load_runtime
@@ -90,6 +90,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _errors(ConfigErrors(problems))
     if runtime.config.postgres is not None and not _check_postgres(args, runtime):
         return 1
+    auth = runtime.config.auth
+    if auth.enabled and not auth.operators:
+        print(f"{args.config}: warning: auth has no operators: the webhook credential also "
+              "serves the console, ctl, pause, approvals, breakers and reload; give people "
+              "their own credentials with auth.operators", file=sys.stderr)
     print(f"{args.config}: OK: {len(runtime.runbooks)} runbooks, {len(runtime.patterns)} "
           f"patterns, {len(runtime.templates.names())} templates, "
           f"{len(runtime.config.channels)} channels")
@@ -183,6 +188,10 @@ def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
             out.append("  runbooks: none matched")
         for rb in alert["runbooks"]:
             out.append(f"  runbook {rb['runbook']}")
+            if "approval" in rb:
+                asked = rb["approval"]
+                out.append(f"    asks a person first ({', '.join(asked['notify']) or 'the console'});"
+                           f" no decision in {asked['timeout_seconds']:g}s: {asked['on_timeout']}")
             for w in rb["would"]:
                 params = ", ".join(f"{k}={v}" for k, v in w["params"].items())
                 line = f"    would {w['would']} {w['kind']}({params})"
@@ -351,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "responder-model.npz beside the config)")
     p.add_argument("--corpus", metavar="DIR", help="labelled corpus (default: rules/corpus)")
     p.set_defaults(func=cmd_train)
+    ctl.add_parser(sub, [common])
     for action in sub._choices_actions:   # `responder X --help` opens with what X does
         command = sub.choices[action.dest]
         command.description = command.description or action.help

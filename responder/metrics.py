@@ -9,6 +9,7 @@ every counter and no dashboard or rule reads them.
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
@@ -110,3 +111,14 @@ class Metrics:
         self.paused = Gauge(
             p + "paused", "1 while the operator's kill switch holds all actions.",
             registry=registry)
+        self.approvals = Counter(
+            p + "approvals_total", "Decisions on actions that waited for a person "
+            "(approved, rejected, timeout).", ["decision"], registry=registry)
+        for decision in ("approved", "rejected", "timeout"):   # zero before the first one
+            self.approvals.labels(decision)
+
+    def runbooks_loaded(self, names: Iterable[str]) -> None:
+        """Start each configured runbook's error counter at 0, so that a rate over it is 0
+        rather than absent (a dashboard panel says "0", not "No data")."""
+        for name in names:
+            self.plan_errors.labels(name)

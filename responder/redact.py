@@ -25,6 +25,9 @@ MIN_FRAGMENT: Final = 6
 _WORDS: Final = frozenset({"services", "hooks", "webhook", "webhooks", "enqueue", "events",
                            "api", "v1", "v2", "incoming", "default", "workflows"})
 _SECRETISH: Final = re.compile(r"[0-9A-Z_\-]")
+_DSN_SCHEMES: Final = frozenset({"postgresql", "postgres"})
+# libpq's key=value form: ``host=db user=responder password=...``
+_DSN_PASSWORD: Final = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
 
 
 def _url_fragments(value: str) -> set[str]:
@@ -37,6 +40,10 @@ def _url_fragments(value: str) -> set[str]:
     found: set[str] = set()
     if parts.password:
         found.update({parts.password, unquote(parts.password)})
+    if parts.scheme in _DSN_SCHEMES:
+        # A database URL's credential is its password; its user and database names are
+        # what an operator needs to read in "cannot reach ..." and must stay.
+        return found
     if "@" in parts.netloc:
         found.add(parts.netloc.rsplit("@", 1)[0])
     path = parts.path.strip("/")
@@ -67,6 +74,9 @@ def fragments(secret: str) -> set[str]:
     if scheme.lower() in ("bearer", "basic", "token") and rest.strip():
         found.add(rest.strip())
     found |= _url_fragments(value)
+    for match in _DSN_PASSWORD.finditer(value):
+        password = match.group(1)
+        found.update({password, password.strip("'")})
     # As echoed inside JSON or a URL.
     for item in list(found):
         found.add(json.dumps(item)[1:-1])

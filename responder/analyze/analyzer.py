@@ -20,10 +20,13 @@ from responder.analyze.feedback import Corrections, text_key
 from responder.analyze.model import Model
 from responder.analyze.patterns import (
     DEFAULT_RETRYABLE,
+    HEAD_CHARS,
+    TAIL_CHARS,
     UNKNOWN,
     Analysis,
     PatternAnalyzer,
     alert_text,
+    bounded_text,
 )
 from responder.config.patterns import PatternSpec
 
@@ -171,7 +174,7 @@ class Analyzer:
         candidates = self._signature_words.get(category)
         if not candidates:
             return None
-        present = set(_TOKEN.findall(text[-4096:].lower()))
+        present = set(_TOKEN.findall(text[-2048:].lower()))
         best: tuple[float, PatternSpec] | None = None
         for tokens, spec in candidates:
             share = len(tokens & present) / len(tokens)
@@ -181,12 +184,16 @@ class Analyzer:
 
 
 def clean(text: object) -> str:
-    """Any input as text the analysis can read: NULs and other control bytes as spaces,
-    undecodable bytes replaced; never raises."""
+    """Any input as text the analysis can read, bounded first (``bounded_text``: the first
+    and last 8 KiB of a longer text), NULs as spaces, undecodable bytes and lone
+    surrogates replaced; never raises."""
     if isinstance(text, bytes):
+        if len(text) > 4 * (HEAD_CHARS + TAIL_CHARS):
+            text = text[:4 * HEAD_CHARS] + b"\n" + text[-4 * TAIL_CHARS:]
         text = text.decode("utf-8", "replace")
     elif not isinstance(text, str):
         text = "" if text is None else str(text)
+    text = bounded_text(text)
     if "\x00" in text:
         text = text.replace("\x00", " ")
     try:

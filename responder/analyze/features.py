@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
-MODEL_HEAD = 512
-MODEL_TAIL = 1536
+MODEL_HEAD = 256
+MODEL_TAIL = 1024
 
 _HEXISH = re.compile(r"\b(?=[0-9a-f]*\d)[0-9a-f]{7,}\b")
 _DIGITS = re.compile(r"\d+")
@@ -29,17 +29,26 @@ def model_text(text: str) -> str:
     return _DIGITS.sub("0", text)
 
 
+def tokens(text: str) -> list[str]:
+    """The words of already ``model_text``-ed text, in order."""
+    return _WORD.findall(text)
+
+
 def words(text: str) -> list[str]:
     """Word unigrams and bigrams of already ``model_text``-ed text."""
-    tokens = _WORD.findall(text)
-    return tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
+    found = tokens(text)
+    return found + [f"{a} {b}" for a, b in pairwise(found)]
+
+
+def token_grams(token: str) -> list[str]:
+    """Character 3- to 5-grams of one word padded with spaces (like char_wb)."""
+    padded = f" {token} "
+    return [padded[i:i + size] for size in CHAR_SIZES for i in range(len(padded) - size + 1)]
 
 
 def chars(text: str) -> list[str]:
-    """Character 3- to 5-grams inside each word (padded with spaces), like char_wb."""
+    """The character n-grams of each distinct word of already ``model_text``-ed text."""
     grams: list[str] = []
-    for token in set(_WORD.findall(text)):
-        padded = f" {token} "
-        for size in CHAR_SIZES:
-            grams.extend(padded[i:i + size] for i in range(len(padded) - size + 1))
+    for token in set(tokens(text)):
+        grams.extend(token_grams(token))
     return grams

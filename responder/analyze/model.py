@@ -12,16 +12,15 @@ Pure: no event loop, no I/O after ``load_model``.
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from responder.analyze.features import chars, model_text, words
+from responder.analyze.features import model_text, token_grams, tokens
 
 FORMAT = "responder-failure-model/1"
 STOP_WORDS = frozenset(
@@ -29,6 +28,7 @@ STOP_WORDS = frozenset(
     "and or not no but if then than so do does did has have had can could will would may "
     "into over after before about while".split())
 SHIPPED_MODEL = "failure-model.npz"
+CACHE_WORDS = 50_000
 
 
 class ModelError(Exception):
@@ -57,23 +57,21 @@ class _Block:
         self.index = {name: i for i, name in enumerate(self.names)}
         self.idf = idf.astype(np.float64)
 
-    def vector(self, grams: list[str]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """(columns, weights): sublinear tf times idf, l2-normalised, as in training."""
-        counts = Counter(g for g in grams if g in self.index)
-        if not counts:
+    def vector(self, known: list[int]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """(columns, weights) of the known columns seen (one entry per occurrence):
+        sublinear tf times idf, l2-normalised, as in training."""
+        if not known:
             return np.empty(0, dtype=np.intp), np.empty(0)
-        columns = np.fromiter((self.index[g] for g in counts), dtype=np.intp, count=len(counts))
-        tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float64,
-                         count=len(counts))
-        weights = tf * self.idf[columns]
+        columns, counts = np.unique(np.array(known, dtype=np.intp), return_counts=True)
+        weights = (1.0 + np.log(counts)) * self.idf[columns]
         return columns, weights / np.linalg.norm(weights)
 
 
 class Model:
     """A trained model; ``predict`` is thread-safe (reads only)."""
 
-    __slots__ = ("_chars", "_coef", "_intercept", "_temperature", "_words", "categories",
-                 "path")
+    __slots__ = ("_chars", "_coef", "_grams_of", "_intercept", "_temperature", "_words",
+                 "categories", "path")
 
     def __init__(self, arrays: dict[str, np.ndarray[Any, Any]], path: str) -> None:
         self.path = path
@@ -83,15 +81,21 @@ class Model:
         self._coef = arrays["coef"].astype(np.float64)  # classes x (words + chars)
         self._intercept = arrays["intercept"].astype(np.float64)
         self._temperature = float(arrays["temperature"])
+        # word -> the columns of its known character n-grams: words recur from one failure
+        # to the next, so each is cut into n-grams once (bounded; cleared when full)
+        self._grams_of: dict[str, tuple[int, ...]] = {}
         width = len(self._words.names) + len(self._chars.names)
         if self._coef.shape != (len(self.categories), width) or \
                 self._intercept.shape != (len(self.categories),) or self._temperature <= 0:
             raise ModelError(path, "inconsistent arrays (not written by responder train?)")
 
     def predict(self, text: str) -> Prediction:
-        bounded = model_text(text)
-        word_cols, word_w = self._words.vector(words(bounded))
-        char_cols, char_w = self._chars.vector(chars(bounded))
+        found = tokens(model_text(text))
+        index = self._words.index
+        known = [index[t] for t in found if t in index]
+        known.extend(index[g] for g in map(" ".join, pairwise(found)) if g in index)
+        word_cols, word_w = self._words.vector(known)
+        char_cols, char_w = self._chars.vector(self._char_columns(set(found)))
         char_cols = char_cols + len(self._words.names)
         columns = np.concatenate([word_cols, char_cols])
         weights = np.concatenate([word_w, char_w])
@@ -111,6 +115,21 @@ class Model:
             if not STOP_WORDS.issuperset(term.split()):
                 terms.append(term)
         return Prediction(self.categories[best], float(probs[best]), tuple(terms))
+
+
+    def _char_columns(self, distinct: set[str]) -> list[int]:
+        cache = self._grams_of
+        if len(cache) > CACHE_WORDS:
+            cache.clear()
+        index = self._chars.index
+        out: list[int] = []
+        for token in distinct:
+            columns = cache.get(token)
+            if columns is None:
+                columns = tuple(index[g] for g in token_grams(token) if g in index)
+                cache[token] = columns
+            out.extend(columns)
+        return out
 
 
 def shipped_model_path() -> Path:

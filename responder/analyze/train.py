@@ -3,7 +3,7 @@
 TF-IDF over the words and character n-grams of ``features`` (the very functions inference
 uses), a multinomial logistic regression, and temperature scaling fitted on five held-out
 folds so the probabilities are calibrated. Deterministic: fixed folds, a deterministic
-solver, no random state. Only this module imports scikit-learn; serving needs numpy alone.
+solver, no random state, one BLAS thread. Only this module imports scikit-learn; serving needs numpy alone.
 """
 
 from __future__ import annotations
@@ -75,7 +75,15 @@ def _temperature(docs: Sequence[str], labels: Sequence[str], classes: Sequence[s
 
 
 def train(cases: Sequence[Case]) -> dict[str, np.ndarray[Any, Any]]:
-    """The arrays of a model trained on ``cases`` (what ``save`` writes)."""
+    """The arrays of a model trained on ``cases`` (what ``save`` writes), bit for bit the
+    same on every run: one BLAS thread, so sums are never reordered."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _train(cases)
+
+
+def _train(cases: Sequence[Case]) -> dict[str, np.ndarray[Any, Any]]:
     docs = [model_text(c.text) for c in cases]
     labels = [c.category for c in cases]
     word_vec, char_vec, clf = _fit(docs, labels)

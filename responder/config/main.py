@@ -14,7 +14,7 @@ from pathlib import Path
 from responder.config.analysis import AnalysisSpec, parse_analysis
 from responder.config.channels import ChannelSpec, parse_channels
 from responder.config.postgres import PostgresSpec, parse_postgres
-from responder.config.reader import Section
+from responder.config.reader import Section, origin_of
 from responder.config.yamlmarks import load_file
 from responder.errors import ConfigError, ConfigErrors, Origin
 
@@ -27,14 +27,26 @@ DEFAULT_RESERVE_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
-class AuthSpec:
+class OperatorSpec:
+    """A person (or their tool) allowed the console, ``ctl`` and the operator API; ``name``
+    is what the audit log records as ``by``."""
+
+    name: str
     bearer_token: str | None = field(default=None, repr=False)
     basic_username: str | None = None
     basic_password: str | None = field(default=None, repr=False)
 
+
+@dataclass(frozen=True, slots=True)
+class AuthSpec:
+    bearer_token: str | None = field(default=None, repr=False)
+    basic_username: str | None = None
+    basic_password: str | None = field(default=None, repr=False)
+    operators: tuple[OperatorSpec, ...] = ()
+
     @property
     def enabled(self) -> bool:
-        return bool(self.bearer_token or self.basic_username)
+        return bool(self.bearer_token or self.basic_username or self.operators)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,18 +146,13 @@ def load_config(path: Path) -> Config:
     auth = AuthSpec()
     auth_section = root.section("auth")
     if auth_section is not None:
-        token = auth_section.secret("bearer_token")
-        username = password = None
-        basic = auth_section.section("basic_auth")
-        if basic is not None:
-            username = basic.str("username")
-            password = basic.secret("password", required=True)
-            basic.finish()
+        token, username, password = _credentials(auth_section)
         if token and username:
             auth_section.error(auth_section.origin, "auth: give bearer_token or basic_auth, not both")
         if token is not None and not token:
             auth_section.error(auth_section.at("bearer_token_file"), "auth: bearer token is empty")
-        auth = AuthSpec(token or None, username, password)
+        operators = _parse_operators(auth_section)
+        auth = AuthSpec(token or None, username, password, operators)
         auth_section.finish()
     insecure = root.bool("insecure_allow_unauthenticated", False)
     if not is_loopback(host) and not auth.enabled and not insecure:
@@ -239,6 +246,49 @@ def load_config(path: Path) -> Config:
         log_format=log_format, log_level=log_level, analysis=analysis, http=http,
         state_reserve_bytes=reserve_bytes,
     )
+
+
+def _credentials(sec: Section) -> tuple[str | None, str | None, str | None]:
+    """``bearer_token(_file)`` and ``basic_auth: {username, password(_file)}`` of a section."""
+    token = sec.secret("bearer_token")
+    username = password = None
+    basic = sec.section("basic_auth")
+    if basic is not None:
+        username = basic.str("username")
+        password = basic.secret("password", required=True)
+        basic.finish()
+    return token, username, password
+
+
+def _parse_operators(auth: Section) -> tuple[OperatorSpec, ...]:
+    raw = auth.raw("operators")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        auth.error(auth.at("operators"), "auth.operators: expected a list of operators")
+        return ()
+    operators: list[OperatorSpec] = []
+    names: set[str] = set()
+    for i, item in enumerate(raw):
+        where = f"auth.operators[{i}]"
+        op = Section(item, auth.errors, where=where, origin=origin_of(raw, i) or auth.origin,
+                     base_dir=auth.base_dir)
+        if not op.valid:
+            continue
+        name = op.str("name")
+        token, username, password = _credentials(op)
+        if token is not None and not token:
+            op.error(op.at("bearer_token_file"), f"{where}: bearer token is empty")
+        if bool(token) == bool(username):
+            op.error(op.origin, f"{where}: give bearer_token(_file) or basic_auth, exactly one")
+        if isinstance(name, str):
+            if name in names:
+                op.error(op.at("name"), f"{where}.name: {name!r} is given twice")
+            names.add(name)
+        op.finish()
+        if isinstance(name, str) and (token or username):
+            operators.append(OperatorSpec(name, token or None, username, password))
+    return tuple(operators)
 
 
 def _retention(state: Section) -> float:

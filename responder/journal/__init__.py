@@ -4,6 +4,7 @@ writes SQL or holds a connection."""
 
 from responder.journal.base import BreakerChange, Journal
 from responder.journal.records import (
+    Approval,
     Attempt,
     Breaker,
     DecidedDelivery,
@@ -15,14 +16,15 @@ from responder.journal.records import (
     JournalVersionError,
     OutboxItem,
     OutboxMessage,
+    Pause,
     PendingDelivery,
     Receipt,
 )
 from responder.journal.sqlite import SqliteJournal
 
 __all__ = [
-    "Attempt", "Breaker", "BreakerChange", "DecidedDelivery", "DecidedReceipt",
+    "Approval", "Attempt", "Breaker", "BreakerChange", "DecidedDelivery", "DecidedReceipt",
     "DeliveryResult", "Event", "Journal",
     "JournalFull", "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage",
-    "PendingDelivery", "Receipt", "SqliteJournal",
+    "Pause", "PendingDelivery", "Receipt", "SqliteJournal",
 ]

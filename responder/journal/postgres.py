@@ -43,6 +43,7 @@ from responder.journal.base import BreakerChange
 from responder.journal.migrations import SCHEMA_VERSION
 from responder.journal.postgres_schema import migrate
 from responder.journal.records import (
+    Approval,
     Attempt,
     Breaker,
     DecidedDelivery,
@@ -53,19 +54,25 @@ from responder.journal.records import (
     JournalVersionError,
     OutboxItem,
     OutboxMessage,
+    Pause,
     PendingDelivery,
     Receipt,
 )
+from responder.journal.rows import APPROVAL_COLS as _APPROVAL_COLS
 from responder.journal.rows import ATTEMPT_COLS as _ATTEMPT_COLS
+from responder.journal.rows import CANCELLABLE
 from responder.journal.rows import EVENT_COLS as _EVENT_COLS
 from responder.journal.rows import FINISHED_ATTEMPT as _FINISHED_ATTEMPT
 from responder.journal.rows import OUTBOX_COLS as _OUTBOX_COLS
+from responder.journal.rows import PAUSE_COLS as _PAUSE_COLS
+from responder.journal.rows import approval_of as _approval
 from responder.journal.rows import attempt_of as _attempt
 from responder.journal.rows import event_dict as _event_dict
 from responder.journal.rows import event_rows as _event_rows
 from responder.journal.rows import json_decode as _json_decode
 from responder.journal.rows import json_encode as _json_encode
 from responder.journal.rows import outbox_of as _outbox
+from responder.journal.rows import pause_of as _pause
 from responder.model import AlertGroup, Rejected
 
 T = TypeVar("T")
@@ -162,6 +169,7 @@ class PostgresJournal:
         self.healthy = False
         self.on_wake: Callable[[str], None] | None = None
         self.listening = False      # this replica hears the others' NOTIFY now
+        self._unreleased: set[int] = set()
         self._scrub = Scrubber(dsn)
         # Two pools: webhooks commit durably (the 200 is a promise that survives a crash
         # of the database server); the pipeline's bookkeeping commits without waiting for
@@ -438,27 +446,37 @@ class PostgresJournal:
     async def claim_deliveries(self, *, limit: int = 50, max_alerts: int = 50,
                                lease: float = 120.0) -> list[PendingDelivery]:
         now = self.clock()
+        # Deliveries this owner gave back while the database was down count as released
+        # (see release_deliveries), not as held until their lease ends.
+        unreleased = sorted(self._unreleased)
         async with self._tx() as cur:
             await cur.execute(
                 "SELECT id, envelope, received_at, new_receipts, dup_receipts FROM deliveries "
-                "WHERE state = 'pending' AND (owner IS NULL OR lease_until < %s) "
-                "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED", (now, limit))
+                "WHERE state = 'pending' AND (owner IS NULL OR lease_until < %s OR "
+                "(owner = %s AND id = ANY(%s))) ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                (now, self.owner, unreleased, limit))
             claimed = await self._load_deliveries(cur, await cur.fetchall(), max_alerts)
             if claimed:
                 await cur.execute(
                     "UPDATE deliveries SET owner = %s, lease_until = %s WHERE id = ANY(%s)",
                     (self.owner, now + self._lease(lease), [d.id for d in claimed]))
-            return claimed
+        self._unreleased.difference_update(unreleased)
+        return claimed
 
     async def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        """Give the deliveries back; when the database cannot be told now (a lost
+        connection rolled the work back), the next claim of this owner takes them back
+        instead of leaving them to their lease."""
         if not delivery_ids:
             return
+        self._unreleased.update(delivery_ids)
         async with self._tx() as cur:
             await cur.execute(
                 "UPDATE deliveries SET owner = NULL, lease_until = NULL "
                 "WHERE id = ANY(%s) AND owner = %s AND state = 'pending'",
                 (list(delivery_ids), self.owner))
             await self._notify(cur, "delivery")
+        self._unreleased.difference_update(delivery_ids)
 
     async def finish_delivery(
         self, delivery_id: int, receipts: Iterable[tuple[int, str, Any, Any]],
@@ -857,6 +875,170 @@ class PostgresJournal:
                 return True, 0.0
             return False, window - (now - float(oldest))
 
+    # -- the people's controls: pauses, attempts by hand, approvals ---------------------
+    async def add_pause(self, *, matchers: Sequence[str], reason: str | None, by: str,
+                        until: float | None, events: Callable[[Pause], Iterable[Event]]) -> Pause:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute(
+                "INSERT INTO pauses (matchers, reason, created_by, created_at, until) "
+                f"VALUES (%s, %s, %s, %s, %s) RETURNING {_PAUSE_COLS}",
+                (_json_encode(list(matchers)), reason, by, now, until))
+            pause = _pause(await _one(cur))
+            await self._insert_events(cur, events(pause), now)
+            await self._notify(cur, "attempt")   # every replica re-reads what it may do
+            return pause
+
+    async def active_pauses(self, now: float) -> list[Pause]:
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_PAUSE_COLS} FROM pauses WHERE lifted_at IS NULL AND "
+                              "(until IS NULL OR until > %s) ORDER BY id", (now,))
+            return [_pause(r) for r in await cur.fetchall()]
+
+    async def lift_pauses(self, *, by: str, pause_id: int | None = None,
+                          events: Callable[[Pause], Iterable[Event]]) -> list[Pause]:
+        now = self.clock()
+        sql = ("UPDATE pauses SET lifted_at = %s, lifted_by = %s WHERE lifted_at IS NULL AND "
+               "(until IS NULL OR until > %s)")
+        args: tuple[Any, ...] = (now, by, now)
+        if pause_id is not None:
+            sql += " AND id = %s"
+            args = (*args, pause_id)
+        async with self._tx() as cur:
+            await cur.execute(f"{sql} RETURNING {_PAUSE_COLS}", args)
+            lifted = [_pause(r) for r in await cur.fetchall()]
+            for pause in lifted:
+                await self._insert_events(cur, events(pause), now)
+            if lifted:
+                await self._notify(cur, "attempt")
+            return lifted
+
+    async def attempt_by_id(self, attempt_id: int) -> Attempt | None:
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE id = %s",
+                              (attempt_id,))
+            row = await cur.fetchone()
+        return _attempt(row) if row else None
+
+    async def attempts_in(self, states: Sequence[str], limit: int = 200) -> list[Attempt]:
+        wanted = [s for s in states if s not in ("held", "scheduled")]
+        where = [f"state IN ({', '.join(['%s'] * len(wanted))})"] if wanted else []
+        if "held" in states:
+            where.append("(state = 'scheduled' AND COALESCE(outcome, '') = 'paused')")
+        if "scheduled" in states:
+            where.append("(state = 'scheduled' AND COALESCE(outcome, '') <> 'paused')")
+        if not where:
+            return []
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE {' OR '.join(where)} "
+                              "ORDER BY due_at, id LIMIT %s", (*wanted, limit))
+            return [_attempt(r) for r in await cur.fetchall()]
+
+    async def cancel_attempt(self, attempt_id: int, *, by: str,
+                             events: Callable[[Attempt], Iterable[Event]]) -> Attempt | None:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute("SELECT state FROM attempts WHERE id = %s FOR UPDATE",
+                              (attempt_id,))
+            before = await cur.fetchone()
+            if before is None or before[0] not in CANCELLABLE:
+                return None
+            await cur.execute(
+                "UPDATE attempts SET state = 'cancelled', outcome = 'cancelled', detail = %s, "
+                f"owner = NULL, lease_until = NULL WHERE id = %s RETURNING {_ATTEMPT_COLS}",
+                (f"cancelled by {by}", attempt_id))
+            attempt = _attempt(await _one(cur))
+            if before[0] == "approval":
+                await cur.execute("SELECT COUNT(*) FROM attempts WHERE instance = %s AND "
+                                  "runbook = %s AND state = 'approval'",
+                                  (attempt.instance, attempt.runbook))
+                if not (await _one(cur))[0]:
+                    await cur.execute(
+                        "UPDATE approvals SET decision = 'cancelled', decided_by = %s, "
+                        "decided_at = %s WHERE instance = %s AND runbook = %s AND "
+                        "decision IS NULL", (by, now, attempt.instance, attempt.runbook))
+            await self._insert_events(cur, events(attempt), now)
+            return attempt
+
+    async def ask_approval(self, *, instance: str, runbook: str, receipt_id: int | None,
+                           attempts: Sequence[int], summary: dict[str, Any], timeout_at: float,
+                           on_timeout: str) -> Approval | None:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute(
+                "INSERT INTO approvals (instance, runbook, receipt_id, attempts, summary, "
+                "asked_at, timeout_at, on_timeout) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                f"ON CONFLICT (instance, runbook) DO NOTHING RETURNING {_APPROVAL_COLS}",
+                (instance, runbook, receipt_id, _json_encode(list(attempts)),
+                 _json_encode(summary), now, timeout_at, on_timeout))
+            row = await cur.fetchone()
+        return _approval(row) if row else None
+
+    async def approval(self, approval_id: int) -> Approval | None:
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_APPROVAL_COLS} FROM approvals WHERE id = %s",
+                              (approval_id,))
+            row = await cur.fetchone()
+        return _approval(row) if row else None
+
+    async def approvals(self, *, open_only: bool = True, limit: int = 100) -> list[Approval]:
+        where = "WHERE decision IS NULL " if open_only else ""
+        order = "asked_at, id" if open_only else "COALESCE(decided_at, asked_at) DESC, id DESC"
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_APPROVAL_COLS} FROM approvals {where}ORDER BY {order} "
+                              "LIMIT %s", (limit,))
+            return [_approval(r) for r in await cur.fetchall()]
+
+    async def expired_approvals(self, now: float) -> list[Approval]:
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_APPROVAL_COLS} FROM approvals WHERE decision IS NULL "
+                              "AND timeout_at <= %s ORDER BY timeout_at, id", (now,))
+            return [_approval(r) for r in await cur.fetchall()]
+
+    async def next_approval_timeout(self) -> float | None:
+        async with self._tx() as cur:
+            await cur.execute("SELECT MIN(timeout_at) FROM approvals WHERE decision IS NULL")
+            row = await cur.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def decide_approval(self, approval_id: int, *, decision: str, run: bool, by: str,
+                              comment: str | None,
+                              events: Callable[[Approval], Iterable[Event]]) -> Approval | None:
+        """The conditional update is the lock: replicas racing on one approval serialize on
+        its row, and every one but the first finds ``decision`` set and changes nothing."""
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute(
+                "UPDATE approvals SET decision = %s, decided_by = %s, decided_at = %s, "
+                f"comment = %s WHERE id = %s AND decision IS NULL RETURNING {_APPROVAL_COLS}",
+                (decision, by, now, comment, approval_id))
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            approval = _approval(row)
+            for attempt_id in approval.attempts:
+                if run:
+                    await cur.execute(
+                        "UPDATE attempts SET state = 'scheduled', due_at = GREATEST(due_at, %s) "
+                        "WHERE id = %s AND state = 'approval'", (now, attempt_id))
+                else:
+                    await cur.execute(
+                        "UPDATE attempts SET state = 'cancelled', outcome = %s, detail = %s "
+                        "WHERE id = %s AND state = 'approval'",
+                        (decision, f"{decision} by {by}", attempt_id))
+            await self._insert_events(cur, events(approval), now)
+            if run:
+                await self._notify(cur, "attempt")
+            return approval
+
+    async def close_approvals(self, instance: str, decision: str, by: str) -> int:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute("UPDATE approvals SET decision = %s, decided_by = %s, "
+                              "decided_at = %s WHERE instance = %s AND decision IS NULL",
+                              (decision, by, now, instance))
+            return cur.rowcount
+
     # -- health and retention ----------------------------------------------------------
     async def pending_count(self) -> int:
         async with self._tx(read=True) as cur:
@@ -920,3 +1102,10 @@ class PostgresJournal:
                     "INSERT INTO meta (name, value) VALUES ('pruned_before', %s) "
                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (repr(before),))
         return deleted
+
+
+async def _one(cur: AsyncCursor[Any]) -> Any:
+    """The row a RETURNING or an aggregate always gives."""
+    row = await cur.fetchone()
+    assert row is not None
+    return row

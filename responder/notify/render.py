@@ -44,7 +44,7 @@ from responder.notify import escape
 from responder.notify.escape import mrkdwn, safe_url
 from responder.templating import new_environment
 
-EVENTS: Final = ("firing", "resolved", "escalation")
+EVENTS: Final = ("firing", "resolved", "escalation", "approval")
 PARTS: Final[dict[str, tuple[str, ...]]] = {
     "slack": ("json",), "pagerduty": ("json",), "webhook": ("json",), "log": ("json",),
     "email": ("subject", "txt", "html"),

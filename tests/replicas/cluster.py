@@ -26,7 +26,8 @@ LEASE = "3s"
 
 
 class Replica:
-    def __init__(self, index: int, root: Path, dsn: str, argo_url: str) -> None:
+    def __init__(self, index: int, root: Path, dsn: str, argo_url: str,
+                 lease: str | None = LEASE) -> None:
         self.name = f"replica-{index}"
         self.dir = root / self.name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -35,7 +36,8 @@ class Replica:
         (self.dir / "pg-dsn").write_text(dsn + "\n")
         self.config = responder_config(
             self.dir, self.port, TOKEN, rules=[str(fast_runbooks(self.dir))],
-            state={"postgres": {"dsn_file": "pg-dsn", "lease": LEASE}},
+            state={"postgres": {"dsn_file": "pg-dsn",
+                                **({"lease": lease} if lease else {})}},
             argo={"server": argo_url, "token_file": "argo-token"})
         self.proc: Proc | None = None
 
@@ -67,12 +69,13 @@ class Replica:
 class Cluster:
     """``n`` replicas on ``dsn`` and the fake Argo Server they act on."""
 
-    def __init__(self, root: Path, dsn: str, background: Background, n: int = 3) -> None:
+    def __init__(self, root: Path, dsn: str, background: Background, n: int = 3,
+                 lease: str | None = LEASE) -> None:
         self.background = background
         self.argo = FakeArgoServer(token=ARGO_TOKEN)
         background.start(self.argo)
         self.store = self.argo.store
-        self.replicas = [Replica(i, root, dsn, self.argo.url) for i in range(n)]
+        self.replicas = [Replica(i, root, dsn, self.argo.url, lease) for i in range(n)]
 
     def procs(self) -> tuple[Proc, ...]:
         return tuple(r.proc for r in self.replicas if r.proc is not None)
@@ -132,8 +135,9 @@ def outcomes(receipt: dict[str, Any] | None, action: str) -> list[str]:
     return [e["outcome"] for e in receipt["events"] if e.get("action") == action]
 
 
-def cluster_of(root: Path, dsn: str, background: Background, n: int = 3) -> Iterator[Cluster]:
-    cluster = Cluster(root, dsn, background, n)
+def cluster_of(root: Path, dsn: str, background: Background, n: int = 3,
+               lease: str | None = LEASE) -> Iterator[Cluster]:
+    cluster = Cluster(root, dsn, background, n, lease)
     try:
         for replica in cluster.replicas:
             replica.start()

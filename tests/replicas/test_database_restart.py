@@ -37,7 +37,9 @@ def server() -> Iterator[PostgresServer]:
 def pair(tmp_path: Path, server: PostgresServer) -> Iterator[Cluster]:
     background = Background()
     try:
-        yield from cluster_of(tmp_path, server.dsn("restart"), background, n=2)
+        # The default leases (minutes): work caught by the restart must come back without
+        # waiting for them to run out.
+        yield from cluster_of(tmp_path, server.dsn("restart"), background, n=2, lease=None)
     finally:
         background.close()
 
