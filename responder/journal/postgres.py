@@ -169,7 +169,7 @@ class PostgresJournal:
         # the WAL flush (synchronous_commit off: never corrupt, and after a crash of the
         # server the last moments' steps are redone, which every step allows), as the
         # SQLite journal does with synchronous=NORMAL.
-        self._ack_pool = self._make_pool(dsn, "responder-webhooks", pool_size // 2, None)
+        self._ack_pool = self._make_pool(dsn, "responder-webhooks", pool_size, None)
         self._pool = self._make_pool(dsn, "responder-journal", pool_size, _async_commit)
         self._listener: asyncio.Task[None] | None = None
         self._opened = False
