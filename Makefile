@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint deps bench deploy-sync clean
+.PHONY: run test lint deps bench deploy-sync clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ deps:
 	  echo "installing Debian prometheus and prometheus-alertmanager"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
+	fi
+	@if ! command -v chromium >/dev/null; then \
+	  echo "installing Debian chromium (the console's browser tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends chromium >/dev/null; \
 	fi
 	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
 	  echo "installing Debian postgresql"; \
@@ -44,6 +49,9 @@ bench: $(STAMP)
 
 deploy-sync: $(STAMP)
 	$(BIN)/python deploy/sync.py
+
+screenshots: $(STAMP) deps
+	RESPONDER_SCREENSHOTS=docs $(BIN)/pytest -q -p no:cacheprovider tests/browser
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -24,11 +24,12 @@ from responder.act.attempts import Attempts
 from responder.act.breaker_store import BreakerStore
 from responder.act.context import attempt_context, summary
 from responder.act.escalation import Escalation, Escalations
-from responder.act.plan import CHAINED
+from responder.act.plan import CHAINED, RunbookPlan
 from responder.act.transitions import Transitions
-from responder.decide import PAUSED, State, decide_runbook
+from responder.config.durations import format_duration
+from responder.decide import PAUSED, RunbookDecision, State, decide_runbook
 from responder.grouping import Target
-from responder.journal import Event, OutboxMessage, Receipt
+from responder.journal import Attempt, Event, OutboxMessage, Receipt
 from responder.load import Runtime
 from responder.model import Alert, AlertGroup
 from responder.outbox import Notifier
@@ -37,6 +38,7 @@ from responder.service import Service
 from responder.work import AlertWork
 
 log = logging.getLogger("responder.act")
+ASKED = "waits for a person's approval"
 __all__ = ["Actor", "Escalation"]
 
 
@@ -56,7 +58,7 @@ class Actor:
                                  can_read=self.can_read)
         self.scheduler = scheduler.Scheduler(
             self.attempts, breakers, clock=service.clock, sleep=sleep,
-            wakeup=service.attempts_changed, paused=service.is_paused)
+            wakeup=service.attempts_changed, paused=self._paused)
 
     @property
     def can_read(self) -> bool:
@@ -69,6 +71,11 @@ class Actor:
 
     async def run(self) -> None:
         await self.scheduler.run()
+
+    async def _paused(self, a: Attempt) -> bool:
+        """Whether a pause holds this attempt (one without matchers holds every one)."""
+        await self.service.refresh_pauses(older_than=1.0)
+        return self.service.pause_for(a.context.get("alert", {}).get("labels", {})) is not None
 
     def _channel_type(self, name: str) -> str | None:
         channel = self.service.runtime.config.channels.get(name)
@@ -110,60 +117,137 @@ class Actor:
         events: list[Event] = []
         for decided in work.decision.runbooks:
             p = decided.plan
-            summaries = work.actions.setdefault(p.runbook.name, [])
             context = attempt_context(group, work.alert, work.analysis, p)
             if p.breaker_key and p.runbook.breaker is not None:
                 transition = await self.breakers.failure(
                     p.breaker_key, context["breaker"], f"{work.alert.alertname} firing")
                 if transition == "opened":
                     events.extend(await self.transitions.transition(p.breaker_key, "opened", context))
-                if decided.refusal is None:   # this or an earlier alert may have opened it
-                    decided = decide_runbook(p, work.analysis, await self.state())
+                if decided.refusal is None and self.breakers.get(p.breaker_key).state == "open":
+                    # This alert's failure, or an earlier one's of the delivery, opened it.
+                    decided = decide_runbook(p, work.analysis,
+                                             State(open_breakers={p.breaker_key}))
             if not p.actions:
                 continue
-            # Paused: the attempts exist, held until the operator resumes (SPEC §4).
-            held = decided.refusal is not None and not decided.refusal.escalates
-            if decided.refusal is not None and not held:
-                outcome, reason = decided.refusal.outcome, decided.refusal.reason
-                for action in p.actions:
-                    summaries.append(summary(action, outcome, reason, 0, p.runbook.retry.limit))
-                    self.service.metrics.actions.labels(action.kind, outcome).inc()
-                    events.append(Event(kind="action", receipt_id=work.receipt.id,
-                                        instance=work.receipt.instance, runbook=p.runbook.name,
-                                        action=action.kind, target=action.target, outcome=outcome,
-                                        detail={"reason": reason, "params": action.params}))
-                if decided.refusal.escalates:
-                    events.extend(await self.escalations.escalate(context, work.receipt.id,
-                                                       work.receipt.instance, reason,
-                                                       collect=escalations))
-                continue
-            for index, action in enumerate(p.actions):
-                delay = decided.actions[index].first_delay
-                attempt = await self.service.journal.schedule_attempt(
-                    instance=work.receipt.instance, runbook=p.runbook.name, target=action.target,
-                    n=1, action=action.kind, params=action.params, due_at=self._now() + delay,
-                    receipt_id=work.receipt.id, context=context)
-                if held:
-                    summaries.append(summary(action, "paused", PAUSED, 1, p.runbook.retry.limit))
-                else:
-                    summaries.append(summary(
-                        action, "scheduled", f"attempt 1 of {p.runbook.retry.limit} in {delay:g}s"
-                        if action.kind in CHAINED else "runs now", 1, p.runbook.retry.limit))
-                if attempt is None:
-                    continue
-                if held:
-                    await self.service.journal.update_attempt(
-                        attempt.id, state="scheduled", outcome="paused", detail=PAUSED)
-                    self.service.metrics.actions.labels(action.kind, "paused").inc()
-                events.append(Event(kind="action", receipt_id=work.receipt.id,
-                                    instance=work.receipt.instance, runbook=p.runbook.name,
-                                    action=action.kind, target=action.target,
-                                    outcome="paused" if held else "scheduled",
-                                    detail={"attempt": 1, "due_in": delay,
-                                            "params": action.params,
-                                            **({"reason": PAUSED} if held else {})}))
+            if decided.refusal is not None and decided.refusal.escalates:
+                events.extend(await self._refuse(work, decided, context, escalations))
+            else:
+                events.extend(await self._schedule(group, work, decided, context))
         self.service.attempts_changed.set()
         return events
+
+    async def _refuse(self, work: AlertWork, decided: RunbookDecision, context: dict[str, Any],
+                      escalations: list[Escalation] | None) -> list[Event]:
+        """The runbook's actions refused (not retryable, breaker open): recorded, escalated."""
+        p, refusal = decided.plan, decided.refusal
+        assert refusal is not None
+        summaries = work.actions.setdefault(p.runbook.name, [])
+        events: list[Event] = []
+        for action in p.actions:
+            summaries.append(summary(action, refusal.outcome, refusal.reason, 0,
+                                     p.runbook.retry.limit))
+            self.service.metrics.actions.labels(action.kind, refusal.outcome).inc()
+            events.append(Event(kind="action", receipt_id=work.receipt.id,
+                                instance=work.receipt.instance, runbook=p.runbook.name,
+                                action=action.kind, target=action.target,
+                                outcome=refusal.outcome,
+                                detail={"reason": refusal.reason, "params": action.params}))
+        return events + await self.escalations.escalate(
+            context, work.receipt.id, work.receipt.instance, refusal.reason, collect=escalations)
+
+    async def _schedule(self, group: AlertGroup, work: AlertWork, decided: RunbookDecision,
+                        context: dict[str, Any]) -> list[Event]:
+        """Attempt 1 of each action; held (SPEC §4: not dropped) while paused; waiting in
+        state ``approval`` when the runbook asks a person first (paused or not)."""
+        p = decided.plan
+        held = decided.refusal is not None   # only a pause refuses without escalating
+        ask = p.runbook.approval is not None
+        asked: list[Attempt] = []
+        limit = p.runbook.retry.limit
+        summaries = work.actions.setdefault(p.runbook.name, [])
+        events: list[Event] = []
+        for action, d in zip(p.actions, decided.actions, strict=True):
+            delay = d.first_delay
+            attempt = await self.service.journal.schedule_attempt(
+                instance=work.receipt.instance, runbook=p.runbook.name, target=action.target,
+                n=1, action=action.kind, params=action.params, due_at=self._now() + delay,
+                receipt_id=work.receipt.id, context=context,
+                state="approval" if ask else "scheduled")
+            summaries.append(
+                summary(action, "awaiting_approval", ASKED, 1, limit) if ask
+                else summary(action, "paused", PAUSED, 1, limit) if held else summary(
+                    action, "scheduled", f"attempt 1 of {limit} in {delay:g}s"
+                    if action.kind in CHAINED else "runs now", 1, limit))
+            if attempt is None:
+                continue
+            if ask:
+                asked.append(attempt)
+            elif held:
+                await self.service.journal.update_attempt(
+                    attempt.id, state="scheduled", outcome="paused", detail=PAUSED)
+                self.service.metrics.actions.labels(action.kind, "paused").inc()
+            what = "awaiting_approval" if ask else "paused" if held else "scheduled"
+            why = ASKED if ask else PAUSED if held else None
+            events.append(Event(kind="action", receipt_id=work.receipt.id,
+                                instance=work.receipt.instance, runbook=p.runbook.name,
+                                action=action.kind, target=action.target, outcome=what,
+                                detail={"attempt": 1, "due_in": delay, "params": action.params,
+                                        **({"reason": why} if why else {})}))
+        if asked:
+            events.extend(await self.ask_approval(group, work, p, asked))
+        return events
+
+    async def ask_approval(self, group: AlertGroup, work: AlertWork, p: RunbookPlan,
+                           attempts: Sequence[Attempt]) -> list[Event]:
+        """Record the question (once per instance and runbook) and ask the runbook's
+        ``approval.notify`` channels; Slack channels with a signing secret get buttons."""
+        spec = p.runbook.approval
+        assert spec is not None
+        runtime = self.service.runtime
+        actions = [{"kind": a.action, "target": a.target, "params": a.params} for a in attempts]
+        approval = await self.service.journal.ask_approval(
+            instance=work.receipt.instance, runbook=p.runbook.name, receipt_id=work.receipt.id,
+            attempts=[a.id for a in attempts], timeout_at=self._now() + spec.timeout,
+            on_timeout=spec.on_timeout,
+            summary={"labels": dict(work.alert.labels), "actions": actions,
+                     "category": work.analysis.category,
+                     "notify": [n.channel for n in spec.notify]})
+        if approval is None:
+            return []
+        events = [Event(kind="approval", receipt_id=work.receipt.id,
+                        instance=work.receipt.instance, runbook=p.runbook.name, outcome="asked",
+                        detail={"approval": approval.id, "timeout_at": approval.timeout_at,
+                                "on_timeout": spec.on_timeout, "actions": actions})]
+        detail = (", ".join(f"{a['kind']} {a['target']}" for a in actions)
+                  + f"; no decision in {format_duration(spec.timeout)}: {spec.on_timeout}")
+        for n in spec.notify:
+            channel = runtime.config.channels.get(n.channel)
+            settings = channel.settings if channel is not None else None
+            buttons = bool(getattr(settings, "signing_secret", None))
+            events.extend(await self.notifier.notify(
+                runtime, group=group, alerts=[work.alert], analysis=work.analysis.to_dict(),
+                actions=[{"kind": a["kind"], "target": a["target"], "outcome": "awaiting_approval",
+                          "detail": detail, "approval_id": approval.id, "buttons": buttons}
+                         for a in actions],
+                runbook={"name": p.runbook.name, "description": p.runbook.description},
+                target=OutboxTarget(n.channel, n.template, n.fallback), event="approval",
+                dedup=f"approval:{approval.id}:{n.channel}", receipt_id=work.receipt.id))
+        return events
+
+    async def escalate_plan_error(self, runtime: Runtime, group: AlertGroup, work: AlertWork,
+                                  runbook: str, reason: str,
+                                  collect: list[Escalation]) -> list[Event]:
+        """A runbook that cannot even be planned for a firing alert needs a person."""
+        spec = next((r for r in runtime.runbooks if r.name == runbook), None)
+        if spec is None:
+            return []
+        ctx = {"runbook": spec.name, "description": spec.description,
+               "group": group.to_dict(with_alerts=False), "alert": work.alert.to_dict(),
+               "analysis": work.analysis.to_dict(),
+               "on_exhausted": [{"channel": n.channel, "template": n.template,
+                                 "fallback": n.fallback} for n in spec.on_exhausted]}
+        return await self.escalations.escalate(ctx, work.receipt.id, work.receipt.instance,
+                                               reason, collect=collect)
 
     async def on_resend(self, runtime: Runtime, receipt: Receipt, alert: Alert) -> list[Event]:
         """A re-send of a firing alert: confirms 'still failing' for attempts now due."""
@@ -195,7 +279,7 @@ class Actor:
         acted = False
         keys: dict[str, dict[str, Any]] = {}
         for attempt in attempts:
-            if attempt.state in ("scheduled", "waiting"):
+            if attempt.state in ("scheduled", "waiting", "approval"):
                 await journal.update_attempt(attempt.id, state="cancelled", outcome="resolved",
                                              detail="alert resolved")
             if attempt.action in CHAINED and attempt.outcome in ("success", "dry_run"):
@@ -218,6 +302,7 @@ class Actor:
             transition = await self.breakers.success(key, "alert resolved")
             if transition == "closed":
                 events.extend(await self.transitions.transition(key, "closed", context))
+        await journal.close_approvals(work.receipt.instance, "resolved", "alert resolved")
         events.extend(await self.escalations.resolve(group, work.alert, work.receipt.id,
                                                      work.receipt.instance))
         self.service.attempts_changed.set()

@@ -20,11 +20,12 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from responder import receive
+from responder import console, interact, operate, receive
 from responder.act import scheduler
 from responder.act.argo import ArgoSettings, Backend, KubeSettings, choose_backend
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
+from responder.approvals import Approvals
 from responder.journal import Journal, JournalUnavailable, SqliteJournal
 from responder.journal.retention import Retention
 from responder.load import Runtime
@@ -74,14 +75,21 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
     _wake_on_notify(journal, service)
     app = web.Application(
         client_max_size=runtime.config.max_body_bytes,
-        middlewares=[receive.auth_middleware],
+        middlewares=[receive.auth_middleware, console.middleware],
         handler_args={"max_field_size": 16384},
     )
     app[receive.SERVICE] = service
     app[TASKS] = set()
     receive.add_routes(app)
+    operate.add_routes(app)
+    console.setup(app)
+    interact.setup(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        # Every handler of the process, whoever logs: no record leaves with a secret.
+        handlers = list(logging.getLogger().handlers)
+        for handler in handlers:
+            handler.addFilter(service.log_filter)
         # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply, as for curl.
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), trust_env=True)
         backend = _backend(runtime, session)
@@ -90,17 +98,21 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
         actor = Actor(service, backend, notifier, breakers, sleep=sleep)
         app[receive.ACTOR] = actor
         app[receive.BREAKERS] = breakers
+        approvals = Approvals(actor)
+        app[operate.APPROVALS] = approvals
         pipeline = Pipeline(service, actor, notifier)
 
         async def start_workers() -> None:
             await breakers.load()
             await service.restore()
+            await console.start(app, service)
             log.info("acting through %s%s", backend.name,
                      " (dry run: actions are planned and recorded, none executed)"
                      if backend.name == "dry-run" else "")
             _spawn(app, pipeline.run(), "pipeline")
             _spawn(app, actor.run(), "actor")
             _spawn(app, notifier.run(), "outbox")
+            _spawn(app, approvals.run(), "approvals")
             _spawn(app, Retention(journal,
                                   retention=lambda: service.runtime.config.state_retention,
                                   clock=clock, report_size=metrics.journal_bytes.set).run(),
@@ -138,6 +150,8 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
             await backend.close()
             await session.close()
             await journal.close()
+            for handler in handlers:
+                handler.removeFilter(service.log_filter)
 
     app.cleanup_ctx.append(lifetime)
     return app
@@ -151,7 +165,8 @@ def _journal(runtime: Runtime, clock: Callable[[], float], synchronous: str) -> 
         return PostgresJournal(postgres.dsn, clock=clock, owner=_owner(runtime),
                                lease=postgres.lease)
     return SqliteJournal(runtime.config.state_path, clock=clock, synchronous=synchronous,
-                         owner=_owner(runtime))
+                         owner=_owner(runtime),
+                         reserve_bytes=runtime.config.state_reserve_bytes)
 
 
 def _wake_on_notify(journal: Journal, service: Service) -> None:

@@ -1,4 +1,4 @@
-"""The ``responder`` command: serve | check | test | explain | replay | analyze.
+"""The ``responder`` command: serve | check | test | explain | replay | analyze | train.
 
 Every subcommand reads ``-c/--config`` (default ``./responder.yaml``), so ``analyze`` and
 ``explain`` answer with the patterns, runbooks and templates the service would use.
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from responder import __version__
+from responder import __version__, ctl
 from responder.config.main import LEVELS
 from responder.errors import ConfigErrors
 from responder.load import Runtime, load_analyzer, load_runtime
@@ -50,10 +50,9 @@ async def _freeze_startup_objects(app: object) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from responder.app import create_app
     from responder.journal import JournalUnavailable, JournalVersionError
+    from responder.server import run
 
     setup_logging("text", args.log_level or "info")
     try:
@@ -71,8 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
              extra={"version": __version__, "listen": f"{config.host}:{config.port}",
                     "config": str(config.path)})
     try:
-        web.run_app(app, host=config.host, port=config.port, print=None, access_log=None,
-                    shutdown_timeout=10.0, handle_signals=True)
+        run(app, host=config.host, port=config.port, limits=config.http, shutdown_timeout=10.0)
     except (JournalVersionError, JournalUnavailable) as exc:   # at start: no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -82,7 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     try:
-        runtime = _runtime(args, check_templates=True)
+        runtime = load_runtime(Path(args.config), check_templates=True, strict_model=True)
     except ConfigErrors as exc:
         return _errors(exc)
     from responder.crosscheck import crosscheck
@@ -92,6 +90,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _errors(ConfigErrors(problems))
     if runtime.config.postgres is not None and not _check_postgres(args, runtime):
         return 1
+    auth = runtime.config.auth
+    if auth.enabled and not auth.operators:
+        print(f"{args.config}: warning: auth has no operators: the webhook credential also "
+              "serves the console, ctl, pause, approvals, breakers and reload; give people "
+              "their own credentials with auth.operators", file=sys.stderr)
     print(f"{args.config}: OK: {len(runtime.runbooks)} runbooks, {len(runtime.patterns)} "
           f"patterns, {len(runtime.templates.names())} templates, "
           f"{len(runtime.config.channels)} channels")
@@ -185,6 +188,10 @@ def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
             out.append("  runbooks: none matched")
         for rb in alert["runbooks"]:
             out.append(f"  runbook {rb['runbook']}")
+            if "approval" in rb:
+                asked = rb["approval"]
+                out.append(f"    asks a person first ({', '.join(asked['notify']) or 'the console'});"
+                           f" no decision in {asked['timeout_seconds']:g}s: {asked['on_timeout']}")
             for w in rb["would"]:
                 params = ", ".join(f"{k}={v}" for k, v in w["params"].items())
                 line = f"    would {w['would']} {w['kind']}({params})"
@@ -202,8 +209,9 @@ def _explain_text(result: dict[str, Any], runtime: Runtime) -> str:
                 out.append(f"    on exhausted notify {n['channel'] if isinstance(n, dict) else n}")
         for err in alert["errors"]:
             out.append(f"  error in runbook {err['runbook']}: {err['error']}")
-    for n in result["notifications"] + result.get("escalations", []):
-        kind = "notification" if n in result["notifications"] else "escalation"
+    shown = [("notification", n) for n in result["notifications"]] + [
+        ("escalation", n) for n in result.get("escalations", [])]
+    for kind, n in shown:
         out.append(f"\n{kind} via {n['channel']} ({n.get('type', '?')}) "
                    f"from runbook {n['runbook']} for alert(s) "
                    + ", ".join(str(i) for i in n.get("alerts", [])) + ":")
@@ -219,8 +227,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     import time
 
     from responder.config.durations import parse_duration
-    from responder.journal import JournalUnavailable, JournalVersionError, SqliteJournal
-    from responder.replay import format_report, replay
+    from responder.journal import JournalUnavailable, JournalVersionError
+    from responder.replay import decided_since, format_report, replay
 
     try:
         runtime = _runtime(args)
@@ -231,27 +239,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"--since: {exc}", file=sys.stderr)
         return 1
-    postgres = runtime.config.postgres
-    dsn = args.state if args.state and "://" in args.state else (
-        postgres.dsn if postgres is not None and not args.state else None)
-
-    async def read() -> list[Any]:
-        journal: Any
-        if dsn is not None:
-            from responder.journal.postgres import PostgresJournal
-
-            journal = PostgresJournal(dsn)
-        else:
-            journal = SqliteJournal(Path(args.state or runtime.config.state_path))
-        await journal.open_read_only()
-        try:
-            decided: list[Any] = await journal.decided(since)
-            return decided
-        finally:
-            await journal.close()
-
     try:
-        deliveries = asyncio.run(read())
+        deliveries = asyncio.run(decided_since(runtime, args.state, since))
     except (JournalUnavailable, JournalVersionError) as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -260,12 +249,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from responder.training import corrections_of
+
     try:
-        analyzer = load_analyzer(Path(args.config))
+        config, analyzer = load_analyzer(Path(args.config))
     except ConfigErrors as exc:
         return _errors(exc)
-    text = args.text if args.text is not None else sys.stdin.read()
-    analysis = analyzer.analyze(text)
+    if args.text is not None:
+        text = args.text
+    else:  # any bytes: the analysis reads what it can, never fails on encoding
+        text = sys.stdin.buffer.read().decode("utf-8", "replace")
+    analysis = analyzer.analyze(text, corrections=corrections_of(config))
     if args.json:
         print(json.dumps(analysis.to_dict()))
         return 0
@@ -273,10 +267,49 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print(f"pattern:    {analysis.pattern or '-'}")
     print(f"confidence: {analysis.confidence:.2f}")
     print(f"retryable:  {str(analysis.retryable).lower()}")
+    print(f"source:     {analysis.source}")
     if analysis.matched:
         print(f"matched:    {analysis.matched}")
+    if analysis.terms:
+        print(f"terms:      {', '.join(analysis.terms)}")
     for rec in analysis.recommendations:
         print(f"  - {rec}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from responder.training import corpus_dir, train_model
+
+    try:
+        config, analyzer = load_analyzer(Path(args.config))
+    except ConfigErrors as exc:
+        return _errors(exc)
+    output = Path(args.output) if args.output else \
+        (config.analysis.model_path or config.base_dir / "responder-model.npz")
+    corpus = corpus_dir(config, args.corpus)
+    if not (corpus / "train").is_dir():
+        print(f"{corpus}: no corpus here (expected train/ and holdout/ with YAML files)",
+              file=sys.stderr)
+        return 1
+    try:
+        report = train_model(config, analyzer, output, corpus)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"train failed: {exc}", file=sys.stderr)
+        return 1
+    before, after = report.holdout_before, report.holdout_after
+    print(f"corpus:       {report.corpus} ({report.train_cases} training messages)")
+    print(f"corrections:  {report.corrections} from the journal ({config.display(config.state_path)})")
+    print(f"holdout:      {before.total} messages")
+    print(f"  before:     {before.accuracy:.1%} right, retryable wrong on {before.retry_error:.1%}"
+          " (the configured analysis)")
+    print(f"  after:      {after.accuracy:.1%} right, retryable wrong on {after.retry_error:.1%}"
+          " (patterns + the new model)")
+    if report.corrections_after is not None:
+        print(f"corrections:  {report.corrections_after.accuracy:.1%} classified as corrected "
+              "by the new model alone")
+    print(f"wrote:        {output} in {report.seconds:.1f}s")
+    if config.analysis.model_path != output.resolve():
+        print(f"use it:       set `analysis: {{model: {output}}}` in {args.config} and reload")
     return 0
 
 
@@ -320,6 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print the verdict as JSON: category, pattern, confidence, ...")
     p.set_defaults(func=cmd_analyze)
+    p = sub.add_parser("train", parents=[common],
+                       help="rebuild the analysis model from the corpus and the corrections")
+    p.add_argument("-o", "--output", metavar="MODEL",
+                   help="model file to write (default: analysis.model's path, else "
+                        "responder-model.npz beside the config)")
+    p.add_argument("--corpus", metavar="DIR", help="labelled corpus (default: rules/corpus)")
+    p.set_defaults(func=cmd_train)
+    ctl.add_parser(sub, [common])
     for action in sub._choices_actions:   # `responder X --help` opens with what X does
         command = sub.choices[action.dest]
         command.description = command.description or action.help

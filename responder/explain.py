@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from responder.config.runbooks import RunbookSpec
 from responder.decide import ActionDecision, AlertDecision, decide
 from responder.grouping import Bucket, event_of
 from responder.load import Runtime
@@ -25,12 +26,22 @@ def explain(runtime: Runtime, group: AlertGroup) -> dict[str, Any]:
             "index": d.index, "alertname": d.alert.alertname, "status": d.alert.status,
             "labels": dict(d.alert.labels), "analysis": d.analysis.to_dict(),
             "runbooks": [{**r.plan.to_dict(), "would": [_would(a) for a in r.actions],
-                          "dry_run": runtime.config.dry_run} for r in d.runbooks],
+                          "dry_run": runtime.config.dry_run, **_approval(r.plan.runbook)}
+                         for r in d.runbooks],
             "errors": [{"runbook": e.runbook, "error": e.error} for e in d.errors]})
     return {"group": group.to_dict(with_alerts=False), "alerts": alerts_out,
             "notifications": _render(runtime, group, decisions.notifications),
             "escalations": _render(runtime, group, decisions.escalations,
                                    event="escalation")}
+
+
+def _approval(runbook: RunbookSpec) -> dict[str, Any]:
+    """A runbook that asks a person first says so (its actions wait for the decision)."""
+    spec = runbook.approval
+    if spec is None:
+        return {}
+    return {"approval": {"timeout_seconds": spec.timeout, "on_timeout": spec.on_timeout,
+                         "notify": [n.channel for n in spec.notify]}}
 
 
 def _would(a: ActionDecision) -> dict[str, Any]:

@@ -7,11 +7,12 @@ caller keeps the old runtime. Nothing here touches the network or the journal.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from responder.analyze import Analyzer
+from responder.analyze import Analyzer, Model, ModelError, load_model, shipped_model_path
 from responder.config.main import Config, load_config
 from responder.config.patterns import PatternSpec, load_patterns
 from responder.config.runbooks import RunbookSpec, load_runbooks
@@ -29,6 +30,10 @@ class Runtime:
     index: RunbookIndex
     templates: Templates
     loaded_at: float
+    model_error: str | None = None  # the model could not load: patterns only
+
+
+log = logging.getLogger("responder.load")
 
 
 def _pattern_paths(config: Config, errors: list[ConfigError]) -> list[Path]:
@@ -42,10 +47,22 @@ def _pattern_paths(config: Config, errors: list[ConfigError]) -> list[Path]:
     return paths
 
 
-def load_runtime(path: Path, *, check_templates: bool = False) -> Runtime:
-    """Build a runtime from ``path``; ``check_templates`` also renders every template."""
+def load_runtime(path: Path, *, check_templates: bool = False,
+                 strict_model: bool = False) -> Runtime:
+    """Build a runtime from ``path``; ``check_templates`` also renders every template.
+
+    A model file that cannot be read is an error with ``strict_model`` (``responder
+    check``); otherwise the analysis runs on patterns alone and says so in a warning.
+    """
     config = load_config(path)
     errors: list[ConfigError] = []
+    model, model_error = _model(config)
+    if model_error is not None:
+        if strict_model:
+            errors.append(ConfigError(Origin(str(config.path), config.analysis.model_line or 0),
+                                      f"analysis.model: {model_error}"))
+        else:
+            log.warning("analysis model unusable, analysing with patterns only: %s", model_error)
     patterns: tuple[PatternSpec, ...] = ()
     try:
         patterns = load_patterns(_pattern_paths(config, errors), display_base=config.base_dir)
@@ -71,19 +88,38 @@ def load_runtime(path: Path, *, check_templates: bool = False) -> Runtime:
     return Runtime(
         config=config,
         patterns=patterns,
-        analyzer=Analyzer(patterns),
+        analyzer=Analyzer(patterns, model=model,
+                          min_confidence=config.analysis.min_confidence),
         runbooks=runbooks,
         index=RunbookIndex(runbooks),
         templates=templates,
         loaded_at=time.time(),
+        model_error=model_error,
     )
 
 
-def load_analyzer(path: Path) -> Analyzer:
-    """Only what ``responder analyze`` needs: the config's patterns."""
+def _model(config: Config) -> tuple[Model | None, str | None]:
+    """The configured model, or None and why not (``analysis.model: false`` is no error)."""
+    spec = config.analysis
+    if not spec.model:
+        return None, None
+    path = spec.model_path or shipped_model_path()
+    try:
+        return load_model(path, config.display(path)), None
+    except ModelError as exc:
+        return None, str(exc)
+
+
+def load_analyzer(path: Path) -> tuple[Config, Analyzer]:
+    """Only what ``responder analyze`` needs: the config's patterns and model, built exactly
+    as the service builds them."""
     config = load_config(path)
     errors: list[ConfigError] = []
     paths = _pattern_paths(config, errors)
     if errors:
         raise ConfigErrors(errors)
-    return Analyzer(load_patterns(paths, display_base=config.base_dir))
+    model, model_error = _model(config)
+    if model_error is not None:
+        log.warning("analysis model unusable, analysing with patterns only: %s", model_error)
+    return config, Analyzer(load_patterns(paths, display_base=config.base_dir), model=model,
+                            min_confidence=config.analysis.min_confidence)

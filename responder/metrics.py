@@ -9,6 +9,7 @@ every counter and no dashboard or rule reads them.
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
@@ -60,6 +61,10 @@ class Metrics:
         self.retry_budget_exhausted = Counter(
             p + "retry_budget_exhausted_total", "Retry budgets spent, by runbook.",
             ["runbook"], registry=registry)
+        self.plan_errors = Counter(
+            p + "plan_errors_total",
+            "Runbooks whose templates failed to render for an alert at run time.", ["runbook"],
+            registry=registry)
         self.runbook_matches = Counter(
             p + "runbook_matches_total", "Alerts matched by each runbook.", ["runbook"],
             registry=registry)
@@ -75,6 +80,11 @@ class Metrics:
         self.analysis_duration = Histogram(
             p + "failure_analysis_duration_seconds", "Time to classify one alert's failure.",
             buckets=_ANALYSIS_BUCKETS, registry=registry)
+        self.analysis_total = Counter(
+            p + "analysis_total", "Analyses by what decided them.", ["source"],
+            registry=registry)
+        for source in ("pattern", "model", "feedback", "none"):
+            self.analysis_total.labels(source)
         self.failure_category = Counter(
             p + "failure_category_total", "Analysed failures by category.", ["category"],
             registry=registry)
@@ -101,3 +111,14 @@ class Metrics:
         self.paused = Gauge(
             p + "paused", "1 while the operator's kill switch holds all actions.",
             registry=registry)
+        self.approvals = Counter(
+            p + "approvals_total", "Decisions on actions that waited for a person "
+            "(approved, rejected, timeout).", ["decision"], registry=registry)
+        for decision in ("approved", "rejected", "timeout"):   # zero before the first one
+            self.approvals.labels(decision)
+
+    def runbooks_loaded(self, names: Iterable[str]) -> None:
+        """Start each configured runbook's error counter at 0, so that a rate over it is 0
+        rather than absent (a dashboard panel says "0", not "No data")."""
+        for name in names:
+            self.plan_errors.labels(name)

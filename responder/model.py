@@ -62,7 +62,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
 class GrafanaAlert(Alert, frozen=True, kw_only=True):
     """An alert from Grafana Alerting: its values and the links Grafana adds."""
 
-    values: dict[str, float | None] = {}
+    values: dict[str, float | str | None] = {}   # numbers; anything else is kept, not refused
     value_string: str = msgspec.field(default="", name="valueString")
     silence_url: str = msgspec.field(default="", name="silenceURL")
     dashboard_url: str = msgspec.field(default="", name="dashboardURL")

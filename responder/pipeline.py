@@ -1,12 +1,13 @@
-"""The one place that knows the order: analyze -> match -> plan -> act -> notify.
+"""The worker between the journal and the actor: claimed deliveries, decided and acted on.
 
-A worker takes journaled deliveries in order and, for each new alert, classifies the
-failure (enriched from the workflow itself when the cluster is reachable), selects the
-runbooks, renders their plans, hands them to the actor (attempts, breakers, budgets) and
-queues one notification per Alertmanager group per channel in the outbox. Duplicate
+A worker claims journaled deliveries in order and, for each, classifies the new alerts'
+failures (enriched from the workflow itself when the cluster is reachable), asks
+``decide`` for everything else (runbooks, plans, refusals, message buckets: the order
+lives there, not here), hands each alert's decisions to the actor (attempts, breakers,
+escalations) and queues the messages ``decide`` bucketed in the outbox. Duplicate
 deliveries go to the actor only, as "still failing" signals. The delivery is marked done
-in the same journal transaction as its audit events, so a crash re-runs it whole; every
-step downstream is idempotent on journal keys.
+in the same journal transaction as its audit events and messages, so a crash re-runs it
+whole; every step downstream is idempotent on journal keys.
 """
 
 from __future__ import annotations
@@ -99,10 +100,7 @@ class Pipeline:
                     "analysis": work.analysis.to_dict(),
                     "runbooks": [r.name for r in d.runbooks],
                 }))
-            events.extend(Event(kind="error", receipt_id=work.receipt.id,
-                                instance=work.receipt.instance, runbook=e.runbook,
-                                outcome="plan_failed", detail={"error": e.error})
-                          for e in d.errors)
+            events.extend(await self._plan_errors(runtime, group, work, escalations))
             await self.service.give_way_to_webhooks(self.GIVE_WAY)
             if work.alert.status == "firing":
                 events.extend(await self.actor.on_firing(runtime, group, work, escalations))
@@ -133,11 +131,31 @@ class Pipeline:
                 extra = await failure_messages(self.actor.backend, namespace, workflow,
                                                timeout=self.enrich_timeout)
         started = time.perf_counter()
-        analysis = runtime.analyzer.analyze_alert(alert.labels, alert.annotations, extra)
+        analysis = runtime.analyzer.analyze_alert(alert.labels, alert.annotations, extra,
+                                                  corrections=self.service.corrections)
         self.service.metrics.analysis_duration.observe(time.perf_counter() - started)
+        self.service.metrics.analysis_total.labels(analysis.source).inc()
         if alert.status == "firing":
             self.service.metrics.failure_category.labels(analysis.category).inc()
         return analysis
+
+    async def _plan_errors(self, runtime: Runtime, group: AlertGroup, work: AlertWork,
+                           escalations: list[Escalation]) -> list[Event]:
+        """A runbook whose templates fail for this alert: logged, counted, recorded and, for
+        a firing alert, escalated (``on_exhausted``): nothing automatic will happen."""
+        events: list[Event] = []
+        for e in work.decision.errors:
+            log.warning("alert %s: runbook %s cannot be planned: %s",
+                        work.receipt.instance, e.runbook, e.error)
+            self.service.metrics.plan_errors.labels(e.runbook).inc()
+            events.append(Event(kind="error", receipt_id=work.receipt.id,
+                                instance=work.receipt.instance, runbook=e.runbook,
+                                outcome="plan_failed", detail={"error": e.error}))
+            if work.alert.status == "firing":
+                events.extend(await self.actor.escalate_plan_error(
+                    runtime, group, work, e.runbook,
+                    f"runbook {e.runbook} cannot be planned: {e.error}", escalations))
+        return events
 
     async def _notify(self, runtime: Runtime, group: AlertGroup, delivery_id: int,
                       works: Sequence[AlertWork], buckets: Sequence[Bucket[AlertDecision]],

@@ -8,9 +8,6 @@ succeed and a journal failure is a 503.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,9 +17,11 @@ import msgspec
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from responder.access import identify
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
 from responder.config.durations import format_duration
+from responder.corrections import category_handler
 from responder.journal import JournalUnavailable
 from responder.model import DecodeError, decode_group
 from responder.service import Service
@@ -31,7 +30,7 @@ log = logging.getLogger("responder.receive")
 SERVICE = web.AppKey("service", Service)
 ACTOR = web.AppKey("actor", Actor)
 BREAKERS = web.AppKey("breakers", BreakerStore)
-OPEN_PATHS = frozenset({"/metrics", "/-/healthy", "/-/ready"})
+OPEN_PATHS = frozenset({"/metrics", "/-/healthy", "/-/ready", "/slack/interactions"})
 _encode = msgspec.json.Encoder().encode
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -44,40 +43,30 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
     return json_response({"error": message, **extra}, status)
 
 
-def _authorized(service: Service, header: str | None) -> bool:
-    auth = service.runtime.config.auth
-    if not auth.enabled:
-        return True
-    if not header:
-        return False
-    scheme, _, value = header.partition(" ")
-    value = value.strip()
-    if auth.bearer_token and scheme.lower() == "bearer":
-        return hmac.compare_digest(value.encode(), auth.bearer_token.encode())
-    if auth.basic_username is not None and scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        user, sep, password = decoded.partition(b":")
-        ok_user = hmac.compare_digest(user, auth.basic_username.encode())
-        ok_pass = hmac.compare_digest(password, (auth.basic_password or "").encode())
-        return bool(sep) and ok_user and ok_pass
-    return False
+def is_console_path(path: str) -> bool:
+    """Paths the console serves and guards itself (session cookie and CSRF token)."""
+    return path in ("/", "/login", "/logout") or path.startswith("/ui/")
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     service = request.app[SERVICE]
-    if request.path not in OPEN_PATHS and not _authorized(
-            service, request.headers.get("Authorization")):
-        if request.path == "/webhook":
+    path = request.path
+    if path in OPEN_PATHS or is_console_path(path):
+        return await handler(request)
+    auth = service.runtime.config.auth
+    who = identify(auth, request.headers.get("Authorization"))
+    if who is None:
+        if path == "/webhook":
             service.metrics.webhook_requests.labels("401").inc()
-        scheme = "Bearer" if service.runtime.config.auth.bearer_token else "Basic"
+        scheme = "Bearer" if auth.bearer_token or not auth.basic_username else "Basic"
         return web.Response(
             status=401, content_type="application/json",
             body=_encode({"error": "authentication required: missing or invalid credentials"}),
             headers={"WWW-Authenticate": f'{scheme} realm="alert-responder"'})
+    if path != "/webhook" and not who.operator:
+        return _error(403, "this credential may only post webhooks; "
+                           "use an operator's credential (auth.operators)")
     return await handler(request)
 
 
@@ -197,7 +186,20 @@ async def events_handler(request: web.Request) -> web.Response:
     retention = service.runtime.config.state_retention
     recent["retention"] = {"period": format_duration(retention), "seconds": retention,
                            "since": recent.pop("since", None)}
-    return json_response(recent)
+    return json_response(service.redactor.scrub_value(recent))
+
+
+async def audit_handler(request: web.Request) -> web.Response:
+    """Operator events that belong to no alert (pauses, approvals, resets), newest first."""
+    journal = request.app[SERVICE].journal
+    limit = _limit(request, 100)
+    kinds: list[str | None] = [k for k in request.query.get("kind", "").split(",") if k]
+    try:
+        events = [e for k in kinds or [None] for e in await journal.events(kind=k, limit=limit)]
+    except JournalUnavailable:
+        return _error(503, "journal unavailable")
+    events.sort(key=lambda e: -int(e["id"]))
+    return json_response({"events": events[:limit]})
 
 
 async def status_handler(request: web.Request) -> web.Response:
@@ -205,8 +207,12 @@ async def status_handler(request: web.Request) -> web.Response:
     runtime = service.runtime
     # The truth, not the setting: without a cluster to act on, actions run dry too.
     backend = request.app[ACTOR].backend
+    paused = await service.is_paused()
     return json_response({
-        "paused": await service.is_paused(),
+        "paused": paused,
+        "pauses": len(service.pauses),
+        "held": len(await service.journal.attempts_in(("held",))),
+        "awaiting_approval": len(await service.journal.approvals()),
         "dry_run": runtime.config.dry_run or backend.name == "dry-run",
         "dry_run_reason": getattr(backend, "reason", None),
         "backend": backend.name,
@@ -218,18 +224,35 @@ async def status_handler(request: web.Request) -> web.Response:
     })
 
 
-def _who(request: web.Request) -> str:
-    return request.headers.get("X-Responder-User") or (request.remote or "unknown")
+def who(request: web.Request, claimed: object = None) -> str:
+    """The name the audit log records: the operator's own name when operators are
+    configured; otherwise what the caller says (``by``), else the credential's name."""
+    auth = request.app[SERVICE].runtime.config.auth
+    principal = identify(auth, request.headers.get("Authorization"))
+    if auth.operators and principal is not None:
+        return principal.name
+    if isinstance(claimed, str) and claimed.strip():
+        return claimed.strip()[:100]
+    header = request.headers.get("X-Responder-User")
+    if header:
+        return header[:100]
+    return principal.name if principal is not None else "anonymous"
 
 
-async def pause_handler(request: web.Request) -> web.Response:
-    await request.app[SERVICE].set_paused(True, _who(request))
-    return json_response({"paused": True})
-
-
-async def resume_handler(request: web.Request) -> web.Response:
-    await request.app[SERVICE].set_paused(False, _who(request))
-    return json_response({"paused": False})
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """An operator request's optional JSON object body; anything else is a 400."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        data = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise web.HTTPBadRequest(text=_encode({"error": f"body is not JSON: {exc}"}).decode(),
+                                 content_type="application/json") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text=_encode({"error": "body must be a JSON object"}).decode(),
+                                 content_type="application/json")
+    return data
 
 
 async def breakers_handler(request: web.Request) -> web.Response:
@@ -241,7 +264,7 @@ async def breaker_reset_handler(request: web.Request) -> web.Response:
     breakers = request.app[BREAKERS]
     if key not in breakers.states:
         return _error(404, f"no breaker with key {key!r}")
-    transition = await request.app[ACTOR].reset_breaker(key, _who(request))
+    transition = await request.app[ACTOR].reset_breaker(key, who(request))
     return json_response({"key": key, "state": breakers.get(key).state,
                           "transition": transition})
 
@@ -254,7 +277,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/-/reload", reload_handler)
     app.router.add_get("/api/v1/events", events_handler)
     app.router.add_get("/api/v1/status", status_handler)
-    app.router.add_post("/api/v1/pause", pause_handler)
-    app.router.add_post("/api/v1/resume", resume_handler)
+    app.router.add_get("/api/v1/audit", audit_handler)
     app.router.add_get("/api/v1/breakers", breakers_handler)
     app.router.add_post("/api/v1/breakers/{key:.+}/reset", breaker_reset_handler)
+    app.router.add_post("/api/v1/alerts/{id}/category", category_handler(lambda r: r.app[SERVICE]))

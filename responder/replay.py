@@ -18,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from responder.act.plan import CHAINED
 from responder.analyze import Analysis
 from responder.decide import AlertDecision, Decisions, decide
-from responder.journal import DecidedDelivery, DecidedReceipt
+from responder.journal import DecidedDelivery, DecidedReceipt, SqliteJournal
 from responder.load import Runtime
 from responder.model import group_from_dict
 
@@ -62,6 +63,28 @@ class Report:
     deliveries: int = 0
     alerts: int = 0
     differences: list[Difference] = field(default_factory=list)
+
+
+async def decided_since(runtime: Runtime, state: str | None,
+                        since: float) -> list[DecidedDelivery]:
+    """What the journal decided since ``since``: ``state`` is a SQLite file or a
+    ``postgresql://`` DSN (default: the configuration's ``state``), opened read-only."""
+    postgres = runtime.config.postgres
+    dsn = state if state and "://" in state else (
+        postgres.dsn if postgres is not None and not state else None)
+    journal: Any
+    if dsn is not None:
+        from responder.journal.postgres import PostgresJournal
+
+        journal = PostgresJournal(dsn)
+    else:
+        journal = SqliteJournal(Path(state or runtime.config.state_path))
+    await journal.open_read_only()
+    try:
+        decided: list[DecidedDelivery] = await journal.decided(since)
+        return decided
+    finally:
+        await journal.close()
 
 
 def replay(runtime: Runtime, deliveries: Iterable[DecidedDelivery]) -> Report:

@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from responder.act import pauses
+from responder.analyze import Corrections
+from responder.config.secrets import redactor_for
 from responder.errors import ConfigErrors
-from responder.journal import Event, Journal
+from responder.journal import Event, Journal, Pause
 from responder.load import Runtime, load_runtime
 from responder.metrics import Metrics
+from responder.redact import RedactingFilter, Redactor
 
 log = logging.getLogger("responder")
 
@@ -38,16 +42,24 @@ class Service:
         self.metrics = metrics
         self.clock = clock
         self.config_path: Path = runtime.config.path
-        self.paused = False
+        # Every secret ever loaded: a message queued before a reload may still quote an
+        # old one.
+        self.redactor: Redactor = redactor_for(runtime.config)
+        self.log_filter = RedactingFilter(self.redactor)
+        self.pauses: list[Pause] = []
+        self.last_reload: tuple[float, ReloadResult] | None = None   # when, and how it went
+        self._pauses_read_at = 0.0
         self.work_available = asyncio.Event()
         self.attempts_changed = asyncio.Event()
         self.outbox_changed = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        self.corrections = Corrections()  # operators' corrections, loaded in restore()
         self.webhooks_in_flight = 0
         self._no_webhooks = asyncio.Event()
         self._no_webhooks.set()
         metrics.config_reload_ok.set(1)
         metrics.config_reload_time.set(runtime.loaded_at)
+        metrics.runbooks_loaded(r.name for r in runtime.runbooks)
 
     # -- webhooks first --------------------------------------------------------------
     # Alertmanager waits for the webhook's 200 (and retries, duplicating, when it waits
@@ -75,47 +87,95 @@ class Service:
             pass
 
     async def restore(self) -> None:
-        """Read what must survive restarts (the kill switch) from the journal."""
-        await self.is_paused()
+        """Read what must survive restarts (the pauses, corrections) from the journal."""
+        if await self.journal.get_flag("paused"):   # the one global switch of old
+            await self.add_pause(matchers=[], reason="paused before pauses had matchers",
+                                 until=None, by="upgrade")
+            await self.journal.set_flag("paused", False)
+        await self.refresh_pauses()
+        for key, category, _text in await self.journal.corrections():
+            self.corrections.add(key, category)
 
     async def is_paused(self) -> bool:
-        """The kill switch as the journal has it now (another process may have set it)."""
-        self.paused = bool(await self.journal.get_flag("paused"))
-        self.metrics.paused.set(1 if self.paused else 0)
+        """Whether a pause without matchers holds everything, as the journal has it now
+        (another replica may have paused)."""
+        await self.refresh_pauses()
         return self.paused
 
-    async def set_paused(self, paused: bool, who: str) -> None:
-        await self.journal.set_flag("paused", paused, [Event(
-            kind="pause" if paused else "resume", outcome="ok", detail={"by": who})])
-        self.paused = paused
-        self.metrics.paused.set(1 if paused else 0)
-        if not paused:
+    # -- pauses (held actions are released by the scheduler) ---------------------------
+    @property
+    def paused(self) -> bool:
+        """Whether a pause without matchers holds every action now."""
+        now = self.clock()
+        return any(not p.matchers and pauses.active(p, now) for p in self.pauses)
+
+    def pause_for(self, labels: Mapping[str, str]) -> Pause | None:
+        return pauses.covering(self.pauses, labels, self.clock())
+
+    async def refresh_pauses(self, older_than: float = 0.0) -> list[Pause]:
+        """Re-read the active pauses (another replica may have changed them), unless
+        they were read less than ``older_than`` seconds ago."""
+        now = self.clock()
+        if older_than and now - self._pauses_read_at < older_than:
+            return self.pauses
+        self.pauses = await self.journal.active_pauses(now)
+        self._pauses_read_at = now
+        self.metrics.paused.set(1 if self.paused else 0)
+        return self.pauses
+
+    async def add_pause(self, *, matchers: Sequence[str], reason: str | None,
+                        until: float | None, by: str) -> Pause:
+        pause = await self.journal.add_pause(
+            matchers=matchers, reason=reason, by=by, until=until,
+            events=lambda p: [Event(kind="pause", outcome="ok", detail={"by": by, **p.to_dict()})])
+        await self.refresh_pauses()
+        log.warning("actions paused by %s: %s%s", by, ", ".join(matchers) or "everything",
+                    f" ({reason})" if reason else "")
+        return pause
+
+    async def lift_pauses(self, by: str, pause_id: int | None = None) -> list[Pause]:
+        lifted = await self.journal.lift_pauses(
+            by=by, pause_id=pause_id,
+            events=lambda p: [Event(kind="resume", outcome="ok",
+                                    detail={"by": by, "pause": p.id,
+                                            "matchers": list(p.matchers)})])
+        await self.refresh_pauses()
+        if lifted:
             self.attempts_changed.set()
-        log.warning("actions %s by %s", "paused" if paused else "resumed", who)
+            log.warning("pause(s) %s lifted by %s", ", ".join(str(p.id) for p in lifted), by)
+        return lifted
 
     async def reload(self) -> ReloadResult:
         """Reload the configuration as a transaction; the old runtime stays on failure."""
+        result = await self._reload()
+        self.last_reload = (self.clock(), result)
+        return result
+
+    async def _reload(self) -> ReloadResult:
         async with self._reload_lock:
             try:
                 runtime = await asyncio.to_thread(load_runtime, self.config_path)
             except ConfigErrors as exc:
                 self.metrics.config_reload_ok.set(0)
-                errors = [str(e) for e in exc.errors]
+                errors = [self.redactor.scrub(str(e)) for e in exc.errors]
                 for line in errors:
                     log.error("reload failed: %s", line)
                 return ReloadResult(False, errors)
             except Exception as exc:  # an unexpected loader bug must not kill the service
                 self.metrics.config_reload_ok.set(0)
                 log.exception("reload failed")
-                return ReloadResult(False, [f"{self.config_path}: {exc}"])
+                return ReloadResult(False, [self.redactor.scrub(f"{self.config_path}: {exc}")])
             old = self.runtime.config
             warnings = []
-            for name in ("host", "port", "state_path"):
+            for name in ("host", "port", "state_path", "log_format", "log_level"):
                 if getattr(old, name) != getattr(runtime.config, name):
                     warnings.append(f"{name} changed: takes effect after a restart")
             self.runtime = runtime
+            self.redactor = self.redactor + redactor_for(runtime.config)
+            self.log_filter.redactor = self.redactor
             self.metrics.config_reload_ok.set(1)
             self.metrics.config_reload_time.set(runtime.loaded_at)
+            self.metrics.runbooks_loaded(r.name for r in runtime.runbooks)
             log.info("configuration reloaded: %d runbooks, %d patterns",
                      len(runtime.runbooks), len(runtime.patterns))
             for line in warnings:

@@ -34,6 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.incluster_config import InClusterConfigLoader
 
 from responder.errors import PermanentError, TemporaryError, classify_http_status
+from responder.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,8 @@ class ArgoServerBackend:
         self._timeout = settings.timeout
         self._ssl = _ssl_option(settings)
         self._headers = {"Accept": "application/json"}
+        # What the server echoes (a 403 quoting the token) never leaves this class.
+        self._redactor = Redactor([settings.token])
         if settings.token:
             token = settings.token.strip()
             # `argo auth token` prints "Bearer ..."; accept the token with or without it.
@@ -193,17 +196,16 @@ class ArgoServerBackend:
                 except ValueError:
                     data = raw.decode("utf-8", "replace")
                 return resp.status, data, resp.headers.get("Retry-After")
-        except TimeoutError as exc:
+        except TimeoutError:
             raise TemporaryError(
-                f"argo-server {method} {path}: timed out after {self._timeout:g}s") from exc
+                f"argo-server {method} {path}: timed out after {self._timeout:g}s") from None
         except aiohttp.ClientError as exc:
-            raise TemporaryError(
-                f"argo-server {method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise TemporaryError(self._redactor.scrub(
+                f"argo-server {method} {path}: {type(exc).__name__}: {exc}")) from None
 
-    @staticmethod
-    def _error(method: str, path: str, status: int, data: Any,
+    def _error(self, method: str, path: str, status: int, data: Any,
                retry_after: str | None) -> PermanentError | TemporaryError:
-        message = _message(data)
+        message = self._redactor.scrub(_message(data))
         text = f"argo-server {method} {path}: HTTP {status}" + (f": {message}" if message else "")
         err = classify_http_status(status, retry_after)
         if isinstance(err, TemporaryError):

@@ -47,7 +47,7 @@ async def sleep(delay: float, wakeup: asyncio.Event) -> None:
 class Scheduler:
     def __init__(self, attempts: Attempts, breakers: BreakerStore, *,
                  clock: Callable[[], float], sleep: Sleep, wakeup: asyncio.Event,
-                 paused: Callable[[], Awaitable[bool]]) -> None:
+                 paused: Callable[[Attempt], Awaitable[bool]]) -> None:
         self.attempts = attempts
         self.journal = attempts.journal
         self.breakers = breakers
@@ -99,7 +99,7 @@ class Scheduler:
 
     async def _execute(self, a: Attempt) -> list[Event]:
         events: list[Event] = []
-        facts = g.Facts(self.clock(), paused=await self.paused())
+        facts = g.Facts(self.clock(), paused=await self.paused(a))
         verdict = g.gate(gated(a), facts)
         while isinstance(verdict, g.Need):
             value, more = await self.attempts.fact(a, verdict.fact)

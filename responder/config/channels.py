@@ -62,6 +62,8 @@ class Secret:
 class SlackSettings:
     url: Secret
     timeout: float = DEFAULT_TIMEOUT
+    signing_secret: Secret | None = None     # the Slack app's: Approve / Reject buttons
+    approvers: tuple[str, ...] | None = None  # Slack user ids or names who may decide
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +216,14 @@ def _optional_secret(sec: Section, key: str) -> Secret | None:
 
 def _slack(sec: Section, timeout: float) -> SlackSettings | None:
     url = _url(sec)
-    return SlackSettings(url, timeout) if url is not None else None
+    signing = _optional_secret(sec, "signing_secret")
+    approvers = sec.str_list("approvers", None)
+    if approvers is not None and signing is None:
+        sec.error(sec.at("approvers"), f"{sec.name('approvers')}: only with signing_secret_file "
+                                       "(the buttons need the Slack app's signing secret)")
+    if url is None:
+        return None
+    return SlackSettings(url, timeout, signing, tuple(approvers) if approvers else None)
 
 
 def _email(sec: Section, timeout: float) -> EmailSettings | None:

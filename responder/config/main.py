@@ -11,9 +11,10 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from responder.config.analysis import AnalysisSpec, parse_analysis
 from responder.config.channels import ChannelSpec, parse_channels
 from responder.config.postgres import PostgresSpec, parse_postgres
-from responder.config.reader import Section
+from responder.config.reader import Section, origin_of
 from responder.config.yamlmarks import load_file
 from responder.errors import ConfigError, ConfigErrors, Origin
 
@@ -22,6 +23,18 @@ LEVELS = ("debug", "info", "warning", "error")
 
 DEFAULT_LISTEN = "127.0.0.1:9095"
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
+DEFAULT_RESERVE_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorSpec:
+    """A person (or their tool) allowed the console, ``ctl`` and the operator API; ``name``
+    is what the audit log records as ``by``."""
+
+    name: str
+    bearer_token: str | None = field(default=None, repr=False)
+    basic_username: str | None = None
+    basic_password: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +42,11 @@ class AuthSpec:
     bearer_token: str | None = field(default=None, repr=False)
     basic_username: str | None = None
     basic_password: str | None = field(default=None, repr=False)
+    operators: tuple[OperatorSpec, ...] = ()
 
     @property
     def enabled(self) -> bool:
-        return bool(self.bearer_token or self.basic_username)
+        return bool(self.bearer_token or self.basic_username or self.operators)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +63,16 @@ class ArgoSpec:
 class KubeSpec:
     kubeconfig: Path | None
     context: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """How long a client may take to send a request, and how many may wait idle."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 75.0
+    max_idle_connections: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +98,9 @@ class Config:
     postgres: PostgresSpec | None = None
     log_format: str = "text"
     log_level: str = "info"
+    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
+    http: HttpLimits = HttpLimits()
+    state_reserve_bytes: int = DEFAULT_RESERVE_BYTES   # disk kept for webhooks (SQLite)
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -119,18 +146,13 @@ def load_config(path: Path) -> Config:
     auth = AuthSpec()
     auth_section = root.section("auth")
     if auth_section is not None:
-        token = auth_section.secret("bearer_token")
-        username = password = None
-        basic = auth_section.section("basic_auth")
-        if basic is not None:
-            username = basic.str("username")
-            password = basic.secret("password", required=True)
-            basic.finish()
+        token, username, password = _credentials(auth_section)
         if token and username:
             auth_section.error(auth_section.origin, "auth: give bearer_token or basic_auth, not both")
         if token is not None and not token:
             auth_section.error(auth_section.at("bearer_token_file"), "auth: bearer token is empty")
-        auth = AuthSpec(token or None, username, password)
+        operators = _parse_operators(auth_section)
+        auth = AuthSpec(token or None, username, password, operators)
         auth_section.finish()
     insecure = root.bool("insecure_allow_unauthenticated", False)
     if not is_loopback(host) and not auth.enabled and not insecure:
@@ -150,8 +172,10 @@ def load_config(path: Path) -> Config:
     state_path = base_dir / "responder-state.db"
     postgres: PostgresSpec | None = None
     state_retention = 7 * 86400.0
+    reserve_bytes = DEFAULT_RESERVE_BYTES
     if state is not None:
         state_path = state.path("path", state_path)
+        reserve_bytes = state.int("reserve_bytes", DEFAULT_RESERVE_BYTES, minimum=0)
         state_retention = _retention(state)
         pg_section = state.section("postgres")
         if pg_section is not None:
@@ -190,12 +214,20 @@ def load_config(path: Path) -> Config:
         kube_section.finish()
 
     channels = parse_channels(root.section("channels"))
+    analysis = parse_analysis(root.section("analysis"))
 
     max_body = DEFAULT_MAX_BODY
     dashboard_url: str | None = None
+    http = HttpLimits()
     limits = root.section("limits")
     if limits is not None:
         max_body = limits.int("max_body_bytes", DEFAULT_MAX_BODY, minimum=1024)
+        http = HttpLimits(
+            header_timeout=limits.duration("header_timeout", http.header_timeout),
+            body_timeout=limits.duration("body_timeout", http.body_timeout),
+            idle_timeout=limits.duration("idle_timeout", http.idle_timeout),
+            max_idle_connections=limits.int("max_idle_connections",
+                                            http.max_idle_connections, minimum=1))
         limits.finish()
     links = root.section("links")
     if links is not None:
@@ -211,8 +243,52 @@ def load_config(path: Path) -> Config:
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,
         state_retention=state_retention, postgres=postgres,
-        log_format=log_format, log_level=log_level,
+        log_format=log_format, log_level=log_level, analysis=analysis, http=http,
+        state_reserve_bytes=reserve_bytes,
     )
+
+
+def _credentials(sec: Section) -> tuple[str | None, str | None, str | None]:
+    """``bearer_token(_file)`` and ``basic_auth: {username, password(_file)}`` of a section."""
+    token = sec.secret("bearer_token")
+    username = password = None
+    basic = sec.section("basic_auth")
+    if basic is not None:
+        username = basic.str("username")
+        password = basic.secret("password", required=True)
+        basic.finish()
+    return token, username, password
+
+
+def _parse_operators(auth: Section) -> tuple[OperatorSpec, ...]:
+    raw = auth.raw("operators")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        auth.error(auth.at("operators"), "auth.operators: expected a list of operators")
+        return ()
+    operators: list[OperatorSpec] = []
+    names: set[str] = set()
+    for i, item in enumerate(raw):
+        where = f"auth.operators[{i}]"
+        op = Section(item, auth.errors, where=where, origin=origin_of(raw, i) or auth.origin,
+                     base_dir=auth.base_dir)
+        if not op.valid:
+            continue
+        name = op.str("name")
+        token, username, password = _credentials(op)
+        if token is not None and not token:
+            op.error(op.at("bearer_token_file"), f"{where}: bearer token is empty")
+        if bool(token) == bool(username):
+            op.error(op.origin, f"{where}: give bearer_token(_file) or basic_auth, exactly one")
+        if isinstance(name, str):
+            if name in names:
+                op.error(op.at("name"), f"{where}.name: {name!r} is given twice")
+            names.add(name)
+        op.finish()
+        if isinstance(name, str) and (token or username):
+            operators.append(OperatorSpec(name, token or None, username, password))
+    return tuple(operators)
 
 
 def _retention(state: Section) -> float:

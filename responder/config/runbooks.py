@@ -130,7 +130,7 @@ class _WholeValue:
 
     def __init__(self, compiled: Any) -> None:
         self._compiled = compiled
-        self._program = getattr(compiled, "_regexp", None)
+        self._program = getattr(compiled, "_regexp", None) if _ANCHOR_BOTH is not None else None
         self._seen: dict[str, bool] = {}
 
     def fullmatch(self, text: str) -> bool:
@@ -148,7 +148,10 @@ class _WholeValue:
         return bool(verdict)
 
 
-_ANCHOR_BOTH = re2._re2.RE2.Anchor.ANCHOR_BOTH
+try:
+    _ANCHOR_BOTH = re2._re2.RE2.Anchor.ANCHOR_BOTH
+except AttributeError:   # another layout of the binding: its public API serves
+    _ANCHOR_BOTH = None
 
 
 def _compile_regex(value: str) -> _WholeValue:
@@ -290,6 +293,15 @@ class BreakerSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalSpec:
+    """A person decides before the actions run; no decision by ``timeout``: ``on_timeout``."""
+
+    timeout: float = 900.0
+    on_timeout: str = "escalate"        # escalate (on_exhausted) | proceed
+    notify: tuple[NotifySpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RunbookSpec:
     name: str
     description: str
@@ -305,12 +317,13 @@ class RunbookSpec:
     on_exhausted: tuple[NotifySpec, ...]
     continue_: bool
     origin: Origin
+    approval: ApprovalSpec | None = None
 
 
 # -- loading ---------------------------------------------------------------------------
 
 _RUNBOOK_KEYS = ("name", "description", "match", "status", "when", "actions", "retry",
-                 "rate_limit", "breaker", "notify", "on_exhausted", "continue")
+                 "rate_limit", "breaker", "notify", "on_exhausted", "continue", "approval")
 
 
 class _Loader:
@@ -353,11 +366,16 @@ class _Loader:
             tree: nodes.Template = self.env.parse(source)
         except jinja2.TemplateSyntaxError as exc:
             return f"template syntax: {exc.message}"
-        unknown = sorted(meta.find_undeclared_variables(tree) - CONTEXT_VARIABLES)
-        if unknown:
-            return (f"template uses unknown variable(s) {', '.join(unknown)} "
-                    f"(known: {', '.join(sorted(CONTEXT_VARIABLES))})")
-        return self.env.from_string(tree)
+        try:
+            # Unknown filters and tests are only found when the tree is compiled, which
+            # find_undeclared_variables already does.
+            unknown = sorted(meta.find_undeclared_variables(tree) - CONTEXT_VARIABLES)
+            if unknown:
+                return (f"template uses unknown variable(s) {', '.join(unknown)} "
+                        f"(known: {', '.join(sorted(CONTEXT_VARIABLES))})")
+            return self.env.from_string(tree)
+        except jinja2.TemplateError as exc:
+            return f"template: {getattr(exc, 'message', None) or exc}"
 
     # -- pieces ----------------------------------------------------------------------
     def matchers(self, rb: Section) -> tuple[Matcher, ...]:
@@ -595,6 +613,21 @@ class _Loader:
                                             exhausted.at("notify"))
             exhausted.finish()
         continue_ = rb.bool("continue", False)
+        approval: ApprovalSpec | None = None
+        asked = rb.section("approval")
+        if asked is not None and asked.valid:
+            on_timeout = asked.str("on_timeout", "escalate")
+            if on_timeout not in ("escalate", "proceed"):
+                asked.error(asked.at("on_timeout"), f"{asked.name('on_timeout')}: "
+                            f"{on_timeout!r} is not one of escalate, proceed")
+            approval = ApprovalSpec(
+                timeout=asked.duration("timeout", 900.0), on_timeout=str(on_timeout),
+                notify=self.notify_list(asked.raw("notify"), asked.name("notify"),
+                                        asked.at("notify")))
+            asked.finish()
+            if rb.raw("actions") is None:
+                asked.error(asked.origin, f"{label}.approval: the runbook has no actions to "
+                                          "approve")
         rb.finish()
         if rb.raw("actions") is None and rb.raw("notify") is None:
             rb.error(origin, f"{label}: has neither actions nor notify: it would do nothing")
@@ -604,7 +637,8 @@ class _Loader:
             name=name, description=description or "", matchers=matchers, status=status,
             when_retryable=retryable, when_categories=categories, actions=actions,
             retry=retry, rate_limit=rate_limit, breaker=breaker, notify=notify,
-            on_exhausted=on_exhausted, continue_=bool(continue_), origin=origin)
+            on_exhausted=on_exhausted, continue_=bool(continue_), origin=origin,
+            approval=approval)
 
     def document(self, data: Any, shown: str) -> list[RunbookSpec]:
         """The runbooks of one parsed file."""

@@ -47,6 +47,19 @@ _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # 
 class _Loader(_Base):  # type: ignore[valid-type,misc]
     source_path = "<string>"
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # A scalar its tag cannot construct (``2001-02-30``, ``!!int x``) raises a plain
+        # ValueError without a mark; it is an error at that node's line.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ConfigError, yaml.YAMLError):
+            raise
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            tag = node.tag.rsplit(":", 1)[-1]
+            raise ConfigError(_origin(self.source_path, node),
+                              f"YAML: {node.value!r} is not a valid {tag}: {exc}"
+                              if isinstance(node, yaml.ScalarNode) else f"YAML: {exc}") from None
+
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> MarkedDict:
     loader.flatten_mapping(node)
@@ -76,21 +89,68 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _marked_message(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
+    """The line and a one-line message of a scanner, parser or constructor error."""
+    mark = exc.problem_mark or exc.context_mark
+    if exc.context_mark is not None and mark is not None and mark.line >= len(text.splitlines()):
+        mark = exc.context_mark    # found at the end of the file: name where it began
+    line = mark.line + 1 if mark else 1
+    message = _one_line(exc.problem or exc.context or "invalid YAML")
+    if mark is exc.context_mark and exc.context:
+        message = f"{_one_line(exc.context)}: {message}"
+    if exc.problem_mark is not None and "\t" in _line_text(text, exc.problem_mark.line):
+        message += " (a tab? YAML indents with spaces only)"
+    return line, f"YAML syntax: {message}"
+
+
+def _line_text(text: str, index: int) -> str:
+    lines = text.splitlines()
+    return lines[index] if 0 <= index < len(lines) else ""
+
+
+def _reader_message(exc: yaml.reader.ReaderError, text: str) -> tuple[int, str]:
+    """A character YAML does not allow (a control character, a NUL), at its line."""
+    character = exc.character
+    if isinstance(character, int):    # libyaml counts UTF-8 bytes
+        before = text.encode("utf-8", "surrogatepass")[:max(0, exc.position)].decode(
+            "utf-8", "replace")
+    else:
+        before = text[:max(0, exc.position)]
+        character = ord(character)
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    return line, (f"YAML: character U+{character:04X} at column {column} is not allowed "
+                  f"(control characters other than tab and newline cannot appear in YAML)")
+
+
 def load_text(text: str, path: str = "<string>") -> Any:
-    """Parse YAML text; syntax errors become a ConfigError at the offending line."""
-    loader = _Loader(text)
+    """Parse YAML text; every kind of error becomes one ConfigError at its line."""
+    try:
+        loader = _Loader(text)
+    except UnicodeError:
+        raise ConfigError(Origin(path, 1), "YAML: the text is not valid Unicode") from None
+    except yaml.reader.ReaderError as exc:
+        line, message = _reader_message(exc, text)
+        raise ConfigError(Origin(path, line), message) from None
     loader.source_path = path
     try:
         return loader.get_single_data()
     except ConfigError:
         raise
+    except yaml.reader.ReaderError as exc:
+        line, message = _reader_message(exc, text)
+        raise ConfigError(Origin(path, line), message) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(Origin(path, line), f"YAML syntax: {problem}") from None
+        line, message = _marked_message(exc, text)
+        raise ConfigError(Origin(path, line), message) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(Origin(path), f"YAML: {exc}") from None
+        raise ConfigError(Origin(path, 1), f"YAML: {_one_line(str(exc))}") from None
+    except RecursionError:
+        raise ConfigError(Origin(path, 1), "YAML: nested too deeply") from None
     finally:
         loader.dispose()
 

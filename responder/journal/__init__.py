@@ -4,24 +4,27 @@ writes SQL or holds a connection."""
 
 from responder.journal.base import BreakerChange, Journal
 from responder.journal.records import (
+    Approval,
     Attempt,
     Breaker,
     DecidedDelivery,
     DecidedReceipt,
     DeliveryResult,
     Event,
+    JournalFull,
     JournalUnavailable,
     JournalVersionError,
     OutboxItem,
     OutboxMessage,
+    Pause,
     PendingDelivery,
     Receipt,
 )
 from responder.journal.sqlite import SqliteJournal
 
 __all__ = [
-    "Attempt", "Breaker", "BreakerChange", "DecidedDelivery", "DecidedReceipt",
+    "Approval", "Attempt", "Breaker", "BreakerChange", "DecidedDelivery", "DecidedReceipt",
     "DeliveryResult", "Event", "Journal",
-    "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage",
-    "PendingDelivery", "Receipt", "SqliteJournal",
+    "JournalFull", "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage",
+    "Pause", "PendingDelivery", "Receipt", "SqliteJournal",
 ]

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from responder.journal.records import (
+    Approval,
     Attempt,
     Breaker,
     DecidedDelivery,
@@ -29,6 +30,7 @@ from responder.journal.records import (
     Event,
     OutboxItem,
     OutboxMessage,
+    Pause,
     PendingDelivery,
 )
 from responder.model import AlertGroup, Rejected
@@ -163,6 +165,64 @@ class Journal(Protocol):
                            now: float) -> tuple[bool, float]:
         """Take one of ``limit`` slots per ``window`` seconds for ``key``, for every
         process on this journal: (True, 0) or (False, seconds until a slot frees)."""
+
+    # -- the people's controls: pauses, attempts by hand, approvals -------------------
+    async def add_pause(self, *, matchers: Sequence[str], reason: str | None, by: str,
+                        until: float | None, events: Callable[[Pause], Iterable[Event]]) -> Pause:
+        """Record a pause (no matchers: everything) with the events ``events`` makes of it."""
+
+    async def active_pauses(self, now: float) -> list[Pause]:
+        """Pauses neither lifted nor past their ``until``, oldest first."""
+
+    async def lift_pauses(self, *, by: str, pause_id: int | None = None,
+                          events: Callable[[Pause], Iterable[Event]]) -> list[Pause]:
+        """Lift one active pause, or all of them; the pauses this call lifted."""
+
+    async def attempt_by_id(self, attempt_id: int) -> Attempt | None: ...
+
+    async def attempts_in(self, states: Sequence[str], limit: int = 200) -> list[Attempt]:
+        """Attempts in any of ``states``; ``held`` names the scheduled attempts a pause
+        holds (outcome ``paused``), and ``scheduled`` then the other scheduled ones."""
+
+    async def cancel_attempt(self, attempt_id: int, *, by: str,
+                             events: Callable[[Attempt], Iterable[Event]]) -> Attempt | None:
+        """Cancel a scheduled (or held), waiting or approval-waiting attempt; None when it
+        is none of these. An approval left with no waiting attempt closes as cancelled."""
+
+    async def ask_approval(self, *, instance: str, runbook: str, receipt_id: int | None,
+                           attempts: Sequence[int], summary: dict[str, Any], timeout_at: float,
+                           on_timeout: str) -> Approval | None:
+        """The question, once per alert instance and runbook; None if asked already."""
+
+    async def approval(self, approval_id: int) -> Approval | None: ...
+
+    async def approvals(self, *, open_only: bool = True, limit: int = 100) -> list[Approval]: ...
+
+    async def expired_approvals(self, now: float) -> list[Approval]: ...
+
+    async def next_approval_timeout(self) -> float | None: ...
+
+    async def decide_approval(self, approval_id: int, *, decision: str, run: bool, by: str,
+                              comment: str | None,
+                              events: Callable[[Approval], Iterable[Event]]) -> Approval | None:
+        """The one decision, under a conditional update: its attempts are scheduled
+        (``run``) or cancelled with ``decision`` as their outcome, in the same transaction.
+        None when it was decided already (here or by another process) or never asked."""
+
+    async def close_approvals(self, instance: str, decision: str, by: str) -> int:
+        """Close an instance's open approvals (its alert resolved)."""
+
+    # -- corrections: operators' verdicts on analyses (the feedback loop) -------------
+    async def receipt_alert(self, receipt_id: int) -> dict[str, Any] | None:
+        """``{"alert", "analysis"}`` as journaled for receipt ``receipt_id``, or None."""
+
+    async def record_correction(self, *, text_key: str, category: str, text: str,
+                                receipt_id: int, by: str, previous: str | None) -> None:
+        """Store (or replace) the category operators gave the text keyed ``text_key``,
+        with a ``correction`` event; kept through retention (it is not finished work)."""
+
+    async def corrections(self) -> list[tuple[str, str, str]]:
+        """Every correction as (text key, category, text), oldest first."""
 
     # -- health and retention --------------------------------------------------------
     async def pending_count(self) -> int: ...

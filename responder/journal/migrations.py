@@ -8,12 +8,14 @@ misread). A step is never edited once released: a change is a new step.
 Version 1 is the schema the first release wrote. Version 2 adds leases (``owner``,
 ``lease_until``) to the work tables, the delivery id sequence, the shared rate-limit
 windows and the indexes retention deletes by; it drops the rendering context from
-messages already sent (a pending one keeps it for its fallback).
+messages already sent (a pending one keeps it for its fallback). Version 3 adds the
+operators' corrections of analyses (``corrections``, keyed by the normalised text's hash).
+Version 4 adds the people's controls: pauses (like silences) and approvals.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 STEPS: dict[int, tuple[str, ...]] = {
     1: (
@@ -118,5 +120,41 @@ STEPS: dict[int, tuple[str, ...]] = {
         "UPDATE attempts SET lease_until = 0 WHERE state = 'running'",
         "UPDATE outbox SET message = json_remove(message, '$.context') "
         "WHERE state != 'pending'",
+    ),
+    3: (
+        """CREATE TABLE corrections (
+            text_key TEXT PRIMARY KEY,
+            category TEXT NOT NULL,
+            text TEXT NOT NULL,
+            receipt_id INTEGER,
+            corrected_by TEXT,
+            corrected_at REAL NOT NULL)""",
+    ),
+    4: (
+        """CREATE TABLE pauses (
+            id INTEGER PRIMARY KEY,
+            matchers BLOB NOT NULL,
+            reason TEXT,
+            created_by TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            until REAL,
+            lifted_at REAL,
+            lifted_by TEXT)""",
+        """CREATE TABLE approvals (
+            id INTEGER PRIMARY KEY,
+            instance TEXT NOT NULL,
+            runbook TEXT NOT NULL,
+            receipt_id INTEGER,
+            attempts BLOB NOT NULL,
+            summary BLOB NOT NULL,
+            asked_at REAL NOT NULL,
+            timeout_at REAL NOT NULL,
+            on_timeout TEXT NOT NULL,
+            decision TEXT,
+            decided_by TEXT,
+            decided_at REAL,
+            comment TEXT,
+            UNIQUE (instance, runbook))""",
+        "CREATE INDEX approvals_open ON approvals (decision, timeout_at)",
     ),
 }

@@ -43,6 +43,7 @@ from responder.journal.base import BreakerChange
 from responder.journal.migrations import SCHEMA_VERSION
 from responder.journal.postgres_schema import migrate
 from responder.journal.records import (
+    Approval,
     Attempt,
     Breaker,
     DecidedDelivery,
@@ -53,19 +54,25 @@ from responder.journal.records import (
     JournalVersionError,
     OutboxItem,
     OutboxMessage,
+    Pause,
     PendingDelivery,
     Receipt,
 )
+from responder.journal.rows import APPROVAL_COLS as _APPROVAL_COLS
 from responder.journal.rows import ATTEMPT_COLS as _ATTEMPT_COLS
+from responder.journal.rows import CANCELLABLE
 from responder.journal.rows import EVENT_COLS as _EVENT_COLS
 from responder.journal.rows import FINISHED_ATTEMPT as _FINISHED_ATTEMPT
 from responder.journal.rows import OUTBOX_COLS as _OUTBOX_COLS
+from responder.journal.rows import PAUSE_COLS as _PAUSE_COLS
+from responder.journal.rows import approval_of as _approval
 from responder.journal.rows import attempt_of as _attempt
 from responder.journal.rows import event_dict as _event_dict
 from responder.journal.rows import event_rows as _event_rows
 from responder.journal.rows import json_decode as _json_decode
 from responder.journal.rows import json_encode as _json_encode
 from responder.journal.rows import outbox_of as _outbox
+from responder.journal.rows import pause_of as _pause
 from responder.model import AlertGroup, Rejected
 
 T = TypeVar("T")
@@ -226,10 +233,11 @@ class PostgresJournal:
     async def open_read_only(self) -> None:
         """Open to read only (``responder replay``): every transaction is read-only, the
         schema is neither created nor migrated, and another schema version is refused."""
+        options = conninfo_to_dict(self.dsn).get("options") or ""
         self._pool = AsyncConnectionPool(
             self.dsn, min_size=1, max_size=1, open=False, timeout=self.POOL_WAIT,
             kwargs={"autocommit": True, "connect_timeout": self.CONNECT_TIMEOUT,
-                    "options": "-c default_transaction_read_only=on"},
+                    "options": f"{options} -c default_transaction_read_only=on".strip()},
             name="responder-journal-read-only")
         try:
             async with await AsyncConnection.connect(
@@ -825,6 +833,38 @@ class PostgresJournal:
             # A flag changes what every replica may do (the pause): they re-read it now.
             await self._notify(cur, "attempt")
 
+    # -- corrections: operators' verdicts on analyses (the feedback loop) ---------------
+    async def receipt_alert(self, receipt_id: int) -> dict[str, Any] | None:
+        async with self._tx() as cur:
+            await cur.execute("SELECT alert, analysis FROM receipts WHERE id = %s",
+                              (receipt_id,))
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return {"alert": _json_decode(row[0]),
+                "analysis": _json_decode(row[1]) if row[1] else None}
+
+    async def record_correction(self, *, text_key: str, category: str, text: str,
+                                receipt_id: int, by: str, previous: str | None) -> None:
+        now = self.clock()
+        event = Event(kind="correction", receipt_id=receipt_id, outcome=category,
+                      detail={"by": by, "previous": previous, "category": category})
+        async with self._tx() as cur:
+            await cur.execute(
+                "INSERT INTO corrections (text_key, category, text, receipt_id, corrected_by, "
+                "corrected_at) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (text_key) DO UPDATE "
+                "SET category = excluded.category, text = excluded.text, receipt_id = "
+                "excluded.receipt_id, corrected_by = excluded.corrected_by, corrected_at = "
+                "excluded.corrected_at", (text_key, category, text, receipt_id, by, now))
+            await self._insert_events(cur, [event], now)
+
+    async def corrections(self) -> list[tuple[str, str, str]]:
+        async with self._tx() as cur:
+            await cur.execute("SELECT text_key, category, text FROM corrections "
+                              "ORDER BY corrected_at, text_key")
+            rows = await cur.fetchall()
+        return [(str(k), str(c), str(t)) for k, c, t in rows]
+
     async def acquire_rate(self, key: str, limit: int, window: float,
                            now: float) -> tuple[bool, float]:
         async with self._tx() as cur:
@@ -841,6 +881,170 @@ class PostgresJournal:
                 await cur.execute("INSERT INTO rates (key, ts) VALUES (%s, %s)", (key, now))
                 return True, 0.0
             return False, window - (now - float(oldest))
+
+    # -- the people's controls: pauses, attempts by hand, approvals ---------------------
+    async def add_pause(self, *, matchers: Sequence[str], reason: str | None, by: str,
+                        until: float | None, events: Callable[[Pause], Iterable[Event]]) -> Pause:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute(
+                "INSERT INTO pauses (matchers, reason, created_by, created_at, until) "
+                f"VALUES (%s, %s, %s, %s, %s) RETURNING {_PAUSE_COLS}",
+                (_json_encode(list(matchers)), reason, by, now, until))
+            pause = _pause(await _one(cur))
+            await self._insert_events(cur, events(pause), now)
+            await self._notify(cur, "attempt")   # every replica re-reads what it may do
+            return pause
+
+    async def active_pauses(self, now: float) -> list[Pause]:
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_PAUSE_COLS} FROM pauses WHERE lifted_at IS NULL AND "
+                              "(until IS NULL OR until > %s) ORDER BY id", (now,))
+            return [_pause(r) for r in await cur.fetchall()]
+
+    async def lift_pauses(self, *, by: str, pause_id: int | None = None,
+                          events: Callable[[Pause], Iterable[Event]]) -> list[Pause]:
+        now = self.clock()
+        sql = ("UPDATE pauses SET lifted_at = %s, lifted_by = %s WHERE lifted_at IS NULL AND "
+               "(until IS NULL OR until > %s)")
+        args: tuple[Any, ...] = (now, by, now)
+        if pause_id is not None:
+            sql += " AND id = %s"
+            args = (*args, pause_id)
+        async with self._tx() as cur:
+            await cur.execute(f"{sql} RETURNING {_PAUSE_COLS}", args)
+            lifted = [_pause(r) for r in await cur.fetchall()]
+            for pause in lifted:
+                await self._insert_events(cur, events(pause), now)
+            if lifted:
+                await self._notify(cur, "attempt")
+            return lifted
+
+    async def attempt_by_id(self, attempt_id: int) -> Attempt | None:
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE id = %s",
+                              (attempt_id,))
+            row = await cur.fetchone()
+        return _attempt(row) if row else None
+
+    async def attempts_in(self, states: Sequence[str], limit: int = 200) -> list[Attempt]:
+        wanted = [s for s in states if s not in ("held", "scheduled")]
+        where = [f"state IN ({', '.join(['%s'] * len(wanted))})"] if wanted else []
+        if "held" in states:
+            where.append("(state = 'scheduled' AND COALESCE(outcome, '') = 'paused')")
+        if "scheduled" in states:
+            where.append("(state = 'scheduled' AND COALESCE(outcome, '') <> 'paused')")
+        if not where:
+            return []
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE {' OR '.join(where)} "
+                              "ORDER BY due_at, id LIMIT %s", (*wanted, limit))
+            return [_attempt(r) for r in await cur.fetchall()]
+
+    async def cancel_attempt(self, attempt_id: int, *, by: str,
+                             events: Callable[[Attempt], Iterable[Event]]) -> Attempt | None:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute("SELECT state FROM attempts WHERE id = %s FOR UPDATE",
+                              (attempt_id,))
+            before = await cur.fetchone()
+            if before is None or before[0] not in CANCELLABLE:
+                return None
+            await cur.execute(
+                "UPDATE attempts SET state = 'cancelled', outcome = 'cancelled', detail = %s, "
+                f"owner = NULL, lease_until = NULL WHERE id = %s RETURNING {_ATTEMPT_COLS}",
+                (f"cancelled by {by}", attempt_id))
+            attempt = _attempt(await _one(cur))
+            if before[0] == "approval":
+                await cur.execute("SELECT COUNT(*) FROM attempts WHERE instance = %s AND "
+                                  "runbook = %s AND state = 'approval'",
+                                  (attempt.instance, attempt.runbook))
+                if not (await _one(cur))[0]:
+                    await cur.execute(
+                        "UPDATE approvals SET decision = 'cancelled', decided_by = %s, "
+                        "decided_at = %s WHERE instance = %s AND runbook = %s AND "
+                        "decision IS NULL", (by, now, attempt.instance, attempt.runbook))
+            await self._insert_events(cur, events(attempt), now)
+            return attempt
+
+    async def ask_approval(self, *, instance: str, runbook: str, receipt_id: int | None,
+                           attempts: Sequence[int], summary: dict[str, Any], timeout_at: float,
+                           on_timeout: str) -> Approval | None:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute(
+                "INSERT INTO approvals (instance, runbook, receipt_id, attempts, summary, "
+                "asked_at, timeout_at, on_timeout) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                f"ON CONFLICT (instance, runbook) DO NOTHING RETURNING {_APPROVAL_COLS}",
+                (instance, runbook, receipt_id, _json_encode(list(attempts)),
+                 _json_encode(summary), now, timeout_at, on_timeout))
+            row = await cur.fetchone()
+        return _approval(row) if row else None
+
+    async def approval(self, approval_id: int) -> Approval | None:
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_APPROVAL_COLS} FROM approvals WHERE id = %s",
+                              (approval_id,))
+            row = await cur.fetchone()
+        return _approval(row) if row else None
+
+    async def approvals(self, *, open_only: bool = True, limit: int = 100) -> list[Approval]:
+        where = "WHERE decision IS NULL " if open_only else ""
+        order = "asked_at, id" if open_only else "COALESCE(decided_at, asked_at) DESC, id DESC"
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_APPROVAL_COLS} FROM approvals {where}ORDER BY {order} "
+                              "LIMIT %s", (limit,))
+            return [_approval(r) for r in await cur.fetchall()]
+
+    async def expired_approvals(self, now: float) -> list[Approval]:
+        async with self._tx() as cur:
+            await cur.execute(f"SELECT {_APPROVAL_COLS} FROM approvals WHERE decision IS NULL "
+                              "AND timeout_at <= %s ORDER BY timeout_at, id", (now,))
+            return [_approval(r) for r in await cur.fetchall()]
+
+    async def next_approval_timeout(self) -> float | None:
+        async with self._tx() as cur:
+            await cur.execute("SELECT MIN(timeout_at) FROM approvals WHERE decision IS NULL")
+            row = await cur.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def decide_approval(self, approval_id: int, *, decision: str, run: bool, by: str,
+                              comment: str | None,
+                              events: Callable[[Approval], Iterable[Event]]) -> Approval | None:
+        """The conditional update is the lock: replicas racing on one approval serialize on
+        its row, and every one but the first finds ``decision`` set and changes nothing."""
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute(
+                "UPDATE approvals SET decision = %s, decided_by = %s, decided_at = %s, "
+                f"comment = %s WHERE id = %s AND decision IS NULL RETURNING {_APPROVAL_COLS}",
+                (decision, by, now, comment, approval_id))
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            approval = _approval(row)
+            for attempt_id in approval.attempts:
+                if run:
+                    await cur.execute(
+                        "UPDATE attempts SET state = 'scheduled', due_at = GREATEST(due_at, %s) "
+                        "WHERE id = %s AND state = 'approval'", (now, attempt_id))
+                else:
+                    await cur.execute(
+                        "UPDATE attempts SET state = 'cancelled', outcome = %s, detail = %s "
+                        "WHERE id = %s AND state = 'approval'",
+                        (decision, f"{decision} by {by}", attempt_id))
+            await self._insert_events(cur, events(approval), now)
+            if run:
+                await self._notify(cur, "attempt")
+            return approval
+
+    async def close_approvals(self, instance: str, decision: str, by: str) -> int:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute("UPDATE approvals SET decision = %s, decided_by = %s, "
+                              "decided_at = %s WHERE instance = %s AND decision IS NULL",
+                              (decision, by, now, instance))
+            return cur.rowcount
 
     # -- health and retention ----------------------------------------------------------
     async def pending_count(self) -> int:
@@ -905,3 +1109,10 @@ class PostgresJournal:
                     "INSERT INTO meta (name, value) VALUES ('pruned_before', %s) "
                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (repr(before),))
         return deleted
+
+
+async def _one(cur: AsyncCursor[Any]) -> Any:
+    """The row a RETURNING or an aggregate always gives."""
+    row = await cur.fetchone()
+    assert row is not None
+    return row

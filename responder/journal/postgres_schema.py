@@ -121,6 +121,42 @@ STEPS: dict[int, tuple[str, ...]] = {
             ts DOUBLE PRECISION NOT NULL)""",
         "CREATE INDEX rates_key ON rates (key, ts)",
     ),
+    3: (
+        """CREATE TABLE corrections (
+            text_key TEXT PRIMARY KEY,
+            category TEXT NOT NULL,
+            text TEXT NOT NULL,
+            receipt_id BIGINT,
+            corrected_by TEXT,
+            corrected_at DOUBLE PRECISION NOT NULL)""",
+    ),
+    4: (
+        """CREATE TABLE pauses (
+            id BIGSERIAL PRIMARY KEY,
+            matchers BYTEA NOT NULL,
+            reason TEXT,
+            created_by TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            until DOUBLE PRECISION,
+            lifted_at DOUBLE PRECISION,
+            lifted_by TEXT)""",
+        """CREATE TABLE approvals (
+            id BIGSERIAL PRIMARY KEY,
+            instance TEXT NOT NULL,
+            runbook TEXT NOT NULL,
+            receipt_id BIGINT,
+            attempts BYTEA NOT NULL,
+            summary BYTEA NOT NULL,
+            asked_at DOUBLE PRECISION NOT NULL,
+            timeout_at DOUBLE PRECISION NOT NULL,
+            on_timeout TEXT NOT NULL,
+            decision TEXT,
+            decided_by TEXT,
+            decided_at DOUBLE PRECISION,
+            comment TEXT,
+            UNIQUE (instance, runbook))""",
+        "CREATE INDEX approvals_open ON approvals (timeout_at) WHERE decision IS NULL",
+    ),
 }
 
 async def migrate(conn: AsyncConnection[Any]) -> int:

@@ -18,6 +18,10 @@ class JournalUnavailable(Exception):
     """The journal cannot be written: the webhook answers 503 so Alertmanager retries."""
 
 
+class JournalFull(JournalUnavailable):
+    """The journal's disk is full: webhooks get the reserve, everything else waits."""
+
+
 class JournalVersionError(Exception):
     """The journal was written by a newer version of the responder than this one."""
 
@@ -113,6 +117,52 @@ class Breaker:
     key: str
     state: dict[str, Any]
     spec: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    id: int
+    matchers: tuple[str, ...]
+    reason: str | None
+    by: str
+    created_at: float
+    until: float | None
+    lifted_at: float | None
+    lifted_by: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "matchers": list(self.matchers), "reason": self.reason,
+                "by": self.by, "created_at": self.created_at, "until": self.until,
+                "lifted_at": self.lifted_at, "lifted_by": self.lifted_by}
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    id: int
+    instance: str
+    runbook: str
+    receipt_id: int | None
+    attempts: tuple[int, ...]
+    summary: dict[str, Any]     # what is asked: the alert's labels, actions, channels
+    asked_at: float
+    timeout_at: float
+    on_timeout: str             # escalate | proceed
+    decision: str | None        # approved | rejected | timeout | cancelled | resolved
+    decided_by: str | None
+    decided_at: float | None
+    comment: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        actions = self.summary.get("actions", [])
+        return {"id": self.id, "instance": self.instance, "runbook": self.runbook,
+                "receipt_id": self.receipt_id, "attempts": list(self.attempts),
+                "action": ", ".join(a["kind"] for a in actions),
+                "target": ", ".join(a["target"] for a in actions),
+                "actions": actions, "labels": self.summary.get("labels", {}),
+                "asked_at": self.asked_at, "timeout_at": self.timeout_at,
+                "on_timeout": self.on_timeout, "decision": self.decision,
+                "decided_by": self.decided_by, "decided_at": self.decided_at,
+                "comment": self.comment}
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from responder.journal.records import Attempt, Event, OutboxItem
+from responder.journal.records import Approval, Attempt, Event, OutboxItem, Pause
 
 json_encode = msgspec.json.Encoder().encode
 json_decode = msgspec.json.Decoder().decode
@@ -18,6 +18,10 @@ ATTEMPT_COLS = ("id, instance, runbook, target, n, action, params, due_at, state
 OUTBOX_COLS = "id, channel, dedup, message, fallback, receipt_id, state, tries, next_at, last_error"
 EVENT_COLS = "id, ts, kind, receipt_id, instance, runbook, action, target, outcome, detail"
 FINISHED_ATTEMPT = "('done', 'failed', 'cancelled')"
+CANCELLABLE = ("scheduled", "waiting", "approval")   # a held attempt is a scheduled one
+PAUSE_COLS = "id, matchers, reason, created_by, created_at, until, lifted_at, lifted_by"
+APPROVAL_COLS = ("id, instance, runbook, receipt_id, attempts, summary, asked_at, timeout_at, "
+                 "on_timeout, decision, decided_by, decided_at, comment")
 
 
 def attempt_of(row: Sequence[Any]) -> Attempt:
@@ -48,3 +52,12 @@ def event_rows(events: Iterable[Event], now: float) -> list[tuple[Any, ...]]:
     runbook, action, target, outcome, detail)``."""
     return [(now, e.kind, e.receipt_id, e.instance, e.runbook, e.action, e.target, e.outcome,
              json_encode(e.detail) if e.detail is not None else None) for e in events]
+
+
+def pause_of(row: Sequence[Any]) -> Pause:
+    return Pause(row[0], tuple(json_decode(row[1])), row[2], row[3], row[4], row[5], row[6], row[7])
+
+
+def approval_of(row: Sequence[Any]) -> Approval:
+    return Approval(row[0], row[1], row[2], row[3], tuple(json_decode(row[4])), json_decode(row[5]),
+                    row[6], row[7], row[8], row[9], row[10], row[11], row[12])

@@ -20,6 +20,13 @@ The WAL stays bounded: a passive checkpoint runs every second off the loop, and 
 WAL passes ``WAL_LIMIT`` a truncating checkpoint runs between two transactions (holding
 the writer's lock, so it completes even while the pipeline writes without pause); a WAL
 with nothing new for a second is truncated too.
+
+The people's controls are journal records too. A pause is a row like an Alertmanager
+silence (matchers, reason, author, expiry); an action it covers is held (a scheduled
+attempt the gate holds). An approval is a row per alert instance and runbook whose
+attempts wait in state ``approval``; deciding is a conditional update (``WHERE decision
+IS NULL``) in the transaction that moves its attempts on, so however many replicas or
+clicks race, one decision wins and the others see that it was taken.
 """
 
 from __future__ import annotations
@@ -38,28 +45,37 @@ from typing import Any, TypeVar
 from responder.journal.base import BreakerChange
 from responder.journal.migrations import SCHEMA_VERSION, STEPS
 from responder.journal.records import (
+    Approval,
     Attempt,
     Breaker,
     DecidedDelivery,
     DecidedReceipt,
     DeliveryResult,
     Event,
+    JournalFull,
     JournalUnavailable,
     JournalVersionError,
     OutboxItem,
     OutboxMessage,
+    Pause,
     PendingDelivery,
     Receipt,
 )
+from responder.journal.reserve import DiskReserve, disk_full
+from responder.journal.rows import APPROVAL_COLS as _APPROVAL_COLS
 from responder.journal.rows import ATTEMPT_COLS as _ATTEMPT_COLS
+from responder.journal.rows import CANCELLABLE
 from responder.journal.rows import EVENT_COLS as _EVENT_COLS
 from responder.journal.rows import FINISHED_ATTEMPT as _FINISHED_ATTEMPT
 from responder.journal.rows import OUTBOX_COLS as _OUTBOX_COLS
+from responder.journal.rows import PAUSE_COLS as _PAUSE_COLS
+from responder.journal.rows import approval_of as _approval
 from responder.journal.rows import attempt_of as _attempt
 from responder.journal.rows import event_dict as _event_dict
 from responder.journal.rows import json_decode as _json_decode
 from responder.journal.rows import json_encode as _json_encode
 from responder.journal.rows import outbox_of as _outbox
+from responder.journal.rows import pause_of as _pause
 from responder.model import AlertGroup, Rejected
 
 T = TypeVar("T")
@@ -86,8 +102,15 @@ class SqliteJournal:
     WAL_LIMIT = 64 * 1024 * 1024   # past this, a truncating checkpoint between transactions
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
-                 synchronous: str = "FULL", owner: str | None = None) -> None:
+                 synchronous: str = "FULL", owner: str | None = None,
+                 reserve_bytes: int = 0) -> None:
         self.path = path
+        # Disk full: see responder.journal.reserve. ``full`` holds every write but the
+        # webhooks' until the filesystem has room for the reserve again.
+        self.reserve = (DiskReserve(path.with_name(path.name + "-reserve"), reserve_bytes)
+                        if reserve_bytes > 0 else None)
+        self.full = False
+        self._to_release: set[int] = set()
         self.clock = clock
         self.synchronous = synchronous
         self.owner = owner or f"{os.uname().nodename}:{os.getpid()}"
@@ -105,6 +128,9 @@ class SqliteJournal:
     # -- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
         self._open_sync()
+        if self.reserve is not None and not self.reserve.take():
+            log.warning("journal: no room for the %d-byte disk reserve next to %s",
+                        self.reserve.size, self.path)
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-commit")
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-read")
         loop = asyncio.get_running_loop()
@@ -204,6 +230,11 @@ class SqliteJournal:
             reader = self._reader
             if reader is None or self._background is None:
                 return
+            if self.full:
+                # A checkpoint writes too (it grows the database with the WAL's pages): it
+                # waits, like the pipeline, until there is room for the reserve again.
+                await loop.run_in_executor(self._background, self._recover_from_full)
+                continue
             try:
                 _, frames, done = await loop.run_in_executor(
                     self._background, _checkpoint, reader, "PASSIVE")
@@ -211,11 +242,28 @@ class SqliteJournal:
                 # it checkpointed): truncate, so a quiet journal's WAL takes no space.
                 idle = frames == done == last_frames and frames > 0
                 last_frames = frames
-                if idle or self._wal_bytes() > self.WAL_LIMIT:
+                if idle or self._wal_bytes() > self._wal_limit():
                     await self._truncate_wal()
                     last_frames = 0
             except sqlite3.Error as exc:  # a failing disk also shows on the writes (503)
                 log.warning("journal checkpoint failed: %s", exc)
+
+    def _recover_from_full(self) -> None:
+        """Free space again (the reserve can be held once more): every writer resumes."""
+        reserve = self.reserve
+        try:
+            stat = os.statvfs(self.path.parent)
+            room = stat.f_bavail * stat.f_frsize
+        except OSError:
+            return
+        margin = 512 * 1024     # beyond the reserve, for the pipeline to make progress
+        if room < (reserve.size if reserve is not None else 0) + margin:
+            return
+        if reserve is not None and not reserve.take():
+            return
+        self.full = False
+        self.healthy = True
+        log.warning("journal: free space again; processing resumes")
 
     async def _truncate_wal(self) -> None:
         async with self._lock:
@@ -224,6 +272,15 @@ class SqliteJournal:
                 return
             await asyncio.get_running_loop().run_in_executor(
                 committer, _checkpoint, db, "TRUNCATE")
+
+    def _wal_limit(self) -> int:
+        """``WAL_LIMIT``, or a quarter of the free space when that is less: on a small
+        volume the WAL must not be what fills it."""
+        try:
+            stat = os.statvfs(self.path.parent)
+        except OSError:
+            return self.WAL_LIMIT
+        return min(self.WAL_LIMIT, max(1024 * 1024, stat.f_bavail * stat.f_frsize // 4))
 
     def _wal_bytes(self) -> int:
         try:
@@ -276,10 +333,15 @@ class SqliteJournal:
             db.execute("ROLLBACK")
             raise
 
-    @staticmethod
-    def _write_failed(db: sqlite3.Connection, exc: sqlite3.Error) -> JournalUnavailable:
+    def _write_failed(self, db: sqlite3.Connection, exc: sqlite3.Error) -> JournalUnavailable:
         if db.in_transaction:
             db.execute("ROLLBACK")
+        if disk_full(exc):
+            if not self.full:
+                log.error("journal: the disk is full (%s); webhooks are answered from the "
+                          "reserve, processing waits for free space", exc)
+            self.full = True
+            return JournalFull(f"journal write failed: {exc}")
         return JournalUnavailable(f"journal write failed: {exc}")
 
     def _tx_on(self, db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T],
@@ -291,10 +353,16 @@ class SqliteJournal:
         except sqlite3.Error as exc:
             raise self._write_failed(db, exc) from exc
 
-    async def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _tx(self, fn: Callable[[sqlite3.Connection], T], *, give_way: bool = True) -> T:
         """Run ``fn(connection)`` in one transaction (``synchronous=NORMAL``)."""
-        await asyncio.sleep(0)   # let waiting requests in between the pipeline's steps
+        if give_way:
+            await asyncio.sleep(0)   # let waiting requests in between the pipeline's steps
+        if self.full:
+            raise JournalFull("journal full: waiting for free space (webhooks first)")
         async with self._lock:
+            if self._to_release:
+                ids, self._to_release = sorted(self._to_release), set()
+                self._tx_on(self._conn(), lambda db: self._release_on(db, ids))
             return self._tx_on(self._conn(), fn)
 
     def _read_on(self, fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection | None) -> T:
@@ -332,7 +400,13 @@ class SqliteJournal:
             batch, self._batch = self._batch, []
             try:
                 async with self._lock:
-                    results = await self._commit_deliveries(batch)
+                    try:
+                        results = await self._commit_deliveries(batch)
+                    except JournalFull:
+                        if self.reserve is None or not self.reserve.release():
+                            raise
+                        log.warning("journal: disk reserve released for webhooks")
+                        results = await self._commit_deliveries(batch)
             except Exception as exc:  # the whole batch failed: every request answers 503
                 self.healthy = False
                 error = exc if isinstance(exc, JournalUnavailable) else JournalUnavailable(str(exc))
@@ -341,6 +415,11 @@ class SqliteJournal:
                         future.set_exception(error)
                 continue
             self.healthy = True
+            if self.full:
+                # Stored while full: room may be back; the sooner the others know, the
+                # sooner they resume (and the WAL is checkpointed, before webhooks fill it).
+                await asyncio.get_running_loop().run_in_executor(
+                    self._background, self._recover_from_full)
             for (_, _, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
@@ -456,11 +535,18 @@ class SqliteJournal:
         return await self._tx(claim)
 
     async def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        if self.full:
+            # Given back by the first write once there is room (else they would wait out
+            # their lease after the disk recovers).
+            self._to_release.update(delivery_ids)
+            return
         if delivery_ids:
-            await self._tx(lambda db: db.executemany(
-                "UPDATE deliveries SET owner = NULL, lease_until = NULL "
-                "WHERE id = ? AND owner = ? AND state = 'pending'",
-                [(did, self.owner) for did in delivery_ids]))
+            await self._tx(lambda db: self._release_on(db, delivery_ids))
+
+    def _release_on(self, db: sqlite3.Connection, delivery_ids: Iterable[int]) -> None:
+        db.executemany("UPDATE deliveries SET owner = NULL, lease_until = NULL "
+                       "WHERE id = ? AND owner = ? AND state = 'pending'",
+                       [(did, self.owner) for did in delivery_ids])
 
     @staticmethod
     def _receipts(db: sqlite3.Connection, ids: Sequence[int]) -> list[Receipt]:
@@ -755,10 +841,12 @@ class SqliteJournal:
 
     async def claim_message(self, item_id: int, *, lease: float = 120.0) -> bool:
         now = self.clock()
+        # Not giving way here: the claim, the channel's token and the send follow each other
+        # without another task in between, so the token bucket paces what channels receive.
         return await self._tx(lambda db: db.execute(
             "UPDATE outbox SET state = 'sending', owner = ?, lease_until = ? WHERE id = ? AND "
             "((state = 'pending' AND next_at <= ?) OR (state = 'sending' AND lease_until < ?))",
-            (self.owner, now + lease, item_id, now, now)).rowcount == 1)
+            (self.owner, now + lease, item_id, now, now)).rowcount == 1, give_way=False)
 
     async def update_outbox(self, item_id: int, *, state: str, tries: int,
                             next_at: float | None = None, error: str | None = None,
@@ -807,6 +895,43 @@ class SqliteJournal:
             return True, 0.0
 
         return await self._tx(take)
+
+    # -- corrections: operators' verdicts on analyses (the feedback loop) ---------------
+    # Keyed by the normalised failure text's hash (computed by the analysis, which the
+    # journal does not import); ``text`` is kept for ``responder train``.
+    async def receipt_alert(self, receipt_id: int) -> dict[str, Any] | None:
+        """The stored alert of receipt ``receipt_id`` and its analysis, or None."""
+        row = await self._read(lambda db: db.execute(
+            "SELECT alert, analysis FROM receipts WHERE id = ?", (receipt_id,)).fetchone())
+        if row is None:
+            return None
+        return {"alert": _json_decode(row[0]),
+                "analysis": _json_decode(row[1]) if row[1] else None}
+
+    async def record_correction(self, *, text_key: str, category: str, text: str,
+                                receipt_id: int, by: str, previous: str | None) -> None:
+        """Store (or replace) the correction for ``text_key``, with an audit event."""
+        now = self.clock()
+        event = Event(kind="correction", receipt_id=receipt_id, outcome=category,
+                      detail={"by": by, "previous": previous, "category": category})
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO corrections (text_key, category, text, receipt_id, corrected_by, "
+                "corrected_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (text_key) DO UPDATE SET "
+                "category = excluded.category, text = excluded.text, receipt_id = "
+                "excluded.receipt_id, corrected_by = excluded.corrected_by, corrected_at = "
+                "excluded.corrected_at", (text_key, category, text, receipt_id, by, now))
+            self._insert_events(db, [event], now)
+
+        await self._tx(write)
+
+    async def corrections(self) -> list[tuple[str, str, str]]:
+        """Every correction as (text key, category, text), oldest first."""
+        rows = await self._read(lambda db: db.execute(
+            "SELECT text_key, category, text FROM corrections ORDER BY corrected_at, text_key"
+        ).fetchall())
+        return [(str(k), str(c), str(t)) for k, c, t in rows]
 
     # -- health and retention ----------------------------------------------------------
     async def pending_count(self) -> int:
@@ -867,6 +992,170 @@ class SqliteJournal:
             return deleted
 
         return await self._tx(delete)
+
+    # -- pauses ------------------------------------------------------------------------
+    async def add_pause(self, *, matchers: Sequence[str], reason: str | None, by: str,
+                        until: float | None, events: Callable[[Pause], Iterable[Event]]) -> Pause:
+        now = self.clock()
+
+        def write(db: sqlite3.Connection) -> Pause:
+            row = db.execute(
+                "INSERT INTO pauses (matchers, reason, created_by, created_at, until) "
+                f"VALUES (?, ?, ?, ?, ?) RETURNING {_PAUSE_COLS}",
+                (_json_encode(list(matchers)), reason, by, now, until)).fetchone()
+            pause = _pause(row)
+            self._insert_events(db, events(pause), now)
+            return pause
+
+        return await self._tx(write)
+
+    async def active_pauses(self, now: float) -> list[Pause]:
+        return await self._read(lambda db: [_pause(r) for r in db.execute(
+            f"SELECT {_PAUSE_COLS} FROM pauses WHERE lifted_at IS NULL AND "
+            "(until IS NULL OR until > ?) ORDER BY id", (now,)).fetchall()])
+
+    async def lift_pauses(self, *, by: str, pause_id: int | None = None,
+                          events: Callable[[Pause], Iterable[Event]]) -> list[Pause]:
+        """Lift one active pause (``pause_id``) or all of them; the pauses lifted now."""
+        now = self.clock()
+
+        def write(db: sqlite3.Connection) -> list[Pause]:
+            sql = ("UPDATE pauses SET lifted_at = ?, lifted_by = ? WHERE lifted_at IS NULL AND "
+                   "(until IS NULL OR until > ?)")
+            args: tuple[Any, ...] = (now, by, now)
+            if pause_id is not None:
+                sql += " AND id = ?"
+                args = (*args, pause_id)
+            lifted = [_pause(r) for r in db.execute(
+                f"{sql} RETURNING {_PAUSE_COLS}", args).fetchall()]
+            for pause in lifted:
+                self._insert_events(db, events(pause), now)
+            return lifted
+
+        return await self._tx(write)
+
+    # -- attempts the people control ----------------------------------------------------
+    async def attempt_by_id(self, attempt_id: int) -> Attempt | None:
+        row = await self._read(lambda db: db.execute(
+            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE id = ?", (attempt_id,)).fetchone())
+        return _attempt(row) if row else None
+
+    async def attempts_in(self, states: Sequence[str], limit: int = 200) -> list[Attempt]:
+        """Attempts in any of ``states``; ``held`` is a scheduled attempt a pause holds
+        (outcome ``paused``), and ``scheduled`` then means the others."""
+        wanted = [s for s in states if s not in ("held", "scheduled")]
+        where = [f"state IN ({', '.join('?' * len(wanted))})"] if wanted else []
+        if "held" in states:
+            where.append("(state = 'scheduled' AND COALESCE(outcome, '') = 'paused')")
+        if "scheduled" in states:
+            where.append("(state = 'scheduled' AND COALESCE(outcome, '') != 'paused')")
+        if not where:
+            return []
+        return await self._read(lambda db: [_attempt(r) for r in db.execute(
+            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE {' OR '.join(where)} "
+            "ORDER BY due_at, id LIMIT ?", (*wanted, limit)).fetchall()])
+
+    async def cancel_attempt(self, attempt_id: int, *, by: str,
+                             events: Callable[[Attempt], Iterable[Event]]) -> Attempt | None:
+        """Cancel a scheduled, waiting, held or approval-waiting attempt; None if it is not
+        one (any more). An approval left with no waiting attempt is closed as cancelled."""
+        now = self.clock()
+        marks = ", ".join("?" * len(CANCELLABLE))
+
+        def write(db: sqlite3.Connection) -> Attempt | None:
+            before = db.execute("SELECT state FROM attempts WHERE id = ?",
+                                (attempt_id,)).fetchone()
+            row = db.execute(
+                "UPDATE attempts SET state = 'cancelled', outcome = 'cancelled', detail = ? "
+                f"WHERE id = ? AND state IN ({marks}) RETURNING {_ATTEMPT_COLS}",
+                (f"cancelled by {by}", attempt_id, *CANCELLABLE)).fetchone()
+            if row is None:
+                return None
+            attempt = _attempt(row)
+            if before and before[0] == "approval":
+                left = db.execute(
+                    "SELECT COUNT(*) FROM attempts WHERE instance = ? AND runbook = ? AND "
+                    "state = 'approval'", (attempt.instance, attempt.runbook)).fetchone()[0]
+                if not left:
+                    db.execute("UPDATE approvals SET decision = 'cancelled', decided_by = ?, "
+                               "decided_at = ? WHERE instance = ? AND runbook = ? AND "
+                               "decision IS NULL", (by, now, attempt.instance, attempt.runbook))
+            self._insert_events(db, events(attempt), now)
+            return attempt
+
+        return await self._tx(write)
+
+    # -- approvals ---------------------------------------------------------------------
+    async def ask_approval(self, *, instance: str, runbook: str, receipt_id: int | None,
+                           attempts: Sequence[int], summary: dict[str, Any], timeout_at: float,
+                           on_timeout: str) -> Approval | None:
+        """Record the question once per alert instance and runbook; None if already asked."""
+        now = self.clock()
+        row = await self._tx(lambda db: db.execute(
+            "INSERT INTO approvals (instance, runbook, receipt_id, attempts, summary, asked_at, "
+            "timeout_at, on_timeout) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+            f"(instance, runbook) DO NOTHING RETURNING {_APPROVAL_COLS}",
+            (instance, runbook, receipt_id, _json_encode(list(attempts)), _json_encode(summary), now,
+             timeout_at, on_timeout)).fetchone())
+        return _approval(row) if row else None
+
+    async def approval(self, approval_id: int) -> Approval | None:
+        row = await self._read(lambda db: db.execute(
+            f"SELECT {_APPROVAL_COLS} FROM approvals WHERE id = ?", (approval_id,)).fetchone())
+        return _approval(row) if row else None
+
+    async def approvals(self, *, open_only: bool = True, limit: int = 100) -> list[Approval]:
+        where = "WHERE decision IS NULL " if open_only else ""
+        order = "asked_at, id" if open_only else "COALESCE(decided_at, asked_at) DESC, id DESC"
+        return await self._read(lambda db: [_approval(r) for r in db.execute(
+            f"SELECT {_APPROVAL_COLS} FROM approvals {where}ORDER BY {order} LIMIT ?",
+            (limit,)).fetchall()])
+
+    async def expired_approvals(self, now: float) -> list[Approval]:
+        return await self._read(lambda db: [_approval(r) for r in db.execute(
+            f"SELECT {_APPROVAL_COLS} FROM approvals WHERE decision IS NULL AND timeout_at <= ? "
+            "ORDER BY timeout_at, id", (now,)).fetchall()])
+
+    async def next_approval_timeout(self) -> float | None:
+        row = await self._read(lambda db: db.execute(
+            "SELECT MIN(timeout_at) FROM approvals WHERE decision IS NULL").fetchone())
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def decide_approval(self, approval_id: int, *, decision: str, run: bool, by: str,
+                              comment: str | None,
+                              events: Callable[[Approval], Iterable[Event]]) -> Approval | None:
+        """Record the one decision: its attempts are scheduled (``run``) or cancelled with
+        ``decision`` as their outcome. None when it was decided already (or never asked)."""
+        now = self.clock()
+
+        def write(db: sqlite3.Connection) -> Approval | None:
+            row = db.execute(
+                "UPDATE approvals SET decision = ?, decided_by = ?, decided_at = ?, comment = ? "
+                f"WHERE id = ? AND decision IS NULL RETURNING {_APPROVAL_COLS}",
+                (decision, by, now, comment, approval_id)).fetchone()
+            if row is None:
+                return None
+            approval = _approval(row)
+            for attempt_id in approval.attempts:
+                if run:
+                    db.execute("UPDATE attempts SET state = 'scheduled', due_at = CASE WHEN "
+                               "due_at > ? THEN due_at ELSE ? END WHERE id = ? AND "
+                               "state = 'approval'", (now, now, attempt_id))
+                else:
+                    db.execute("UPDATE attempts SET state = 'cancelled', outcome = ?, detail = ? "
+                               "WHERE id = ? AND state = 'approval'",
+                               (decision, f"{decision} by {by}", attempt_id))
+            self._insert_events(db, events(approval), now)
+            return approval
+
+        return await self._tx(write)
+
+    async def close_approvals(self, instance: str, decision: str, by: str) -> int:
+        """Close the instance's open approvals (its alert resolved: nothing left to ask)."""
+        now = self.clock()
+        return await self._tx(lambda db: db.execute(
+            "UPDATE approvals SET decision = ?, decided_by = ?, decided_at = ? "
+            "WHERE instance = ? AND decision IS NULL", (decision, by, now, instance)).rowcount)
 
 
 def _checkpoint(db: sqlite3.Connection, mode: str) -> tuple[int, int, int]:

@@ -19,6 +19,7 @@ import aiohttp
 from responder.config.channels import Secret
 from responder.errors import PermanentError, TemporaryError, classify_http_status
 from responder.notify.render import Message
+from responder.redact import Redactor
 
 USER_AGENT = "alert-responder"
 _MAX_ERROR_TEXT = 300
@@ -30,12 +31,10 @@ class Sender(Protocol):
 
 
 def scrub(text: str, secrets: Iterable[Secret | str | None]) -> str:
-    """``text`` with every secret value replaced, cut to a length fit for an error."""
-    for secret in secrets:
-        value = secret.reveal() if isinstance(secret, Secret) else secret
-        if value:
-            text = text.replace(value, "<secret>")
-    text = " ".join(text.split())
+    """``text`` with every secret, and every part of one, replaced (``responder.redact``),
+    cut to a length fit for an error."""
+    redactor = Redactor(s.reveal() if isinstance(s, Secret) else s for s in secrets)
+    text = redactor.scrub(" ".join(text.split()))
     return text if len(text) <= _MAX_ERROR_TEXT else text[:_MAX_ERROR_TEXT] + "…"
 
 

@@ -40,9 +40,11 @@ from responder.config.channels import (
 )
 from responder.errors import ConfigError, ConfigErrors, Origin
 from responder.model import Alert, AlertGroup, alert_links, sample_group
+from responder.notify import escape
+from responder.notify.escape import mrkdwn, safe_url
 from responder.templating import new_environment
 
-EVENTS: Final = ("firing", "resolved", "escalation")
+EVENTS: Final = ("firing", "resolved", "escalation", "approval")
 PARTS: Final[dict[str, tuple[str, ...]]] = {
     "slack": ("json",), "pagerduty": ("json",), "webhook": ("json",), "log": ("json",),
     "email": ("subject", "txt", "html"),
@@ -57,7 +59,7 @@ _PD_SEVERITY_ALIASES: Final = {
     "notice": "info", "p4": "info", "p5": "info",
 }
 SLACK_MAX_BLOCKS: Final = 50
-PD_SUMMARY_MAX: Final = 1024
+PD_SUMMARY_MAX: Final = escape.PAGERDUTY_SUMMARY_MAX
 
 
 # -- the message ----------------------------------------------------------------------------
@@ -156,8 +158,10 @@ def build_context(
     alert_dicts = []
     for a in shown:
         d = {"values": {}, "valueString": "", **a.to_dict()}
-        d["links"] = {"generatorURL": a.generator_url or None,
-                      "argo": argo_link(argo_ui_url, a.labels), **alert_links(a)}
+        # Only http(s) URLs become links, whatever a label, annotation or sender says.
+        d["links"] = {"generatorURL": safe_url(a.generator_url),
+                      "argo": safe_url(argo_link(argo_ui_url, a.labels)),
+                      **{k: safe_url(v) for k, v in alert_links(a).items()}}
         alert_dicts.append(d)
     labels = _common([a.labels for a in chosen]) if chosen else dict(group.common_labels)
     annotations = (_common([a.annotations for a in chosen]) if chosen
@@ -166,7 +170,7 @@ def build_context(
         "status": group.status, "labels": dict(labels), "annotations": dict(annotations),
         "startsAt": None, "endsAt": None, "generatorURL": "", "fingerprint": "",
         "values": {}, "valueString": "",
-        "links": {"generatorURL": None, "argo": argo_link(argo_ui_url, labels),
+        "links": {"generatorURL": None, "argo": safe_url(argo_link(argo_ui_url, labels)),
                   "silence": None, "dashboard": None, "panel": None, "image": None}}
     runbook_dict = {"name": "", "description": "", **_jsonable(dict(runbook or {}))}
     group_dict = {"orgId": None, "title": "", "state": "", "message": "",
@@ -178,12 +182,13 @@ def build_context(
         "shown": len(shown),
         "more": len(chosen) - len(shown),
     })
+    # Only http(s) URLs become links, whatever a label or annotation says.
     links = {
         "generatorURL": first["links"]["generatorURL"],
-        "argo": argo_link(argo_ui_url, labels),
-        "dashboard": first["links"]["dashboard"] or dashboard_url or None,
-        "alertmanager": group.external_url or None,
-        "runbook": annotations.get("runbook_url") or None,
+        "argo": safe_url(argo_link(argo_ui_url, labels)),
+        "dashboard": first["links"]["dashboard"] or safe_url(dashboard_url),
+        "alertmanager": safe_url(group.external_url),
+        "runbook": safe_url(annotations.get("runbook_url")),
         "silence": first["links"]["silence"],
         "panel": first["links"]["panel"],
         "image": first["links"]["image"],
@@ -234,17 +239,14 @@ def pagerduty_severity(value: Any) -> str:
     return _PD_SEVERITY_ALIASES.get(str(value or "").strip().lower(), "error")
 
 
-def mrkdwn(value: Any) -> str:
-    """Escape text for Slack mrkdwn: only ``&``, ``<`` and ``>`` are control characters."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _environment(directory: Path, *, autoescape: bool) -> ImmutableSandboxedEnvironment:
     env = new_environment(autoescape=autoescape)
     env.loader = jinja2.FileSystemLoader(str(directory))
     env.auto_reload = False     # compiled at load; a half-edited file never goes live
     env.filters["pagerduty_severity"] = pagerduty_severity
     env.filters["mrkdwn"] = mrkdwn
+    env.filters["link"] = escape.link
+    env.filters["header"] = escape.header
     return env
 
 
@@ -447,22 +449,56 @@ def _parse_json(text: str, path: str) -> dict[str, Any]:
     return value
 
 
-def _text_len(obj: Any) -> int:
-    return len(obj.get("text", "")) if isinstance(obj, dict) else 0
+def _fit_text(obj: Any, limit: int) -> None:
+    """Cut a Block Kit text object's ``text`` to ``limit`` characters."""
+    if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+        obj["text"] = escape.clip(obj["text"], limit)
+
+
+_BLOCK_TEXT_MAX: Final = {"header": escape.SLACK_HEADER_TEXT_MAX,
+                          "section": escape.SLACK_SECTION_TEXT_MAX}
+
+
+def _fit_element(element: Any) -> bool:
+    """Fit one element of an actions or context block; False drops it (a button whose URL
+    is not http(s))."""
+    if not isinstance(element, dict):
+        return True
+    if element.get("type") == "button":
+        if "url" in element:
+            url = safe_url(element["url"])
+            if url is None:
+                return False
+            element["url"] = url
+        _fit_text(element.get("text"), escape.SLACK_BUTTON_TEXT_MAX)
+    else:
+        _fit_text(element, escape.SLACK_CONTEXT_TEXT_MAX)
+    return True
 
 
 def _check_blocks(blocks: Any, path: str, where: str) -> int:
+    """What a template wrote wrong is an error; what an alert's values made too long is cut
+    to Slack's limits, so the message still goes out."""
     if not isinstance(blocks, list):
         raise RenderError(path, 0, f"{where} must be a list")
     for i, block in enumerate(blocks):
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
             raise RenderError(path, 0, f"{where}[{i}] must be an object with a type")
         kind = block["type"]
-        limit = {"header": 150, "section": 3000}.get(kind)
-        if limit and _text_len(block.get("text")) > limit:
-            raise RenderError(path, 0, f"{where}[{i}]: {kind} text over {limit} characters")
-        if kind == "section" and len(block.get("fields", [])) > 10:
-            raise RenderError(path, 0, f"{where}[{i}]: more than 10 fields")
+        limit = _BLOCK_TEXT_MAX.get(kind)
+        if limit:
+            _fit_text(block.get("text"), limit)
+        if kind == "section":
+            fields = block.get("fields", [])
+            if isinstance(fields, list):
+                if len(fields) > 10:
+                    raise RenderError(path, 0, f"{where}[{i}]: more than 10 fields")
+                for item in fields:
+                    _fit_text(item, escape.SLACK_FIELD_TEXT_MAX)
+        elif kind in ("actions", "context") and isinstance(block.get("elements"), list):
+            block["elements"] = [e for e in block["elements"] if _fit_element(e)]
+    # An actions block left without a button is one Slack refuses.
+    blocks[:] = [b for b in blocks if not (b.get("type") == "actions" and not b.get("elements"))]
     return len(blocks)
 
 
@@ -470,8 +506,7 @@ def _validate_slack(body: dict[str, Any], path: str) -> dict[str, Any]:
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         raise RenderError(path, 0, "a Slack message needs a non-empty text fallback")
-    if len(text) > 40000:
-        raise RenderError(path, 0, "Slack text over 40000 characters")
+    body["text"] = escape.clip(text, escape.SLACK_TEXT_MAX)
     count = _check_blocks(body.get("blocks", []), path, "blocks")
     attachments = body.get("attachments", [])
     if not isinstance(attachments, list):
@@ -479,6 +514,8 @@ def _validate_slack(body: dict[str, Any], path: str) -> dict[str, Any]:
     for i, attachment in enumerate(attachments):
         if not isinstance(attachment, dict):
             raise RenderError(path, 0, f"attachments[{i}] must be an object")
+        if isinstance(attachment.get("fallback"), str):
+            attachment["fallback"] = escape.clip(attachment["fallback"], escape.SLACK_TEXT_MAX)
         count += _check_blocks(attachment.get("blocks", []), path, f"attachments[{i}].blocks")
     if count > SLACK_MAX_BLOCKS:
         raise RenderError(path, 0, f"{count} blocks: Slack takes at most {SLACK_MAX_BLOCKS}")
@@ -504,14 +541,14 @@ def _validate_pagerduty(body: dict[str, Any], path: str) -> dict[str, Any]:
     for key in ("summary", "source", "severity"):
         if not isinstance(payload.get(key), str) or not payload[key].strip():
             raise RenderError(path, 0, f"payload.{key} is required")
-    if len(payload["summary"]) > PD_SUMMARY_MAX:
-        payload["summary"] = payload["summary"][: PD_SUMMARY_MAX - 1] + "…"
+    payload["summary"] = escape.clip(payload["summary"], PD_SUMMARY_MAX)
     if payload["severity"] not in PD_SEVERITIES:
         payload["severity"] = pagerduty_severity(payload["severity"])
     links = body.get("links", [])
     if not isinstance(links, list) or not all(
             isinstance(link, dict) and isinstance(link.get("href"), str) for link in links):
         raise RenderError(path, 0, "links must be a list of {href, text}")
+    body["links"] = [link for link in links if safe_url(link["href"]) is not None]
     return body
 
 
@@ -527,11 +564,11 @@ def _email_body(texts: Mapping[str, str], channel: ChannelSpec,
                 context: NotificationContext, subject_path: str) -> dict[str, Any]:
     settings = channel.settings
     assert isinstance(settings, EmailSettings)
-    subject = " ".join(texts["subject"].split())
+    subject = escape.header(texts["subject"])
     if not subject:
         raise RenderError(subject_path, 0, "the subject rendered empty")
     body: dict[str, Any] = {
-        "subject": subject[:250], "text": texts["txt"].strip() + "\n",
+        "subject": escape.clip(subject, escape.EMAIL_SUBJECT_MAX), "text": texts["txt"].strip() + "\n",
         "from": settings.sender, "to": list(settings.to),
         # Firing, resolved and escalation of one group thread together in mail clients.
         "references": f"<{context.dedup_key}@alert-responder>",

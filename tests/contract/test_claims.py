@@ -141,3 +141,21 @@ async def test_open_escalations_are_markers_whose_alert_has_not_resolved(
     await a.finish_delivery(delivery.id, [], [])
     await deliver(a, "etl-2", status="resolved")
     assert await a.open_escalations("retry", other_than=one) == []
+
+
+async def test_claimed_work_still_counts_as_pending_until_it_is_finished(
+        backend: Backend) -> None:
+    a = await backend.open("a")
+    await deliver(a, "etl-1")
+    due = await attempt(a, due_at=backend.now)
+    await a.enqueue(channel="c", dedup="k", message={"body": {}}, fallback=None, receipt_id=None)
+    assert await a.pending_count() == 3
+    (d,) = await a.claim_deliveries()
+    assert await a.claim_attempt(due.id)
+    (item,) = await a.due_outbox(backend.now)
+    assert await a.claim_message(item.id)
+    assert await a.pending_count() == 3
+    await a.finish_delivery(d.id, [(d.new[0].id, "done", {}, [])], [])
+    await a.update_attempt(due.id, state="done", outcome="success")
+    await a.update_outbox(item.id, state="sent", tries=1)
+    assert await a.pending_count() == 0

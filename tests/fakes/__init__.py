@@ -76,6 +76,7 @@ class FakeServer:
         self.ssl_context = ssl_context
         self.requests: list[Recorded] = []
         self.url = ""
+        self.port = 0             # kept after close(), so a restarted fake is at the same URL
         self._scripts: dict[tuple[str, str], deque[Reply]] = {}
         self._routes: list[Route] = []
         self._runner: web.AppRunner | None = None
@@ -161,9 +162,9 @@ class FakeServer:
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self.ssl_context)
         await site.start()
-        port = self._runner.addresses[0][1]
+        port = self.port = self._runner.addresses[0][1]
         scheme = "https" if self.ssl_context else "http"
         self.url = f"{scheme}://127.0.0.1:{port}"
 

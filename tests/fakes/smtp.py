@@ -110,7 +110,8 @@ class SmtpServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         ssl_context = self.tls.server_context if self.mode == "implicit" and self.tls else None
-        self._server = await loop.create_server(self._protocol, "127.0.0.1", 0, ssl=ssl_context)
+        self._server = await loop.create_server(self._protocol, "127.0.0.1", self.port,
+                                                ssl=ssl_context)   # a restart keeps the port
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -316,7 +317,7 @@ async def test_an_alert_without_useful_text_is_classified_from_the_workflow_itse
     await post(client, payload(alert("train-11", description="Workflow failed")))
     body = await eventually(lambda: _done(client))
     assert body["analysis"]["category"] == "ResourceExhaustion"
-    assert body["analysis"]["source"] == "workflow"
+    assert (body["analysis"]["source"], body["analysis"]["evidence"]) == ("pattern", "workflow")
     assert body["runbooks"] == ["escalate-the-rest"]
     assert argo.calls("GET", f"/api/v1/workflows/{NS}/train-11")
     assert argo.calls("PUT") == []
@@ -346,6 +347,32 @@ async def test_an_alert_storm_on_one_workflow_is_rate_limited_and_recorded(
     await time.advance(30.0)                 # within the 1m window
     assert len(argo.calls("PUT", RETRY.format(ns=NS, wf="etl-12"))) == 1
     assert await metric(client, 'responder_actions_total{action="argo.retry",outcome="rate_limited"}') >= 1.0
+
+
+async def test_a_runbook_failing_to_render_at_run_time_is_logged_counted_and_escalated(
+        start: Start, argo: FakeArgoServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="responder.notify")
+    client = await start()
+    broken = alert("etl-9")
+    del broken["labels"]["workflow"]      # retry-transient renders {{ labels.workflow }}
+    await post(client, payload(broken))
+    failed = await eventually(lambda: action_events(client, "plan_failed", kind="error"))
+    assert "workflow" in failed[0]["detail"]["error"]
+    escalated = await eventually(lambda: action_events(client, "escalated", kind="escalation"))
+    assert escalated[0]["runbook"] == "retry-transient"
+    assert "cannot be planned" in escalated[0]["detail"]["reason"]
+    assert await metric(client, 'responder_plan_errors_total{runbook="retry-transient"}') == 1.0
+    assert await metric(client, "responder_manual_interventions_total") == 1.0
+    assert any("retry-transient cannot be planned" in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)
+    assert argo.calls("PUT") == []
+
+    def paged() -> list[dict[str, Any]]:
+        lines = [json.loads(r.getMessage()) for r in caplog.records
+                 if r.name == "responder.notify"]
+        return [m for m in lines if m["notification"] == "pager" and m["event"] == "escalation"]
+
+    assert len(await eventually(paged)) == 1
 
 
 async def _scheduled(client: TestClient[Any, Any], count: int) -> bool:

@@ -108,3 +108,14 @@ async def test_a_grafana_payload_of_another_version_is_refused_at_version(
     resp = await client.post("/webhook", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
     assert resp.status == 400
     assert (await resp.json())["path"] == "$.version"
+
+
+def test_values_that_are_not_numbers_are_kept_not_refused() -> None:
+    from responder.model import GrafanaAlert, decode_group
+
+    body = json.loads(EXAMPLE.read_text())
+    body["alerts"][0]["values"] = {"A": "NaN", "B": None, "C": 2}
+    group, rejected = decode_group(json.dumps(body).encode())
+    assert rejected == []
+    (alert,) = group.alerts
+    assert isinstance(alert, GrafanaAlert) and alert.values == {"A": "NaN", "B": None, "C": 2}

@@ -29,6 +29,7 @@ from responder.journal import JournalUnavailable, SqliteJournal
 from responder.load import load_runtime
 from tests.conftest import TOKEN, eventually
 from tests.fakes import Reply
+from tests.fakes.clock import FakeTime
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import SmtpServer, tls_files
@@ -196,6 +197,13 @@ async def delivered(client: Client, count: int, channel: str | None = None,
     return await eventually(check, within)  # type: ignore[no-any-return]
 
 
+async def settled(client: Client) -> bool:
+    """Nothing left to do: every delivery processed, every message sent or given up (a
+    test that then sees nothing more was sent has proved it without sleeping)."""
+    status = await (await client.get("/api/v1/status", headers=AUTH)).json()
+    return bool(status["journal_pending"] == 0)
+
+
 async def metric(client: Client, sample: str) -> float:
     text = await (await client.get("/metrics")).text()
     for line in text.splitlines():
@@ -287,18 +295,25 @@ async def test_a_firing_alert_reaches_slack_and_email_and_its_escalation_pages(
 
 
 async def test_a_spent_retry_budget_pages_through_on_exhausted(
-        tmp_path: Path, configure: Configure, start: Start, pagerduty: FakePagerDuty) -> None:
+        tmp_path: Path, configure: Configure, pagerduty: FakePagerDuty,
+        aiohttp_client: Callable[..., Awaitable[Client]]) -> None:
     # No cluster configured: the retry runs dry, and Alertmanager's re-send of the
     # still-firing alert after the backoff is what confirms the failure.
     rb = runbook("retry-then-page", [{"channel": "console"}], actions=[RETRY_ACTION],
                  retry={"limit": 1, "backoff": {"duration": "100ms", "factor": 1}},
                  on_exhausted={"notify": [{"channel": "pager"}]})
-    client = await start(configure({"console": {"type": "log"},
-                                    "pager": pagerduty_channel(tmp_path, pagerduty)}, [rb]))
+    config = configure({"console": {"type": "log"},
+                        "pager": pagerduty_channel(tmp_path, pagerduty)}, [rb])
+    time = FakeTime()
+    client = await aiohttp_client(create_app(load_runtime(config), registry=CollectorRegistry(),
+                                             clock=time.clock, sleep=time.sleep))
+    await time.asleep()
     firing = payload(alert("etl-3", description="dial tcp 10.0.0.7:5432: connection refused"))
     await post(client, firing)
-    await eventually(lambda: audit_events(client, "action", "dry_run"))   # attempt 1 of 1
-    await asyncio.sleep(0.2)                    # past the backoff: the re-send confirms
+    await eventually(lambda: audit_events(client, "action", "scheduled"))
+    await time.advance(0.1)                     # attempt 1 of 1 runs (dry)
+    assert await audit_events(client, "action", "dry_run")
+    await time.advance(0.1)                     # past the backoff: the re-send confirms
     await post(client, firing)
     await delivered(client, 1, "pager")
     (page,) = pagerduty.events
@@ -339,7 +354,7 @@ async def test_escalations_of_one_group_page_once_and_resolve_with_the_last_aler
     await delivered(client, 1, "pager")
     assert len(await audit_events(client, "escalation", "escalated")) == 5
     assert await metric(client, "responder_manual_interventions_total") == 5.0
-    await asyncio.sleep(0.2)
+    await eventually(lambda: settled(client))
     (page,) = pagerduty.events                                # one page for the group
     assert page["event_action"] == "trigger"
     escalated = page["payload"]["custom_details"]["actions"]
@@ -348,14 +363,14 @@ async def test_escalations_of_one_group_page_once_and_resolve_with_the_last_aler
 
     # Alertmanager re-sends the group: nothing is escalated or paged again.
     await post(client, payload(*storm))
-    await asyncio.sleep(0.3)
+    await eventually(lambda: settled(client))
     assert len(pagerduty.events) == 1
 
     # The incident stays open while any escalated alert of the group still fires.
     for i in range(4):
         await post(client, payload(alert(f"train-{i}", status="resolved"), *storm[i + 1:]))
     await eventually(lambda: audit_events(client, "escalation", "resolve_deferred"))
-    await asyncio.sleep(0.3)
+    await eventually(lambda: settled(client))
     assert len(pagerduty.events) == 1
     assert pagerduty.incidents == {page["dedup_key"]: "triggered"}
     await post(client, payload(alert("train-4", status="resolved")))
@@ -385,7 +400,7 @@ async def test_a_delivery_processed_again_after_a_failed_commit_still_pages_once
                                    [ESCALATING]))
     await post(client, payload(alert("train-a"), alert("train-b")))
     await delivered(client, 1, "pager", within=15)
-    await asyncio.sleep(0.3)
+    await eventually(lambda: settled(client))
     assert failures == [1]
     (page,) = pagerduty.events
     assert len(page["payload"]["custom_details"]["actions"]) == 2
@@ -490,7 +505,7 @@ async def test_an_undelivered_message_is_delivered_once_after_a_restart(
     assert slack.messages == []
     again = await start(config)
     (sent,) = await delivered(again, 1)
-    await asyncio.sleep(0.5)
+    await eventually(lambda: settled(again))
     assert len(slack.messages) == 1
     assert [status for _, status in slack.answered] == [500, 200]
     assert sent["detail"]["try"] == 2
@@ -527,7 +542,7 @@ async def test_an_alert_storm_is_grouped_rate_limited_and_nothing_is_lost(
     times = sorted(t for t, _ in slack.answered)    # the token bucket's pace
     for k in range(burst, groups):
         assert times[k] - times[0] >= (k + 1 - burst) / rate - 0.05, k
-    await asyncio.sleep(0.3)
+    await eventually(lambda: settled(client))
     assert len(slack.requests) == groups           # nothing twice
     assert await metric(client, 'responder_alerts_received_total{status="firing"}') == groups * per_group
     assert await metric(client, SENT_ONCALL) == groups

@@ -47,3 +47,19 @@ async def test_reload_requires_credentials(
     client = await aiohttp_client(create_app(load_runtime(write_config()),
                                              registry=CollectorRegistry()))
     assert (await client.post("/-/reload")).status == 401
+
+
+async def test_a_reload_failing_on_an_unknown_filter_names_the_runbook_file_and_line(
+        tmp_path: Path, write_config: Callable[..., Path],
+        aiohttp_client: Callable[..., Any]) -> None:
+    runbooks = tmp_path / "runbooks.yaml"
+    runbooks.write_text((REPO / "rules/runbooks/workflows.yaml").read_text())
+    config = write_config({"rules": [str(runbooks)]})
+    client = await aiohttp_client(create_app(load_runtime(config), registry=CollectorRegistry()))
+    runbooks.write_text("runbooks:\n  - name: broken\n    match: ['alertname=\"X\"']\n"
+                        "    actions:\n      - breaker.trip: {key: '{{ labels.x | nope }}'}\n")
+    resp = await client.post("/-/reload", headers=AUTH)
+    body = await resp.json()
+    assert resp.status == 500
+    assert body["errors"] == [
+        "runbooks.yaml:5: broken.actions[0].breaker.trip.key: template: No filter named 'nope'."]

@@ -103,3 +103,35 @@ def _rows(path: Path) -> dict[str, int]:
                 for t in ("deliveries", "receipts", "events", "attempts", "outbox")}
     finally:
         db.close()
+
+
+async def test_replay_reads_a_postgresql_journal_through_read_only_transactions(
+        tmp_path: Path, write_config: Callable[..., Path], pg_dsn: str,
+        aiohttp_client: Callable[..., Any]) -> None:
+    (tmp_path / "runbooks.yaml").write_text(yaml.safe_dump(RUNBOOKS, sort_keys=False))
+    (tmp_path / "pg-dsn").write_text(pg_dsn)
+    config = write_config({"rules": [str(tmp_path / "runbooks.yaml")], "dry_run": True,
+                           "state": {"postgres": {"dsn_file": "pg-dsn"}}})
+    client = await aiohttp_client(create_app(load_runtime(config), registry=CollectorRegistry()))
+    await eventually(lambda: _ready(client))
+    resp = await client.post("/webhook", headers=AUTH,
+                             data=(REPO / "examples/workflow-failed.json").read_bytes())
+    assert resp.status == 200, await resp.text()
+
+    async def processed() -> bool:
+        body = await (await client.get("/api/v1/events", headers=AUTH)).json()
+        return bool(body["alerts"]) and body["alerts"][0]["state"] == "done"
+
+    await eventually(processed)
+    await client.close()
+    edited = json.loads(json.dumps(RUNBOOKS))
+    edited["runbooks"][0]["notify"] = [{"channel": "console"}]
+    (tmp_path / "runbooks.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
+    result = replay(config)        # state.postgres of the config
+    assert result.returncode == 0, result.stderr
+    assert "  + retry-transient: notify console" in result.stdout.splitlines()
+    assert pg_dsn.split("@")[0] not in result.stdout + result.stderr   # no credentials
+
+
+async def _ready(client: Any) -> bool:
+    return bool((await client.get("/-/ready")).status == 200)

@@ -1,70 +1,86 @@
-"""The shipped pattern library classifies realistic failure messages correctly.
+"""The shipped analysis classifies realistic failure messages correctly.
 
-``holdout.yaml`` holds messages the patterns were not written from (see the note at its
-top); it is the honest measure and must stay at or above 95%. ``train.yaml`` holds the
-messages the patterns were written from and must stay at or above 98%. A failure prints
-every miss: text, expected, got, and the pattern that decided.
+Measured through ``load_analyzer``, the loader ``responder analyze`` and the service share
+(patterns, then the shipped model), on ``rules/corpus``: ``holdout`` holds messages from
+sources (tools, projects) that neither the patterns nor the model were built from and must
+stay at or above 95% with the retryable verdict wrong on at most 2%; ``train`` at or above
+98%. A failure prints every miss: source, expected, got, what decided and the text.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from responder.analyze import CATEGORIES, Analyzer
-from responder.config.patterns import load_patterns
+from responder.analyze.corpus import Case, Score, load_split, report, score
+from responder.load import load_analyzer
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO / "tests/data/failures"
+CORPUS = REPO / "rules/corpus"
 
 
 @pytest.fixture(scope="module")
 def analyzer() -> Analyzer:
-    return Analyzer(load_patterns([REPO / "rules/patterns.yaml"], display_base=REPO))
+    _config, analyzer = load_analyzer(REPO / "responder.yaml")
+    assert analyzer.model is not None, "the shipped configuration analyses with the model"
+    return analyzer
 
 
-def cases(name: str) -> list[dict[str, Any]]:
-    data = yaml.safe_load((CORPUS / f"{name}.yaml").read_text(encoding="utf-8"))
-    return list(data["cases"])
+@pytest.fixture(scope="module")
+def splits() -> dict[str, list[Case]]:
+    return {name: load_split(CORPUS, name) for name in ("train", "holdout")}
 
 
-def misses_report(analyzer: Analyzer, name: str) -> tuple[float, str]:
-    rows = cases(name)
-    misses = []
-    for case in rows:
-        got = analyzer.analyze(case["text"])
-        if got.category != case["category"]:
-            misses.append(f"- expected {case['category']}, got {got.category} "
-                          f"(pattern {got.pattern}, matched {got.matched!r})\n"
-                          f"    text: {case['text'][:300]!r}")
-    accuracy = 1 - len(misses) / len(rows)
-    return accuracy, f"{name}: {accuracy:.1%} of {len(rows)}; misses:\n" + "\n".join(misses)
+def measured(analyzer: Analyzer, cases: list[Case]) -> Score:
+    return score((case, analyzer.analyze(case.text)) for case in cases)
 
 
-def test_holdout_messages_are_classified_at_least_95_percent_right(analyzer: Analyzer) -> None:
-    accuracy, report = misses_report(analyzer, "holdout")
-    assert accuracy >= 0.95, report
+def test_holdout_messages_are_classified_at_least_95_percent_right(
+        analyzer: Analyzer, splits: dict[str, list[Case]]) -> None:
+    result = measured(analyzer, splits["holdout"])
+    assert result.accuracy >= 0.95, report("holdout", result)
+    assert result.retry_error <= 0.02, report("holdout", result)
 
 
-def test_training_messages_are_classified_at_least_98_percent_right(analyzer: Analyzer) -> None:
-    accuracy, report = misses_report(analyzer, "train")
-    assert accuracy >= 0.98, report
+def test_training_messages_are_classified_at_least_98_percent_right(
+        analyzer: Analyzer, splits: dict[str, list[Case]]) -> None:
+    result = measured(analyzer, splits["train"])
+    assert result.accuracy >= 0.98, report("train", result)
 
 
 @pytest.mark.parametrize("name", ["train", "holdout"])
-def test_corpus_is_labelled_with_known_categories_and_covers_all_of_them(name: str) -> None:
-    counts = Counter(case["category"] for case in cases(name))
+def test_corpus_is_labelled_with_known_categories_and_covers_all_of_them(
+        splits: dict[str, list[Case]], name: str) -> None:
+    counts = Counter(case.category for case in splits[name])
     assert set(counts) == set(CATEGORIES)
-    # about a tenth must be Unknown: the library is also measured on not guessing
+    # a share must be Unknown: the analysis is also measured on not guessing
     assert 0.05 <= counts["Unknown"] / sum(counts.values()) <= 0.15
 
 
-def test_corpus_is_large_and_split_without_overlap() -> None:
-    train = {case["text"] for case in cases("train")}
-    holdout = {case["text"] for case in cases("holdout")}
-    assert len(train) + len(holdout) >= 300
-    assert train.isdisjoint(holdout)
+def test_corpus_is_large_and_split_by_source_without_overlap(
+        splits: dict[str, list[Case]]) -> None:
+    train, holdout = splits["train"], splits["holdout"]
+    assert len(train) + len(holdout) >= 1500
+    assert {c.text for c in train}.isdisjoint({c.text for c in holdout})
+    # the holdout's tools and projects are not in training (seed.yaml is split by message)
+    train_sources = {c.source for c in train} - {"seed"}
+    holdout_sources = {c.source for c in holdout} - {"seed"}
+    assert train_sources.isdisjoint(holdout_sources)
+    assert len(holdout_sources) >= 10
+
+
+def test_the_generated_corpus_files_are_what_the_generator_writes(tmp_path: Path) -> None:
+    """The committed corpus is the generator's output, not hand-edited."""
+    import subprocess
+    import sys
+
+    work = tmp_path / "corpus"
+    subprocess.run(["cp", "-r", str(CORPUS), str(work)], check=True)
+    subprocess.run([sys.executable, str(work / "generate.py")], check=True,
+                   capture_output=True)
+    for split in ("train", "holdout"):
+        for path in sorted((CORPUS / split).glob("*.yaml")):
+            assert (work / split / path.name).read_text() == path.read_text(), path

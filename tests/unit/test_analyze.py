@@ -127,18 +127,18 @@ def test_the_fixed_categories_and_their_retry_defaults_follow_the_spec() -> None
 
 def test_the_verdict_carries_the_pattern_recommendations_and_matched_text(
         small: Analyzer) -> None:
-    got = small.analyze("main: OOMKilled (exit code 137)", source="workflow")
+    got = small.analyze("main: OOMKilled (exit code 137)", evidence="workflow")
     assert got == Analysis(category="ResourceExhaustion", pattern="oom", confidence=0.97,
                            retryable=False, recommendations=("do something about oom",),
-                           matched="OOMKilled", source="workflow")
+                           matched="OOMKilled", source="pattern", evidence="workflow")
 
 
-def test_to_dict_puts_the_cli_keys_first_then_matched_and_source(small: Analyzer) -> None:
+def test_to_dict_puts_the_cli_keys_first_then_how_it_was_decided(small: Analyzer) -> None:
     got = small.analyze("connection refused").to_dict()
     assert list(got) == ["category", "pattern", "confidence", "retryable", "recommendations",
-                         "matched", "source"]
+                         "matched", "source", "evidence", "terms"]
     assert got["recommendations"] == ["do something about refused"]
-    assert got["source"] == "text"
+    assert (got["source"], got["evidence"]) == ("pattern", "text")
 
 
 def test_matched_text_keeps_the_original_case_even_after_unusual_lowercasing(
@@ -153,9 +153,9 @@ def test_matched_text_keeps_the_original_case_even_after_unusual_lowercasing(
 def test_alert_text_comes_from_annotations_and_the_reason_label(small: Analyzer) -> None:
     got = small.analyze_alert({"alertname": "WorkflowFailed"},
                               {"summary": "wf failed", "description": "step hit OOMKilled"})
-    assert (got.pattern, got.source) == ("oom", "annotations")
+    assert (got.pattern, got.evidence) == ("oom", "annotations")
     got = small.analyze_alert({"reason": "ImagePullBackOff"}, {"summary": "wf failed"})
-    assert (got.pattern, got.source) == ("image", "annotations")
+    assert (got.pattern, got.evidence) == ("image", "annotations")
 
 
 def test_an_exit_code_137_label_reads_as_exit_code_137(small: Analyzer) -> None:
@@ -167,18 +167,18 @@ def test_an_exit_code_137_label_reads_as_exit_code_137(small: Analyzer) -> None:
 def test_workflow_messages_win_over_vaguer_annotations_and_say_so(small: Analyzer) -> None:
     got = small.analyze_alert({}, {"description": "Traceback (most recent call last): ..."},
                               extra=["child 'wf-1' failed", "OOMKilled (exit code 137)"])
-    assert (got.pattern, got.source, got.matched) == ("oom", "workflow", "OOMKilled")
+    assert (got.pattern, got.evidence, got.matched) == ("oom", "workflow", "OOMKilled")
 
 
 def test_annotations_win_when_they_are_more_specific_than_the_workflow(
         small: Analyzer) -> None:
     got = small.analyze_alert({}, {"message": "OOMKilled"}, extra=["connection refused"])
-    assert (got.pattern, got.source) == ("oom", "annotations")
+    assert (got.pattern, got.evidence) == ("oom", "annotations")
 
 
 def test_on_a_tie_the_workflow_own_words_win(small: Analyzer) -> None:
     got = small.analyze_alert({}, {"message": "OOMKilled"}, extra=["OOMKilled"])
-    assert got.source == "workflow"
+    assert got.evidence == "workflow"
 
 
 def test_an_alert_nothing_explains_is_unknown(small: Analyzer) -> None:

@@ -123,3 +123,14 @@ def test_negated_operators_are_exact_negations(value: str, actual: str) -> None:
 def test_printing_then_parsing_gives_the_same_matcher(value: str, op: str) -> None:
     matcher = Matcher("label_1", op, value)
     assert parse_matcher(str(matcher)) == matcher
+
+
+@given(actual=st.text(max_size=12), pattern=st.sampled_from(
+    ["a.*", "(?i)ab|c", "[[:alpha:]]+", r"\pL\d?", "(?s:.)*", "é+", "", r"\Qa.b\E"]))
+def test_the_fast_re2_path_agrees_with_the_bindings_public_api(actual: str,
+                                                               pattern: str) -> None:
+    import re2
+
+    expected = re2.compile(f"^(?:{pattern})$").search(actual) is not None
+    assert Matcher("l", "=~", pattern).matches({"l": actual}) is expected
+    assert Matcher("l", "=~", pattern).matches({"l": actual}) is expected   # remembered

@@ -22,7 +22,7 @@ from responder.act.escalation import Escalations
 from responder.act.scheduler import IDLE, Scheduler
 from responder.act.transitions import Transitions
 from responder.errors import TemporaryError
-from responder.journal import Event, Journal, SqliteJournal
+from responder.journal import Attempt, Event, Journal, SqliteJournal
 from responder.metrics import Metrics
 from tests.fakes.clock import FakeTime
 
@@ -94,7 +94,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     wakeup = asyncio.Event()
     paused = [False]
 
-    async def is_paused() -> bool:
+    async def is_paused(attempt: Attempt) -> bool:
         return paused[0]
 
     scheduler = Scheduler(attempts, breakers, clock=time.clock, sleep=time.sleep,

@@ -1,4 +1,4 @@
-"""Failure text -> ``Analysis``: which category of failure, how sure, retry or not, what to do.
+"""Patterns, the first and exact floor of the analysis: failure text -> ``Analysis``.
 
 Runbooks decide on the category and the retryable flag, so the same text must always give
 the same answer and nothing may be guessed: when no pattern matches the answer is
@@ -29,8 +29,8 @@ import ahocorasick
 
 from responder.config.patterns import CATEGORIES, DEFAULT_RETRYABLE, REGEX_FLAGS, PatternSpec
 
-__all__ = ["CATEGORIES", "DEFAULT_RETRYABLE", "UNKNOWN", "Analysis", "Analyzer",
-           "bounded_text", "required_literals"]
+__all__ = ["CATEGORIES", "DEFAULT_RETRYABLE", "UNKNOWN", "Analysis", "PatternAnalyzer",
+           "alert_text", "bounded_text", "required_literals"]
 
 # Long logs: the cause is usually at the end (traceback, last error) and sometimes at the
 # start (Argo's status line), so the first and last 8 KiB are kept and the middle dropped.
@@ -48,7 +48,13 @@ _NEWLINE = re.compile("\n")
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
-    """The verdict on one failure; ``matched`` is the text that decided it."""
+    """The verdict on one failure.
+
+    ``source`` says what decided it: ``pattern``, ``model``, ``feedback`` (an operator's
+    correction of the same text) or ``none`` (nothing did: Unknown). ``matched`` is the
+    text a pattern matched; ``terms`` the words that weighed most in a model's verdict;
+    ``evidence`` which text was read: ``annotations``, ``workflow``, ``text`` or ``none``.
+    """
 
     category: str
     pattern: str | None
@@ -56,10 +62,12 @@ class Analysis:
     retryable: bool
     recommendations: tuple[str, ...]
     matched: str | None = None
-    source: str = "none"  # "annotations" | "workflow" | "text" | "none"
+    source: str = "none"
+    evidence: str = "none"
+    terms: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """SPEC §2 keys first (``responder analyze --json``), then ``matched`` and ``source``."""
+        """SPEC §2 keys first (``responder analyze --json``), then how it was decided."""
         return {
             "category": self.category,
             "pattern": self.pattern,
@@ -68,6 +76,8 @@ class Analysis:
             "recommendations": list(self.recommendations),
             "matched": self.matched,
             "source": self.source,
+            "evidence": self.evidence,
+            "terms": list(self.terms),
         }
 
 
@@ -91,7 +101,7 @@ def bounded_text(text: str) -> str:
     return f"{text[:HEAD_CHARS]}\n...\n{text[-TAIL_CHARS:]}"
 
 
-class Analyzer:
+class PatternAnalyzer:
     """Classifies failure text with a fixed set of patterns; build once per configuration."""
 
     __slots__ = ("_always", "_automaton", "_patterns", "_regexes")
@@ -131,10 +141,10 @@ class Analyzer:
         """Names of patterns whose regex has no required literal and so runs on every text."""
         return tuple(self._patterns[i].name for i in self._always)
 
-    def analyze(self, text: str, *, source: str = "text") -> Analysis:
+    def analyze(self, text: str, *, evidence: str = "text") -> Analysis:
         """Classify ``text`` (only its first and last 8 KiB when longer than 16 KiB)."""
         found = self._best(text)
-        return UNKNOWN if found is None else self._verdict(found, source)
+        return UNKNOWN if found is None else self._verdict(found, evidence)
 
     def analyze_alert(self, labels: Mapping[str, str], annotations: Mapping[str, str],
                       extra: Sequence[str] = ()) -> Analysis:
@@ -144,14 +154,9 @@ class Analyzer:
         its ``reason`` and ``exit_code`` labels (``exit_code: "137"`` reads as ``exit code
         137``). ``extra`` holds failure messages read from the workflow itself
         (``status.message``, failed nodes' messages). The more specific match wins; on a tie
-        the workflow's own words win, and the verdict says ``source="workflow"``.
+        the workflow's own words win, and the verdict says ``evidence="workflow"``.
         """
-        parts = [annotations.get(key, "") for key in ("description", "message", "summary")]
-        parts.append(labels.get("reason", ""))
-        code = labels.get("exit_code", "").strip()
-        if code:
-            parts.append(f"exit code {code}")
-        own = self._best("\n".join(p for p in parts if p))
+        own = self._best(alert_text(labels, annotations))
         workflow = self._best("\n".join(m for m in extra if m)) if extra else None
         if workflow is not None and (own is None or workflow[0][:2] >= own[0][:2]):
             return self._verdict(workflow, "workflow")
@@ -215,7 +220,7 @@ class Analyzer:
                 return match
         return None
 
-    def _verdict(self, found: tuple[_Score, int, str], source: str) -> Analysis:
+    def _verdict(self, found: tuple[_Score, int, str], evidence: str) -> Analysis:
         _, index, matched = found
         spec = self._patterns[index]
         retryable = spec.retryable if spec.retryable is not None else \
@@ -223,8 +228,18 @@ class Analyzer:
         return Analysis(
             category=spec.category, pattern=spec.name, confidence=spec.confidence,
             retryable=retryable, recommendations=spec.recommendations, matched=matched,
-            source=source,
+            source="pattern", evidence=evidence,
         )
+
+
+def alert_text(labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
+    """An alert's own failure text: its annotations and its ``reason``/``exit_code`` labels."""
+    parts = [annotations.get(key, "") for key in ("description", "message", "summary")]
+    parts.append(labels.get("reason", ""))
+    code = labels.get("exit_code", "").strip()
+    if code:
+        parts.append(f"exit code {code}")
+    return "\n".join(p for p in parts if p)
 
 
 def _line_starts(text: str) -> set[int]:
