@@ -76,6 +76,9 @@ def test_an_argo_server_that_hangs_errs_and_refuses_gets_exactly_one_retry_per_w
     except AssertionError:
         missing = sorted(workflows - set(retries(argo)))
         raise AssertionError(f"{len(missing)} not retried: {missing[:10]}") from None
+    # An erring workflow's second PUT waits out the transient error's backoff.
+    wait_for(lambda: all(retries(argo).get(w, 0) >= 2 for w in erring), 20,
+             "the erring workflows' retries after their 500")
     succeeded = collections.Counter(
         c.path.split("/")[5] for c in list(argo.requests)
         if c.method == "PUT" and c.path.endswith("/retry")
