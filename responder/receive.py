@@ -202,10 +202,14 @@ async def audit_handler(request: web.Request) -> web.Response:
     return json_response({"events": events[:limit]})
 
 
+def dry_run(app: web.Application) -> bool:
+    """The truth, not the setting: without a cluster to act on, actions run dry too."""
+    return app[SERVICE].runtime.config.dry_run or app[ACTOR].backend.name == "dry-run"
+
+
 async def status_handler(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     runtime = service.runtime
-    # The truth, not the setting: without a cluster to act on, actions run dry too.
     backend = request.app[ACTOR].backend
     paused = await service.is_paused()
     return json_response({
@@ -213,7 +217,7 @@ async def status_handler(request: web.Request) -> web.Response:
         "pauses": len(service.pauses),
         "held": len(await service.journal.attempts_in(("held",))),
         "awaiting_approval": len(await service.journal.approvals()),
-        "dry_run": runtime.config.dry_run or backend.name == "dry-run",
+        "dry_run": dry_run(request.app),
         "dry_run_reason": getattr(backend, "reason", None),
         "backend": backend.name,
         "runbooks": len(runtime.runbooks),

@@ -223,9 +223,9 @@ def load_config(path: Path) -> Config:
     if limits is not None:
         max_body = limits.int("max_body_bytes", DEFAULT_MAX_BODY, minimum=1024)
         http = HttpLimits(
-            header_timeout=limits.duration("header_timeout", http.header_timeout),
-            body_timeout=limits.duration("body_timeout", http.body_timeout),
-            idle_timeout=limits.duration("idle_timeout", http.idle_timeout),
+            header_timeout=limits.duration("header_timeout", http.header_timeout, positive=True),
+            body_timeout=limits.duration("body_timeout", http.body_timeout, positive=True),
+            idle_timeout=limits.duration("idle_timeout", http.idle_timeout, positive=True),
             max_idle_connections=limits.int("max_idle_connections",
                                             http.max_idle_connections, minimum=1))
         limits.finish()

@@ -117,7 +117,7 @@ _GO_REFUSES = (
 
 
 class _WholeValue:
-    """An RE2 program matched against a whole label value.
+    """An RE2 program (``^(?:VALUE)$``) matched against a label value.
 
     Straight through the binding's compiled program: about 1 µs a match, where the
     ``re``-like wrapper (match objects, offset decoding) takes about 15 µs, which a
@@ -130,10 +130,10 @@ class _WholeValue:
 
     def __init__(self, compiled: Any) -> None:
         self._compiled = compiled
-        self._program = getattr(compiled, "_regexp", None) if _ANCHOR_BOTH is not None else None
+        self._program = getattr(compiled, "_regexp", None) if _UNANCHORED is not None else None
         self._seen: dict[str, bool] = {}
 
-    def fullmatch(self, text: str) -> bool:
+    def matches(self, text: str) -> bool:
         verdict = self._seen.get(text)
         if verdict is not None:
             return verdict
@@ -141,7 +141,7 @@ class _WholeValue:
             verdict = self._compiled.search(text) is not None
         else:
             data = text.encode("utf-8", "surrogatepass")
-            verdict = self._program.Match(_ANCHOR_BOTH, data, 0, len(data))[0][0] != -1
+            verdict = self._program.Match(_UNANCHORED, data, 0, len(data))[0][0] != -1
         if len(self._seen) >= self.SEEN:
             self._seen.clear()
         self._seen[text] = verdict
@@ -149,9 +149,11 @@ class _WholeValue:
 
 
 try:
-    _ANCHOR_BOTH = re2._re2.RE2.Anchor.ANCHOR_BOTH
+    # Unanchored, as Go's MatchString: the anchors are in the pattern, and ``a)|(b`` makes
+    # ``^(?:a)|(b)$``, which Alertmanager matches against "abc" (it starts with a).
+    _UNANCHORED = re2._re2.RE2.Anchor.UNANCHORED
 except AttributeError:   # another layout of the binding: its public API serves
-    _ANCHOR_BOTH = None
+    _UNANCHORED = None
 
 
 def _compile_regex(value: str) -> _WholeValue:
@@ -197,7 +199,7 @@ class Matcher:
         actual = labels.get(self.name, "")
         if self._regex is None:
             return (actual == self.value) == (self.op == "=")
-        return self._regex.fullmatch(actual) == (self.op == "=~")
+        return self._regex.matches(actual) == (self.op == "=~")
 
     def __str__(self) -> str:
         escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -24,7 +24,7 @@ from responder.approvals import Refused
 from responder.config.durations import format_duration
 from responder.console import session
 from responder.operate import APPROVALS, LISTED_STATES, attempt_dict, cancel_attempt, create_pause
-from responder.receive import ACTOR, BREAKERS, SERVICE
+from responder.receive import ACTOR, BREAKERS, SERVICE, dry_run
 
 STATIC = Path(__file__).parent / "static"
 SINCE = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400}
@@ -130,7 +130,7 @@ async def config_page(request: web.Request) -> web.Response:
     return await render(
         request, "config.html.j2", runbooks=runtime.runbooks,
         channels=sorted(config.channels.values(), key=lambda c: c.name),
-        loaded_at=runtime.loaded_at, config_path=str(config.path), dry_run=config.dry_run,
+        loaded_at=runtime.loaded_at, config_path=str(config.path), dry_run=dry_run(request.app),
         operators=[op.name for op in config.auth.operators],
         last_reload=None if last is None else {"at": last[0], "ok": last[1].ok,
                                                "errors": last[1].errors,

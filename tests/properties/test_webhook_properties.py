@@ -33,7 +33,8 @@ names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_siz
 # would make generation, not the responder, the thing being measured).
 label_sets = st.dictionaries(names, text, max_size=6) | st.integers(200, 2000).map(
     lambda n: {f"label_{i}": f"value-{i}-ü\u2028" for i in range(n)})
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text
+json_scalars = (st.none() | st.booleans() | st.integers()
+                | st.floats(allow_nan=False, allow_infinity=False) | text)
 wrong = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3)
                      | st.dictionaries(text, inner, max_size=3), max_leaves=6)
 not_a_string_map = (st.none() | st.booleans() | st.integers() | text | st.lists(text, max_size=2)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from responder.config.durations import format_duration, parse_duration
+from responder.config.main import load_config
+from responder.errors import ConfigErrors
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -28,3 +32,16 @@ def test_what_prometheus_refuses_is_refused(text: str) -> None:
 @pytest.mark.parametrize("seconds", [0.25, 1, 59, 60, 61, 3600, 5400, 86399])
 def test_a_formatted_duration_parses_back(seconds: float) -> None:
     assert parse_duration(format_duration(seconds)) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(("section", "key"), [
+    ("limits", "header_timeout"), ("limits", "body_timeout"), ("limits", "idle_timeout"),
+    ("argo", "timeout"), ("state", "retention")])
+def test_a_zero_timeout_or_retention_in_the_config_is_refused_at_its_line(
+        tmp_path: Path, section: str, key: str) -> None:
+    path = tmp_path / "responder.yaml"
+    path.write_text(f"listen: 127.0.0.1:9095\n{section}:\n  {key}: 0s\n")
+    with pytest.raises(ConfigErrors) as refused:
+        load_config(path)
+    (error,) = [str(e) for e in refused.value.errors]
+    assert error.startswith(f"{path}:3: {section}.{key}: must be longer than"), error

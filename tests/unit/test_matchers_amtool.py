@@ -1,11 +1,14 @@
-"""``responder check`` and Alertmanager's own ``amtool`` agree on every matcher.
+"""``responder check`` and Alertmanager's own ``amtool`` agree on every matcher, and on
+which label values each one matches.
 
 Each matcher goes into a route of its own generated ``alertmanager.yml`` (``amtool
 check-config`` parses route matchers offline, as Alertmanager does at start) and into a
 runbook of one generated runbook file for ``responder check``; both verdicts, accept or
 refuse, must be the same for every one. The list holds what RE2 refuses and a backtracking
 engine takes (lookaround, backreferences, possessive quantifiers), what C++ RE2 takes and
-Go's regexp refuses, and ordinary valid matchers.
+Go's regexp refuses, and ordinary valid matchers. ``amtool config routes test`` then routes
+label values through one route per matcher, and the responder must match the same ones
+(``a)|(b`` included: Alertmanager compiles ``^(?:a)|(b)$``, which "abc" matches).
 """
 
 from __future__ import annotations
@@ -135,3 +138,37 @@ def test_responder_check_accepts_and_refuses_exactly_the_matchers_amtool_does(
                                      'job=~"(?<=a)b"'])
 def test_a_refused_regex_is_reported_at_its_file_and_line(tmp_path: Path, matcher: str) -> None:
     assert responder_verdicts(tmp_path, [matcher]) == [False]
+
+
+# Matching, not only parsing: Alertmanager routes each label value through every matcher.
+MATCHING = [
+    'job=~"(?i)ab|c"', 'job=~"a.*"', 'job!~"x+"', 'job=~"\\\\d+"', 'job=~"[[:alpha:]]+"',
+    'job=~"\\\\pL+"', 'job=~"é+"', 'job=~"a)|(b"', 'job=~""', 'job!=""', 'job=~"(?s:.)"',
+    'job=~"\\\\bx\\\\b"', 'job=~"(?U)a+?"', 'job="AB"', 'job!="c"', 'job=~"\\\\Qa.b\\\\E"',
+]
+VALUES = ["AB", "abc", "c", "a", "123", "é", "éé", "x", "xx", "b", "a.b", "axb", None]
+
+
+def test_responder_matches_each_label_value_as_alertmanager_routes_it(tmp_path: Path) -> None:
+    from responder.config.runbooks import parse_matcher
+
+    amtool = require_binary("amtool")
+    config = tmp_path / "routes.yml"
+    config.write_text(yaml.safe_dump({
+        "route": {"receiver": "none", "routes": [
+            {"receiver": f"m{i}", "matchers": [m], "continue": True}
+            for i, m in enumerate(MATCHING)]},
+        "receivers": [{"name": "none"}] + [{"name": f"m{i}"} for i in range(len(MATCHING))]}))
+    differ = []
+    for value in VALUES:
+        labels = ["other=1"] if value is None else [f"job={value}"]
+        result = subprocess.run([amtool, "config", "routes", "test",
+                                 f"--config.file={config}", *labels],
+                                capture_output=True, text=True, timeout=30, check=False)
+        assert result.returncode == 0, result.stderr
+        theirs = set(result.stdout.strip().split(",")) - {"none"}
+        ours = {f"m{i}" for i, m in enumerate(MATCHING)
+                if parse_matcher(m).matches({} if value is None else {"job": value})}
+        if theirs != ours:
+            differ.append((value, sorted(theirs ^ ours)))
+    assert differ == []
