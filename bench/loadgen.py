@@ -45,7 +45,15 @@ async def _post(session: aiohttp.ClientSession, url: str, body: str,
         return 0
 
 
+def _with_auth(headers: dict[str, str], auth: str) -> dict[str, str]:
+    return {**headers, "Authorization": auth} if auth else headers
+
+
 async def paced(args: argparse.Namespace, template: str, headers: dict[str, str]) -> dict[str, Any]:
+    """Request ``i`` goes to the ``i``-th ``--url`` in turn (several replicas), each with
+    its own ``--auth`` when several are given."""
+    auths = args.auth or [""]
+    targets = [(url, _with_auth(headers, auths[k % len(auths)])) for k, url in enumerate(args.url)]
     total = int(args.rate * args.duration)
     interval = 1.0 / args.rate
     statuses: Counter[int] = Counter()
@@ -59,7 +67,8 @@ async def paced(args: argparse.Namespace, template: str, headers: dict[str, str]
         async def one(i: int, due: float) -> None:
             sent = time.perf_counter()
             lag.append(sent - due)
-            status = await _post(session, args.url, fill(template, args.base_id + i), headers)
+            url, auth = targets[i % len(targets)]
+            status = await _post(session, url, fill(template, args.base_id + i), auth)
             end = time.perf_counter()
             statuses[status] += 1
             from_due.append(end - due)
@@ -103,7 +112,8 @@ async def count(args: argparse.Namespace, template: str, headers: dict[str, str]
         async def worker() -> None:
             for i in next_id:
                 started = time.perf_counter()
-                status = await _post(session, args.url, fill(template, args.base_id + i), headers)
+                status = await _post(session, args.url[0], fill(template, args.base_id + i),
+                                     _with_auth(headers, (args.auth or [""])[0]))
                 latencies.append(time.perf_counter() - started)
                 statuses[status] += 1
 
@@ -122,10 +132,12 @@ async def count(args: argparse.Namespace, template: str, headers: dict[str, str]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=["paced", "count"])
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url", required=True, action="append",
+                        help="paced: may repeat (requests go to each in turn)")
     parser.add_argument("--body", required=True, type=Path, help="body template file")
     parser.add_argument("--alerts", type=int, required=True, help="alerts per request")
-    parser.add_argument("--auth", default="", help="Authorization header value")
+    parser.add_argument("--auth", action="append", default=[],
+                        help="Authorization header value (one per --url, or one for all)")
     parser.add_argument("--base-id", type=lambda s: int(s, 0), default=0,
                         help="first request id (keeps runs' alerts distinct)")
     parser.add_argument("--rate", type=float, default=1000.0, help="paced: requests per second")
@@ -134,8 +146,6 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
     headers = {"Content-Type": "application/json"}
-    if args.auth:
-        headers["Authorization"] = args.auth
     template = args.body.read_text()
     run = paced if args.mode == "paced" else count
     print(json.dumps(asyncio.run(run(args, template, headers))), flush=True)

@@ -318,8 +318,7 @@ def _postgres_section(rows: list[dict[str, Any]] | None) -> list[str]:
         "server here, and the pipeline takes an alert's steps one after another, so one "
         "replica's processing rate is bound by round-trip latency, not by the database. "
         "Three replicas process in parallel, but on a 2-CPU machine they share the CPUs with "
-        "the server and the load generators (three of them in the open-loop row, which then "
-        "cannot send at the asked rate): read the three-replica rows as a floor.",
+        "the server and the load generator: read the three-replica rows as a floor.",
         "",
     ]
     return lines

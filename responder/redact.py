@@ -48,7 +48,6 @@ def _url_fragments(value: str) -> set[str]:
         found.add(parts.netloc.rsplit("@", 1)[0])
     path = parts.path.strip("/")
     if path:
-        found.add(parts.path)
         segments = [s for s in path.split("/") if s]
         for i, segment in enumerate(segments):
             # Credential-carrying segments look random (digits, capitals) or are long; the

@@ -49,6 +49,6 @@ def token_grams(token: str) -> list[str]:
 def chars(text: str) -> list[str]:
     """The character n-grams of each distinct word of already ``model_text``-ed text."""
     grams: list[str] = []
-    for token in set(tokens(text)):
+    for token in sorted(set(tokens(text))):  # sorted: the same matrix under any hash seed
         grams.extend(token_grams(token))
     return grams

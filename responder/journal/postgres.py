@@ -178,7 +178,7 @@ class PostgresJournal:
         # the WAL flush (synchronous_commit off: never corrupt, and after a crash of the
         # server the last moments' steps are redone, which every step allows), as the
         # SQLite journal does with synchronous=NORMAL.
-        self._ack_pool = self._make_pool(dsn, "responder-webhooks", pool_size // 2, None)
+        self._ack_pool = self._make_pool(dsn, "responder-webhooks", pool_size, None)
         self._pool = self._make_pool(dsn, "responder-journal", pool_size, _async_commit)
         self._listener: asyncio.Task[None] | None = None
         self._opened = False
@@ -320,11 +320,13 @@ class PostgresJournal:
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def _tx(self, *, read: bool = False,
-                  ack: bool = False) -> AsyncIterator[AsyncCursor[Any]]:
+    async def _tx(self, *, read: bool = False, ack: bool = False,
+                  pipeline: bool = False) -> AsyncIterator[AsyncCursor[Any]]:
         """One transaction (``read``: one statement, no BEGIN/COMMIT round trips; ``ack``:
-        committed durably, for what a webhook's 200 promises). Connection failures become
-        JournalUnavailable, and the server rolls the transaction back."""
+        committed durably, for what a webhook's 200 promises; ``pipeline``: statements are
+        sent without waiting for the ones before, only a fetch waits, so the body must
+        not read ``rowcount``). Connection failures become JournalUnavailable, and the
+        server rolls the transaction back."""
         if not self._opened:
             raise JournalUnavailable(f"journal unavailable: {self.shown} has not answered yet")
         pool = self._ack_pool if ack else self._pool
@@ -332,6 +334,9 @@ class PostgresJournal:
             async with pool.connection() as conn:
                 if read:
                     yield conn.cursor()
+                elif pipeline:
+                    async with conn.pipeline(), conn.transaction():
+                        yield conn.cursor()
                 else:
                     async with conn.transaction():
                         yield conn.cursor()
@@ -365,7 +370,9 @@ class PostgresJournal:
         alerts at once lock them in the same order (no deadlock): one inserts, the other
         counts a duplicate."""
         now = self.clock()
-        async with self._tx(ack=True) as cur:
+        # Pipelined: BEGIN goes with the sequence, the delivery row, its NOTIFY and COMMIT
+        # go together; three round trips a webhook, whatever its size.
+        async with self._tx(ack=True, pipeline=True) as cur:
             await cur.execute("SELECT nextval('delivery_ids')")
             row = await cur.fetchone()
             assert row is not None

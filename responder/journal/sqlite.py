@@ -233,9 +233,8 @@ class SqliteJournal:
             if reader is None or self._background is None:
                 return
             if self.full:
-                # A checkpoint writes too (it grows the database with the WAL's pages): it
-                # waits, like the pipeline, until there is room for the reserve again.
-                await loop.run_in_executor(self._background, self._recover_from_full)
+                # Only webhooks write now, until there is room for the reserve again.
+                await self._recover_space()
                 continue
             try:
                 _, frames, done = await loop.run_in_executor(
@@ -250,22 +249,46 @@ class SqliteJournal:
             except sqlite3.Error as exc:  # a failing disk also shows on the writes (503)
                 log.warning("journal checkpoint failed: %s", exc)
 
-    def _recover_from_full(self) -> None:
-        """Free space again (the reserve can be held once more): every writer resumes."""
+    async def _recover_space(self) -> None:
+        """Once space is freed: first move the WAL into the database and truncate it (a
+        journal that filled the disk before a checkpoint completed holds most of itself in
+        the WAL, and the pipeline resuming first would fill the disk again with no way to
+        checkpoint), then hold the reserve again and let every writer resume."""
+        loop = asyncio.get_running_loop()
+        if self._background is None or not await loop.run_in_executor(
+                self._background, self._room_back):
+            return
+        await self._truncate_wal_if_room()
+        await loop.run_in_executor(self._background, self._recover_from_full)
+
+    def _room_back(self) -> bool:
         reserve = self.reserve
         try:
             stat = os.statvfs(self.path.parent)
             room = stat.f_bavail * stat.f_frsize
         except OSError:
-            return
+            return False
         margin = 512 * 1024     # beyond the reserve, for the pipeline to make progress
-        if room < (reserve.size if reserve is not None else 0) + margin:
+        return room >= (reserve.size if reserve is not None else 0) + margin
+
+    def _recover_from_full(self) -> None:
+        """Free space again (the reserve can be held once more): every writer resumes."""
+        reserve = self.reserve
+        if not self._room_back():
             return
         if reserve is not None and not reserve.take():
             return
         self.full = False
         self.healthy = True
         log.warning("journal: free space again; processing resumes")
+
+    async def _truncate_wal_if_room(self) -> None:
+        if self._wal_bytes() == 0:
+            return
+        try:
+            await self._truncate_wal()
+        except sqlite3.Error as exc:
+            log.debug("journal: checkpoint while the disk is full: %s", exc)
 
     async def _truncate_wal(self) -> None:
         async with self._lock:
@@ -417,14 +440,13 @@ class SqliteJournal:
                         future.set_exception(error)
                 continue
             self.healthy = True
-            if self.full:
-                # Stored while full: room may be back; the sooner the others know, the
-                # sooner they resume (and the WAL is checkpointed, before webhooks fill it).
-                await asyncio.get_running_loop().run_in_executor(
-                    self._background, self._recover_from_full)
             for (_, _, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
+            if self.full:
+                # Stored while full: room may be back; the sooner the others know, the
+                # sooner they resume (and the WAL is checkpointed, before webhooks fill it).
+                await self._recover_space()
 
     async def _commit_deliveries(
         self, batch: list[tuple[AlertGroup, list[Rejected], asyncio.Future[DeliveryResult]]],

@@ -63,7 +63,11 @@ def test_every_credential_carrying_part_of_a_url_is_scrubbed() -> None:
     scrubbed = redactor.scrub(echoed)
     for part in ("T0ABCDEF1", "B0GHIJKL2", "xoxbSECRETtoken123456", "q-t0ken-99", "p4ssw0rd"):
         assert part not in scrubbed, scrubbed
-    assert scrubbed.startswith("no_service for <secret>, team <secret>"), scrubbed
+    assert scrubbed.startswith("no_service for /services/<secret>, team <secret>"), scrubbed
+    # A database name or a user name alone is no credential: it stays readable.
+    dsn = Redactor(["postgresql://responder:pw-s3cret-42@db:5432/responder"])
+    assert dsn.scrub("cannot reach postgresql://responder@db:5432/responder") == \
+        "cannot reach postgresql://responder@db:5432/responder"
     assert Redactor(["Bearer abcdef123456"]).scrub("got abcdef123456") == "got <secret>"
 
 
