@@ -127,12 +127,20 @@ class GuardedRequestHandler(RequestHandler):
     def handle_error(self, request: BaseRequest, status: int = 500,
                      exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
-        if isinstance(exc, ConnectionError):
+        if _client_gone(exc):
             log.debug("client %s went away during %s %s: %s", self._peer, request.method,
                       request.path, exc or "connection lost")
             self.force_close()
             return web.Response(status=400, text="client went away")
         return super().handle_error(request, status, exc, message)
+
+
+def _client_gone(exc: BaseException | None) -> bool:
+    """Whether a handler failed only because its client's connection is gone: reset by
+    the client, or closed by a reading deadline while the handler read the body (aiohttp's
+    payload stream then raises a bare ``RuntimeError("Connection closed.")``)."""
+    return isinstance(exc, ConnectionError) or (
+        isinstance(exc, RuntimeError) and str(exc) == "Connection closed.")
 
 
 class GuardedServer(web.Server):
