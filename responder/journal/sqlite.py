@@ -234,7 +234,7 @@ class SqliteJournal:
                 return
             if self.full:
                 # Only webhooks write now, until there is room for the reserve again.
-                await self._recover_space()
+                await self._recover_space(checkpoint_anyway=True)
                 continue
             try:
                 _, frames, done = await loop.run_in_executor(
@@ -249,17 +249,23 @@ class SqliteJournal:
             except sqlite3.Error as exc:  # a failing disk also shows on the writes (503)
                 log.warning("journal checkpoint failed: %s", exc)
 
-    async def _recover_space(self) -> None:
+    async def _recover_space(self, *, checkpoint_anyway: bool = False) -> None:
         """Once space is freed: first move the WAL into the database and truncate it (a
         journal that filled the disk before a checkpoint completed holds most of itself in
         the WAL, and the pipeline resuming first would fill the disk again with no way to
         checkpoint), then hold the reserve again and let every writer resume."""
         loop = asyncio.get_running_loop()
-        if self._background is None or not await loop.run_in_executor(
-                self._background, self._room_back):
+        if self._background is None:
             return
-        await self._truncate_wal_if_room()
-        await loop.run_in_executor(self._background, self._recover_from_full)
+        room = await loop.run_in_executor(self._background, self._room_back)
+        if room or checkpoint_anyway:
+            # Without room yet, the WAL may be what holds the space (only webhooks write
+            # while full): a checkpoint that fits gives it back, one that does not fails
+            # harmlessly and is tried again on the next pass.
+            await self._truncate_wal_if_room()
+            room = room or await loop.run_in_executor(self._background, self._room_back)
+        if room:
+            await loop.run_in_executor(self._background, self._recover_from_full)
 
     def _room_back(self) -> bool:
         reserve = self.reserve
