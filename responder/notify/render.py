@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Final
 
 import jinja2
+import msgspec
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from responder.config.channels import (
@@ -121,7 +122,8 @@ class NotificationContext:
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+    """A JSON-able copy of ``value`` (what a template may read; unknown types as text)."""
+    return msgspec.to_builtins(value, str_keys=True, enc_hook=str)
 
 
 def _common(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
