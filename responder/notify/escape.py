@@ -12,7 +12,6 @@ limits and the link check to what the templates produced.
 from __future__ import annotations
 
 import functools
-
 import re
 from typing import Any, Final
 from urllib.parse import urlsplit
