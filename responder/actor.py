@@ -115,13 +115,18 @@ class Actor:
         """Schedule the alert's actions. Escalations are added to ``escalations`` when
         given (the caller sends one message per group, see ``notify_escalations``)."""
         events: list[Event] = []
-        for decided in work.decision.runbooks:
-            p = decided.plan
-            context = attempt_context(group, work.alert, work.analysis, p)
-            if p.breaker_key and p.runbook.breaker is not None:
-                transition = await self.breakers.failure(
-                    p.breaker_key, context["breaker"], f"{work.alert.alertname} firing")
-                if transition == "opened":
+        contexts = [attempt_context(group, work.alert, work.analysis, d.plan)
+                    for d in work.decision.runbooks]
+        # The failure counts against every breaker the alert reaches, in one transaction.
+        guarded = [i for i, d in enumerate(work.decision.runbooks)
+                   if d.plan.breaker_key and d.plan.runbook.breaker is not None]
+        made = dict(zip(guarded, await self.breakers.failures(
+            [(str(work.decision.runbooks[i].plan.breaker_key), contexts[i]["breaker"],
+              f"{work.alert.alertname} firing") for i in guarded]), strict=True))
+        for i, decided in enumerate(work.decision.runbooks):
+            p, context = decided.plan, contexts[i]
+            if i in made and p.breaker_key:
+                if made[i] == "opened":
                     events.extend(await self.transitions.transition(p.breaker_key, "opened", context))
                     self.service.attempts_changed.set()   # on_open runs now
                 if decided.refusal is None and self.breakers.get(p.breaker_key).state == "open":
