@@ -319,7 +319,7 @@ class Actor:
     # -- helpers -----------------------------------------------------------------------
     async def state(self) -> State:
         """What a decision made now sees: the pause switch and the open breakers."""
-        return State(paused=await self.service.is_paused(),
+        return State(paused=await self.service.is_paused(older_than=self.service.PAUSES_FRESH),
                      open_breakers=_OpenBreakers(self.breakers))
 
 

@@ -35,7 +35,9 @@ class ReloadResult:
 
 
 class Service:
-    PAUSES_FRESH = 0.25   # seconds a decision may use the pauses read before
+    # Seconds a decision may use the pauses read before (a pause made here is seen at once,
+    # and the scheduler checks again before anything runs).
+    PAUSES_FRESH = 0.25
 
     def __init__(self, runtime: Runtime, journal: Journal, metrics: Metrics, *,
                  clock: Callable[[], float] = time.time) -> None:
@@ -98,11 +100,10 @@ class Service:
         for key, category, _text in await self.journal.corrections():
             self.corrections.add(key, category)
 
-    async def is_paused(self) -> bool:
-        """Whether a pause without matchers holds everything, as the journal had it at most
-        ``PAUSES_FRESH`` seconds ago (another replica may have paused; a pause made here is
-        seen at once, and the scheduler checks again before anything runs)."""
-        await self.refresh_pauses(older_than=self.PAUSES_FRESH)
+    async def is_paused(self, older_than: float = 0.0) -> bool:
+        """Whether a pause without matchers holds everything, as the journal has it now
+        (another replica may have paused), or had it at most ``older_than`` seconds ago."""
+        await self.refresh_pauses(older_than=older_than)
         return self.paused
 
     # -- pauses (held actions are released by the scheduler) ---------------------------

@@ -112,6 +112,7 @@ class SqliteJournal:
         self.reserve = (DiskReserve(path.with_name(path.name + "-reserve"), reserve_bytes)
                         if reserve_bytes > 0 else None)
         self.full = False
+        self._wal_checked_at = 0.0
         self._to_release: set[int] = set()
         self.clock = clock
         self.synchronous = synchronous
@@ -264,6 +265,16 @@ class SqliteJournal:
             # harmlessly and is tried again on the next pass.
             await self._truncate_wal_if_room()
             room = room or await loop.run_in_executor(self._background, self._room_back)
+            if not room and self.reserve is not None and self.reserve.held \
+                    and self._wal_bytes() > self.reserve.size:
+                # Still none, and the WAL holds the disk: its checkpoint needs room to move
+                # pages into the database. It gets the reserve, which the truncated WAL
+                # gives back many times over (the reserve is held again once it fits).
+                log.warning("journal: the WAL holds the full disk; its checkpoint gets the "
+                            "disk reserve")
+                self.reserve.release()
+                await self._truncate_wal_if_room()
+                room = await loop.run_in_executor(self._background, self._room_back)
         if room:
             await loop.run_in_executor(self._background, self._recover_from_full)
 
@@ -303,6 +314,22 @@ class SqliteJournal:
                 return
             await asyncio.get_running_loop().run_in_executor(
                 committer, _checkpoint, db, "TRUNCATE")
+
+    async def _keep_wal_small(self) -> None:
+        """Before a write of the pipeline, the scheduler or the outbox: a WAL past its limit
+        is truncated first. The checkpoint loop looks once a second, and a pipeline catching
+        up on a small volume would fill it with WAL in less than that; then the WAL holds
+        the space its own checkpoint needs, and nothing can be written any more."""
+        now = time.monotonic()
+        if now - self._wal_checked_at < 0.05:
+            return
+        self._wal_checked_at = now
+        if self._wal_bytes() <= self._wal_limit():
+            return
+        try:
+            await self._truncate_wal()
+        except sqlite3.Error as exc:  # a failing disk also shows on the write that follows
+            log.debug("journal: checkpoint before a write failed: %s", exc)
 
     def _wal_limit(self) -> int:
         """``WAL_LIMIT``, or a quarter of the free space when that is less: on a small
@@ -390,6 +417,7 @@ class SqliteJournal:
             await asyncio.sleep(0)   # let waiting requests in between the pipeline's steps
         if self.full:
             raise JournalFull("journal full: waiting for free space (webhooks first)")
+        await self._keep_wal_small()
         async with self._lock:
             if self._to_release:
                 ids, self._to_release = sorted(self._to_release), set()

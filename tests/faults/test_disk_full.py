@@ -16,7 +16,7 @@ import pytest
 from tests.e2e.procs import wait_for
 from tests.faults.conftest import Load, Responder, instance, journal_rows
 
-DISK = "16m"
+DISK = "32m"
 RESERVE = 1024 * 1024
 
 
@@ -59,7 +59,7 @@ def test_a_full_disk_answers_503_then_stores_webhooks_first_once_space_is_freed(
     r = Responder(tmp_path, state={"path": str(small_disk / "state.db"),
                                    "reserve_bytes": RESERVE})
     ballast = small_disk / "ballast"      # what the operator will delete to make room
-    ballast.write_bytes(b"\1" * 6 * 1024 * 1024)
+    ballast.write_bytes(b"\1" * 12 * 1024 * 1024)
     responder.append(r.start())
     assert (small_disk / "state.db-reserve").stat().st_size == RESERVE
     with Load(r.url, per_post=20, interval=0.05) as load:
@@ -87,7 +87,7 @@ def test_a_full_disk_answers_503_then_stores_webhooks_first_once_space_is_freed(
     assert acked <= stored, len(acked - stored)
     wait_for(lambda: not journal_rows(small_disk / "state.db",
                                       "SELECT 1 FROM receipts WHERE state = 'pending' LIMIT 1"),
-             60, "the backlog processed", (r.proc,) if r.proc else ())
+             120, "the backlog processed", (r.proc,) if r.proc else ())
     assert (small_disk / "state.db-reserve").exists()
     log = r.log()
     assert "Traceback" not in log and "the disk is full" in log and "processing resumes" in log
