@@ -79,6 +79,7 @@ from responder.model import AlertGroup, Rejected
 
 T = TypeVar("T")
 log = logging.getLogger("responder.journal")
+_Pending = tuple[AlertGroup, list[Rejected], "asyncio.Future[DeliveryResult]"]
 
 CHANNEL = "responder"
 _TABLES = ("deliveries", "receipts", "events", "attempts", "breakers", "outbox", "flags",
@@ -88,9 +89,37 @@ _TABLES = ("deliveries", "receipts", "events", "attempts", "breakers", "outbox",
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
 RETENTION_LOCK = 0x7265_7374   # pg_try_advisory_xact_lock key of a prune pass ("rest")
 
+# A round of a webhook batch's receipts: one row per (instance, status), locked in the
+# order Python sorts them (COLLATE "C" is code point order), whatever the database's
+# collation, so every replica takes the rows' locks in one order.
+_UPSERT_RECEIPTS = (
+    "INSERT INTO receipts (instance, status, fingerprint, alertname, alert, delivery_id, "
+    "received_at, last_delivery_at) SELECT i, s, f, n, a, d, %s, %s FROM unnest("
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[], %s::bigint[]) AS t(i, s, f, n, a, d) "
+    'ORDER BY i COLLATE "C", s COLLATE "C" '
+    "ON CONFLICT (instance, status) DO UPDATE SET deliveries = receipts.deliveries + 1, "
+    "last_delivery_at = excluded.received_at RETURNING id, delivery_id, instance, status")
+_INSERT_EVENTS = (
+    "INSERT INTO events (ts, kind, receipt_id, instance, runbook, action, target, outcome, "
+    "detail) SELECT ts, kind, r, i, rb, a, tg, o, d FROM unnest(%s::float8[], %s::text[], "
+    "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[]) "
+    "WITH ORDINALITY "
+    "AS t(ts, kind, r, i, rb, a, tg, o, d, n) ORDER BY n")
+_INSERT_DELIVERIES = (
+    "WITH d AS (INSERT INTO deliveries (id, group_key, envelope, received_at, new_receipts, "
+    "dup_receipts, state, finished_at) SELECT i, g, e, %s, n, u, s, f FROM unnest("
+    "%s::bigint[], %s::text[], %s::bytea[], %s::bytea[], %s::bytea[], %s::text[], "
+    "%s::float8[]) AS t(i, g, e, n, u, s, f) RETURNING state) "
+    "SELECT pg_notify(%s, 'delivery') FROM (SELECT 1 FROM d WHERE state = 'pending' LIMIT 1) p")
+
 
 async def _async_commit(conn: AsyncConnection[Any]) -> None:
     await conn.execute("SET synchronous_commit TO off")
+
+
+class _Refused(JournalUnavailable):
+    """The server refused a statement (the database itself is fine): a constraint, a
+    deadlock with another replica, a value it cannot store."""
 
 
 def _lost(exc: BaseException) -> bool:
@@ -158,6 +187,8 @@ class PostgresJournal:
     takes it again."""
 
     POOL_WAIT = 2.0        # seconds a transaction waits for a connection before giving up
+    FLUSHERS = 2           # group commits of webhooks in flight at once: one writes, one flushes
+    BATCH_ALERTS = 2000    # alerts in one group commit of webhooks, at most (one delivery more)
     CONNECT_TIMEOUT = 5    # seconds to establish one connection
 
     def __init__(self, dsn: str, *, clock: Callable[[], float] = time.time,
@@ -181,6 +212,8 @@ class PostgresJournal:
         self._ack_pool = self._make_pool(dsn, "responder-webhooks", pool_size, None)
         self._pool = self._make_pool(dsn, "responder-journal", pool_size, _async_commit)
         self._listener: asyncio.Task[None] | None = None
+        self._batch: list[_Pending] = []
+        self._flushers: set[asyncio.Task[None]] = set()
         self._opened = False
 
     def _make_pool(self, dsn: str, name: str, size: int,
@@ -279,6 +312,9 @@ class PostgresJournal:
                         "%d messages", self.owner, *counts)
 
     async def close(self) -> None:
+        if self._flushers:
+            # Webhooks waiting for a commit get their answer from it first.
+            await asyncio.gather(*self._flushers, return_exceptions=True)
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
@@ -344,7 +380,7 @@ class PostgresJournal:
             if _lost(exc):
                 self.healthy = False
                 raise JournalUnavailable(f"journal unavailable: {self._scrub(exc)}") from None
-            raise JournalUnavailable(f"journal write failed: {self._scrub(exc)}") from None
+            raise _Refused(f"journal write failed: {self._scrub(exc)}") from None
         except OSError as exc:
             self.healthy = False
             raise JournalUnavailable(f"journal unavailable: {self._scrub(exc)}") from None
@@ -357,62 +393,129 @@ class PostgresJournal:
     @staticmethod
     async def _insert_events(cur: AsyncCursor[Any], events: Iterable[Event], now: float) -> None:
         rows = _event_rows(events, now)
-        if rows:
-            await cur.executemany(
+        if len(rows) == 1:
+            await cur.execute(
                 "INSERT INTO events (ts, kind, receipt_id, instance, runbook, action, target, "
-                "outcome, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+                "outcome, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows[0])
+        elif rows:
+            # One statement for all of them, in their order (ids ascend as they are given).
+            await cur.execute(_INSERT_EVENTS, list(map(list, zip(*rows, strict=True))))
 
-    # -- receipts and deliveries -------------------------------------------------------
+    # -- receipts and deliveries (group commit) ----------------------------------------
     async def record_delivery(self, group: AlertGroup, rejected: list[Rejected]) -> DeliveryResult:
-        """Journal a webhook delivery; returns once its rows are committed.
+        """Journal a webhook delivery; returns once its rows are committed durably.
+
+        Webhooks that arrive while a commit is in flight are written together in the next
+        transaction (group commit): one WAL flush and a handful of round trips for all of
+        them, where a transaction each paid both per webhook."""
+        if not self._opened:
+            raise JournalUnavailable(f"journal unavailable: {self.shown} has not answered yet")
+        future: asyncio.Future[DeliveryResult] = asyncio.get_running_loop().create_future()
+        self._batch.append((group, rejected, future))
+        if len(self._flushers) < self.FLUSHERS:
+            task = asyncio.create_task(self._flush_loop(), name="journal-webhooks")
+            self._flushers.add(task)
+            task.add_done_callback(self._flushers.discard)
+        return await future
+
+    async def _flush_loop(self) -> None:
+        while self._batch:
+            batch: list[_Pending] = []
+            size = 0
+            while self._batch and (not batch or size + len(self._batch[0][0].alerts)
+                                   <= self.BATCH_ALERTS):
+                item = self._batch.pop(0)
+                batch.append(item)
+                size += len(item[0].alerts)
+            try:
+                results = await self._commit_deliveries(batch)
+            except _Refused as exc:
+                # One request's rows may be what the server refused (or a deadlock with
+                # another replica chose this batch): each alone, so only that one fails.
+                if len(batch) == 1:
+                    self._fail(batch, exc)
+                for item in batch if len(batch) > 1 else ():
+                    await self._commit_alone(item)
+                continue
+            except JournalUnavailable as exc:
+                self._fail(batch, exc)
+                continue
+            except BaseException as exc:
+                self._fail(batch, JournalUnavailable(f"journal unavailable: {self._scrub(exc)}"))
+                raise
+            for (_, _, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _commit_alone(self, item: _Pending) -> None:
+        try:
+            (result,) = await self._commit_deliveries([item])
+        except JournalUnavailable as exc:
+            self._fail([item], exc)
+        else:
+            if not item[2].done():
+                item[2].set_result(result)
+
+    @staticmethod
+    def _fail(batch: Sequence[_Pending], exc: JournalUnavailable) -> None:
+        for _, _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
+
+    async def _commit_deliveries(self, batch: Sequence[_Pending]) -> list[DeliveryResult]:
+        """The batch in one durable transaction, a statement per table whatever its size.
 
         Receipts are upserted in (instance, status) order, so two replicas writing the same
         alerts at once lock them in the same order (no deadlock): one inserts, the other
-        counts a duplicate."""
+        counts a duplicate. An alert that comes twice in one batch (Alertmanager's peers
+        send the same group) is upserted in a second round, as the later delivery's
+        duplicate, since one statement may not change a row twice."""
         now = self.clock()
-        # Pipelined: BEGIN goes with the sequence, the delivery row, its NOTIFY and COMMIT
-        # go together; three round trips a webhook, whatever its size.
-        async with self._tx(ack=True, pipeline=True) as cur:
-            await cur.execute("SELECT nextval('delivery_ids')")
-            row = await cur.fetchone()
-            assert row is not None
-            delivery_id = int(row[0])
-            order = sorted(range(len(group.alerts)),
-                           key=lambda i: (group.alerts[i].instance, group.alerts[i].status))
-            kinds: dict[int, tuple[bool, int]] = {}
-            if order:
-                # One round trip for every receipt (psycopg's pipeline), results in order.
-                await cur.executemany(
-                    "INSERT INTO receipts (instance, status, fingerprint, alertname, alert, "
-                    "delivery_id, received_at, last_delivery_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (instance, status) DO UPDATE SET "
-                    "deliveries = receipts.deliveries + 1, last_delivery_at = excluded.received_at "
-                    "RETURNING id, delivery_id",
-                    [(a.instance, a.status, a.fingerprint, a.alertname, _json_encode(a),
-                      delivery_id, now, now) for a in (group.alerts[i] for i in order)],
-                    returning=True)
-                for i in order:
-                    got = await cur.fetchone()
-                    assert got is not None
-                    kinds[i] = (got[1] == delivery_id, int(got[0]))
-                    cur.nextset()
-            new = [kinds[i][1] for i in range(len(group.alerts)) if kinds[i][0]]
-            dup = [kinds[i][1] for i in range(len(group.alerts)) if not kinds[i][0]]
+        async with self._tx(ack=True) as cur:
+            await cur.execute("SELECT nextval('delivery_ids') FROM generate_series(1, %s)",
+                              (len(batch),))
+            ids = sorted(int(r[0]) for r in await cur.fetchall())
+            rounds: list[list[tuple[int, int]]] = []   # (batch index, alert index)
+            seen: dict[tuple[str, str], int] = {}
+            for b, (group, _, _) in enumerate(batch):
+                for i, alert in enumerate(group.alerts):
+                    key = (alert.instance, alert.status)
+                    n = seen[key] = seen.get(key, -1) + 1
+                    if n == len(rounds):
+                        rounds.append([])
+                    rounds[n].append((b, i))
+            got: dict[tuple[int, int], tuple[bool, int]] = {}
+            for members in rounds:
+                alerts = [(batch[b][0].alerts[i], ids[b]) for b, i in members]
+                await cur.execute(_UPSERT_RECEIPTS, (
+                    now, now, [a.instance for a, _ in alerts], [a.status for a, _ in alerts],
+                    [a.fingerprint for a, _ in alerts], [a.alertname for a, _ in alerts],
+                    [_json_encode(a) for a, _ in alerts], [d for _, d in alerts]))
+                by_key = {(inst, status): (int(rid), int(did))
+                          for rid, did, inst, status in await cur.fetchall()}
+                for (b, i), (alert, did) in zip(members, alerts, strict=True):
+                    rid, owner = by_key[(alert.instance, alert.status)]
+                    got[(b, i)] = (owner == did, rid)
             await self._insert_events(cur, [
                 Event(kind="rejected", outcome="invalid",
                       detail={"group_key": group.group_key, "index": item.index,
-                              "path": item.path, "error": item.error}) for item in rejected], now)
-            done = not (new or dup)
-            await cur.execute(
-                "INSERT INTO deliveries (id, group_key, envelope, received_at, new_receipts, "
-                "dup_receipts, state, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (delivery_id, group.group_key, _json_encode(group.to_dict(with_alerts=False)),
-                 now, _json_encode(new), _json_encode(dup), "done" if done else "pending",
-                 now if done else None))
-            if not done:
-                await self._notify(cur, "delivery")
-        return DeliveryResult(delivery_id, len(new), len(dup))
+                              "path": item.path, "error": item.error})
+                for group, rejected, _ in batch for item in rejected], now)
+            results, rows = [], []
+            for b, (group, _, _) in enumerate(batch):
+                kinds = [got[(b, i)] for i in range(len(group.alerts))]
+                new = [rid for is_new, rid in kinds if is_new]
+                dup = [rid for is_new, rid in kinds if not is_new]
+                done = not kinds
+                rows.append((ids[b], group.group_key,
+                             _json_encode(group.to_dict(with_alerts=False)), _json_encode(new),
+                             _json_encode(dup), "done" if done else "pending",
+                             now if done else None))
+                results.append(DeliveryResult(ids[b], len(new), len(dup)))
+            # The NOTIFY rides on the same statement, sent at commit when any is pending.
+            await cur.execute(_INSERT_DELIVERIES, (now, *map(list, zip(*rows, strict=True)),
+                                                   CHANNEL))
+        return results
 
     async def record_rejection(self, detail: dict[str, Any]) -> None:
         now = self.clock()
