@@ -356,13 +356,16 @@ class PostgresJournal:
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def _tx(self, *, read: bool = False, ack: bool = False,
-                  pipeline: bool = False) -> AsyncIterator[AsyncCursor[Any]]:
-        """One transaction (``read``: one statement, no BEGIN/COMMIT round trips; ``ack``:
-        committed durably, for what a webhook's 200 promises; ``pipeline``: statements are
-        sent without waiting for the ones before, only a fetch waits, so the body must
-        not read ``rowcount``). Connection failures become JournalUnavailable, and the
-        server rolls the transaction back."""
+    async def _tx(self, *, read: bool = False,
+                  ack: bool = False) -> AsyncIterator[AsyncCursor[Any]]:
+        """One transaction (``read``: one statement, no BEGIN/COMMIT round trips, which
+        also serves a write that is one statement, its NOTIFY in it too; ``ack``:
+        committed durably, for what a webhook's 200 promises). Connection failures become
+        JournalUnavailable, and the server rolls the transaction back.
+
+        Not psycopg's pipeline mode: while it waits for results it polls a socket that is
+        always writable, and the event loop spins for as long as the server takes (a
+        durable commit's WAL flush, above all)."""
         if not self._opened:
             raise JournalUnavailable(f"journal unavailable: {self.shown} has not answered yet")
         pool = self._ack_pool if ack else self._pool
@@ -370,9 +373,6 @@ class PostgresJournal:
             async with pool.connection() as conn:
                 if read:
                     yield conn.cursor()
-                elif pipeline:
-                    async with conn.pipeline(), conn.transaction():
-                        yield conn.cursor()
                 else:
                     async with conn.transaction():
                         yield conn.cursor()
@@ -599,40 +599,68 @@ class PostgresJournal:
         return queued
 
     async def finish_deliveries(self, finished: Sequence[FinishedDelivery]) -> list[int]:
+        """All of them in one transaction of a few statements, whatever their number: the
+        deliveries' rows first (one another owner holds now, our lease having run out and
+        it being claimed again, is left to that owner and nothing of it is written), then
+        every receipt, message and event of the others, one statement per table."""
         if not finished:
             return []
         now = self.clock()
         async with self._tx() as cur:
-            queued = [await self._finish(cur, f, now) for f in finished]
-            if any(queued):
+            await cur.execute(
+                "UPDATE deliveries SET state = 'done', finished_at = %s, owner = NULL, "
+                "lease_until = NULL WHERE id = ANY(%s) AND state = 'pending' AND "
+                "(owner IS NULL OR owner = %s) RETURNING id",
+                (now, [f.delivery_id for f in finished], self.owner))
+            held = {int(r[0]) for r in await cur.fetchall()}
+            kept: list[int] = []
+            for k, f in enumerate(finished):
+                if f.delivery_id in held:
+                    held.discard(f.delivery_id)
+                    kept.append(k)
+                else:
+                    log.warning("delivery %d is no longer held by %s; its results are dropped",
+                                f.delivery_id, self.owner)
+            mine = [finished[k] for k in kept]
+            receipts = {rid: (state, _json_encode(analysis), _json_encode(runbooks))
+                        for f in mine for rid, state, analysis, runbooks in f.receipts}
+            if receipts:
+                await cur.execute(
+                    "UPDATE receipts SET state = t.s, analysis = t.a, runbooks = t.r FROM "
+                    "unnest(%s::bigint[], %s::text[], %s::bytea[], %s::bytea[]) AS t(i, s, a, r) "
+                    "WHERE receipts.id = t.i",
+                    (list(receipts), *map(list, zip(*receipts.values(), strict=True))))
+            messages = [m for f in mine for m in f.messages]
+            queued = await self._enqueue_many(cur, messages, now)
+            events: list[Event] = []
+            counts = [0] * len(finished)
+            for k in kept:
+                events.extend(finished[k].events)
+                for m in finished[k].messages:
+                    new = queued.pop(m.dedup, None) is not None
+                    counts[k] += new
+                    events.append(replace(m.event, outcome="queued" if new else "duplicate"))
+            await self._insert_events(cur, events, now)
+            if any(counts):
                 await self._notify(cur, "outbox")
-        return queued
+        return counts
 
-    async def _finish(self, cur: AsyncCursor[Any], f: FinishedDelivery, now: float) -> int:
-        # The delivery's row first: a delivery another owner holds now (our lease ran
-        # out and it was claimed again) is left to that owner, and nothing is written.
+    @staticmethod
+    async def _enqueue_many(cur: AsyncCursor[Any], messages: Sequence[OutboxMessage],
+                            now: float) -> dict[str, int]:
+        """Queue each message once (``dedup`` is unique), in one statement; the dedup keys
+        queued now, with their ids (a key given twice is queued by its first)."""
+        if not messages:
+            return {}
         await cur.execute(
-            "UPDATE deliveries SET state = 'done', finished_at = %s, owner = NULL, "
-            "lease_until = NULL WHERE id = %s AND state = 'pending' AND (owner IS NULL OR "
-            "owner = %s)", (now, f.delivery_id, self.owner))
-        if cur.rowcount != 1:
-            log.warning("delivery %d is no longer held by %s; its results are dropped",
-                        f.delivery_id, self.owner)
-            return 0
-        if f.receipts:
-            await cur.executemany(
-                "UPDATE receipts SET state = %s, analysis = %s, runbooks = %s WHERE id = %s",
-                [(state, _json_encode(analysis), _json_encode(runbooks), rid)
-                 for rid, state, analysis, runbooks in f.receipts])
-        queued = 0
-        events = list(f.events)
-        for m in f.messages:
-            new = await self._enqueue(cur, m.channel, m.dedup, m.message, m.fallback,
-                                      m.receipt_id, now, now)
-            queued += new
-            events.append(replace(m.event, outcome="queued" if new else "duplicate"))
-        await self._insert_events(cur, events, now)
-        return queued
+            "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
+            "created_at) SELECT c, d, m, f, r, %s, %s FROM unnest(%s::text[], %s::text[], "
+            "%s::bytea[], %s::text[], %s::bigint[]) WITH ORDINALITY AS t(c, d, m, f, r, n) "
+            "ORDER BY n ON CONFLICT (dedup) DO NOTHING RETURNING dedup, id",
+            (now, now, [m.channel for m in messages], [m.dedup for m in messages],
+             [_json_encode(m.message) for m in messages], [m.fallback for m in messages],
+             [m.receipt_id for m in messages]))
+        return {str(d): int(i) for d, i in await cur.fetchall()}
 
     # -- events ------------------------------------------------------------------------
     async def add_events(self, events: Iterable[Event]) -> None:
@@ -724,32 +752,35 @@ class PostgresJournal:
         params: dict[str, Any], due_at: float, receipt_id: int | None,
         context: dict[str, Any], state: str = "scheduled",
     ) -> Attempt | None:
-        async with self._tx() as cur:
+        # One statement, its own transaction: the NOTIFY (a new scheduled attempt wakes
+        # every scheduler) goes with the row it announces.
+        wake = ", pg_notify(%s, 'attempt')" if state == "scheduled" else ", %s"
+        async with self._tx(read=True) as cur:
             await cur.execute(
-                "INSERT INTO attempts (instance, runbook, target, n, action, params, due_at, "
-                "state, receipt_id, context) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                f"ON CONFLICT (instance, runbook, target, n) DO NOTHING RETURNING {_ATTEMPT_COLS}",
+                "WITH a AS (INSERT INTO attempts (instance, runbook, target, n, action, params, "
+                "due_at, state, receipt_id, context) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s) ON CONFLICT (instance, runbook, target, n) DO NOTHING RETURNING "
+                f"{_ATTEMPT_COLS}) SELECT {_ATTEMPT_COLS}{wake} FROM a",
                 (instance, runbook, target, n, action, _json_encode(params), due_at, state,
-                 receipt_id, _json_encode(context)))
+                 receipt_id, _json_encode(context), CHANNEL))
             row = await cur.fetchone()
-            if row is not None and state == "scheduled":
-                await self._notify(cur, "attempt")
             return _attempt(row) if row else None
 
     async def due_attempts(self, now: float, limit: int = 50) -> list[Attempt]:
         async with self._tx(read=True) as cur:
+            # Two index scans (state, due_at), not one scan of every attempt ever made.
             await cur.execute(
-                f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE (state = 'scheduled' AND due_at <= %s) "
-                "OR (state = 'running' AND lease_until < %s) ORDER BY due_at, id LIMIT %s",
-                (now, now, limit))
+                f"(SELECT {_ATTEMPT_COLS} FROM attempts WHERE state = 'scheduled' AND due_at <= %s "
+                f"ORDER BY due_at, id LIMIT %s) UNION ALL (SELECT {_ATTEMPT_COLS} FROM attempts "
+                "WHERE state = 'running' AND lease_until < %s ORDER BY due_at, id LIMIT %s) "
+                "ORDER BY due_at, id LIMIT %s", (now, limit, now, limit, limit))
             return [_attempt(r) for r in await cur.fetchall()]
 
     async def next_attempt_due(self) -> float | None:
         async with self._tx(read=True) as cur:
             await cur.execute(
-                "SELECT MIN(CASE WHEN state = 'scheduled' THEN due_at ELSE lease_until END) "
-                "FROM attempts WHERE state = 'scheduled' OR (state = 'running' "
-                "AND lease_until IS NOT NULL)")
+                "SELECT LEAST((SELECT MIN(due_at) FROM attempts WHERE state = 'scheduled'), "
+                "(SELECT MIN(lease_until) FROM attempts WHERE state = 'running'))")
             row = await cur.fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
@@ -785,7 +816,7 @@ class PostgresJournal:
         """Running under this owner's lease, or False: the row is taken with SKIP LOCKED,
         so a replica racing for the same attempt gets False at once instead of waiting."""
         now = self.clock()
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute(
                 "UPDATE attempts SET state = 'running', owner = %s, lease_until = %s "
                 "WHERE id = (SELECT id FROM attempts WHERE id = %s AND ((state = 'scheduled' "
@@ -807,12 +838,11 @@ class PostgresJournal:
         if expect_state is not None:
             sql += " AND state = %s"
             args = (*args, expect_state)
-        async with self._tx() as cur:
-            await cur.execute(sql, args)
-            changed = cur.rowcount == 1
-            if changed and state == "scheduled":
-                await self._notify(cur, "attempt")
-            return changed
+        wake = ", pg_notify(%s, 'attempt')" if state == "scheduled" else ", %s"
+        async with self._tx(read=True) as cur:
+            await cur.execute(f"WITH u AS ({sql} RETURNING id) SELECT id{wake} FROM u",
+                              (*args, CHANNEL))
+            return len(await cur.fetchall()) == 1
 
     async def retry_attempt(self, attempt_id: int, *, due_at: float, tries: int) -> None:
         async with self._tx() as cur:
@@ -870,36 +900,30 @@ class PostgresJournal:
                       fallback: str | None, receipt_id: int | None,
                       next_at: float | None = None) -> bool:
         now = self.clock()
-        async with self._tx() as cur:
-            queued = await self._enqueue(cur, channel, dedup, message, fallback, receipt_id,
-                                         now if next_at is None else next_at, now)
-            if queued:
-                await self._notify(cur, "outbox")
-            return queued
-
-    @staticmethod
-    async def _enqueue(cur: AsyncCursor[Any], channel: str, dedup: str, message: dict[str, Any],
-                       fallback: str | None, receipt_id: int | None, next_at: float,
-                       now: float) -> bool:
-        await cur.execute(
-            "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
-            "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dedup) DO NOTHING",
-            (channel, dedup, _json_encode(message), fallback, receipt_id, next_at, now))
-        return cur.rowcount == 1
+        async with self._tx(read=True) as cur:
+            await cur.execute(
+                "WITH o AS (INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, "
+                "next_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dedup) "
+                "DO NOTHING RETURNING id) SELECT id, pg_notify(%s, 'outbox') FROM o",
+                (channel, dedup, _json_encode(message), fallback, receipt_id,
+                 now if next_at is None else next_at, now, CHANNEL))
+            return len(await cur.fetchall()) == 1
 
     async def due_outbox(self, now: float, limit: int = 50) -> list[OutboxItem]:
         async with self._tx(read=True) as cur:
+            # Two index scans (state, next_at), not one scan of every message ever sent.
             await cur.execute(
-                f"SELECT {_OUTBOX_COLS} FROM outbox WHERE (state = 'pending' AND next_at <= %s) "
-                "OR (state = 'sending' AND lease_until < %s) ORDER BY next_at, id LIMIT %s",
-                (now, now, limit))
+                f"(SELECT {_OUTBOX_COLS} FROM outbox WHERE state = 'pending' AND next_at <= %s "
+                f"ORDER BY next_at, id LIMIT %s) UNION ALL (SELECT {_OUTBOX_COLS} FROM outbox "
+                "WHERE state = 'sending' AND lease_until < %s ORDER BY next_at, id LIMIT %s) "
+                "ORDER BY next_at, id LIMIT %s", (now, limit, now, limit, limit))
             return [_outbox(r) for r in await cur.fetchall()]
 
     async def next_outbox_due(self) -> float | None:
         async with self._tx(read=True) as cur:
             await cur.execute(
-                "SELECT MIN(CASE WHEN state = 'sending' THEN lease_until ELSE next_at END) "
-                "FROM outbox WHERE state IN ('pending', 'sending')")
+                "SELECT LEAST((SELECT MIN(next_at) FROM outbox WHERE state = 'pending'), "
+                "(SELECT MIN(lease_until) FROM outbox WHERE state = 'sending'))")
             row = await cur.fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
@@ -911,7 +935,7 @@ class PostgresJournal:
         if not item_ids:
             return []
         now = self.clock()
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute(
                 "UPDATE outbox SET state = 'sending', owner = %s, lease_until = %s "
                 "WHERE id IN (SELECT id FROM outbox WHERE id = ANY(%s) AND ((state = 'pending' "
@@ -931,13 +955,18 @@ class PostgresJournal:
         if not updates:
             return
         now = self.clock()
+        # One statement; an item given twice ends as its last update says.
+        last = {u.item_id: u for u in updates}
         async with self._tx() as cur:
-            await cur.executemany(
-                "UPDATE outbox SET state = %s, tries = %s, next_at = COALESCE(%s, next_at), "
-                "last_error = %s, sent_at = CASE WHEN %s = 'sent' THEN %s ELSE sent_at END, "
-                "owner = NULL, lease_until = NULL WHERE id = %s",
-                [(u.state, u.tries, u.next_at, u.error, u.state, now, u.item_id)
-                 for u in updates])
+            await cur.execute(
+                "UPDATE outbox SET state = t.s, tries = t.t, next_at = COALESCE(t.n, "
+                "outbox.next_at), last_error = t.e, sent_at = CASE WHEN t.s = 'sent' THEN %s "
+                "ELSE outbox.sent_at END, owner = NULL, lease_until = NULL FROM unnest("
+                "%s::bigint[], %s::text[], %s::int[], %s::float8[], %s::text[]) AS t(i, s, t, n, e) "
+                "WHERE outbox.id = t.i",
+                (now, list(last), [u.state for u in last.values()],
+                 [u.tries for u in last.values()], [u.next_at for u in last.values()],
+                 [u.error for u in last.values()]))
             await self._insert_events(cur, [e for u in updates for e in u.events], now)
             if any(u.state == "pending" for u in updates):
                 await self._notify(cur, "outbox")
