@@ -11,7 +11,9 @@ database, or a new SQLite file), so none inherits another's backlog:
   split over the replicas): ingest in alerts/s, then *processed*, alerts analysed,
   matched and planned per second from the first request until the backlog is empty, and
   the statements and transactions the database ran per alert meanwhile (the responder's
-  role only: the probes of this script run as another role and are left out);
+  role only: the probes of this script run as another role and are left out), and the
+  CPU the replicas and the server used per alert while the webhooks came in and until
+  every alert was processed (on a shared machine a rate says little; CPU time does);
 - *50 alerts/request*: ``--pg-alerts`` new alerts the same way, ingest only;
 - *paced*: open loop at ``--paced-alerts`` alerts/s for up to 6 s, once with 1 alert and
   once with 50 alerts per request (one generator, each request to the next replica in
@@ -25,6 +27,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import itertools
+import os
 import sqlite3
 import sys
 import time
@@ -120,6 +123,54 @@ def postgres_phase(run: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _server_pids(server: PostgresServer | None) -> list[int]:
+    """The postmaster of ``server`` and its children (backends, WAL writer, ...)."""
+    if server is None:
+        return []
+    try:
+        postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+class Cpu:
+    """CPU seconds of the replicas and of the database server between ``start`` and now:
+    what a rate cannot say on a machine shared with other work."""
+
+    def __init__(self, started: list[Any], server: PostgresServer | None) -> None:
+        self.replicas = [s[0].pid for s in started]
+        self.server = server
+        self.base = self.now()
+
+    def now(self) -> tuple[float, float]:
+        return _cpu(self.replicas), _cpu(_server_pids(self.server))
+
+    def per_alert(self, alerts: int) -> dict[str, float]:
+        replicas, server = self.now()
+        return {"responder_ms": round((replicas - self.base[0]) * 1000 / max(1, alerts), 3),
+                "server_ms": round((server - self.base[1]) * 1000 / max(1, alerts), 3)}
+
+
 def _fresh(server: PostgresServer | None, names: Iterator[str]) -> Store:
     return Store(server, next(names))
 
@@ -158,13 +209,16 @@ def _setup(run: Any, backend: str, replicas: int,
     started = _start(run, store, replicas)
     store.reset()
     t0 = time.monotonic()
+    cpu = Cpu(started, store.server)
     ingest_s, ingests = _closed_loop(run, started, 1, alerts // 3)
     sent = sum(i["requests"] for i in ingests)
+    ingest_cpu = cpu.per_alert(sent)
     done, left = store.measure()
     while left and time.monotonic() - t0 < DRAIN_SECONDS:
         time.sleep(0.25)
         done, left = store.measure()
     total_s = time.monotonic() - t0
+    processed_cpu = cpu.per_alert(done)
     _stop(run, started)
     row |= {
         "alerts": sent,
@@ -173,6 +227,9 @@ def _setup(run: Any, backend: str, replicas: int,
         "processed": done, "backlog_left": left,
         "processed_alerts_per_s": round(done / total_s, 1),
         "statuses_1": [i["statuses"] for i in ingests],
+        # CPU per alert while the webhooks came in (the pipeline ran meanwhile too), and
+        # over the whole run until every alert was processed.
+        "cpu_ingest_1": ingest_cpu, "cpu_processed": processed_cpu,
     }
     if backend == "postgres":
         statements, transactions = store.counts()
@@ -182,9 +239,11 @@ def _setup(run: Any, backend: str, replicas: int,
     # Fifty alerts per request: ingest only.
     store = fresh()
     started = _start(run, store, replicas)
+    cpu = Cpu(started, store.server)
     ingest_s, ingests = _closed_loop(run, started, 50, alerts)
-    _stop(run, started)
     sent = sum(i["requests"] for i in ingests) * 50
+    row["cpu_ingest_50"] = cpu.per_alert(sent)
+    _stop(run, started)
     row |= {
         "alerts_50": sent,
         "ingest_alerts_per_s": round(sent / ingest_s, 1),
@@ -216,6 +275,8 @@ def _setup(run: Any, backend: str, replicas: int,
           + (f", {row['statements_per_alert']} statements and "
              f"{row['transactions_per_alert']} transactions/alert"
              if backend == "postgres" else "")
+          + f", CPU ms/alert (responder + server) {row['cpu_ingest_1']} at 1/request, "
+          f"{row['cpu_processed']} processed"
           + "".join(f", p99 {row[k]['p99_ms']} ms at {row[k]['alerts_per_s']:.0f} alerts/s "
                     f"({n}/request, backlog {row[k]['backlog_at_end']})"
                     for k, n in (("paced", 1), ("paced_50", 50)) if k in row), flush=True)

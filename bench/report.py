@@ -312,15 +312,21 @@ def _postgres_section(rows: list[dict[str, Any]] | None) -> list[str]:
         return (f"{p['p99_ms']} ms at {p['alerts_per_s']:.0f} alerts/s, backlog "
                 f"{p.get('backlog_at_end', '?')}")
 
+    def cpu(c: dict[str, float] | None) -> str:
+        return f"{c['responder_ms']:.2f} + {c['server_ms']:.2f}" if c else ""
+
     table = []
     for r in rows:
         table.append([r["backend"], r["replicas"], f"{r.get('ingest_1_alerts_per_s', 0):.0f}",
                       f"{r['ingest_alerts_per_s']:.0f}", f"{r['processed_alerts_per_s']:.0f}",
                       r.get("statements_per_alert", ""), r.get("transactions_per_alert", ""),
+                      cpu(r.get("cpu_ingest_1")), cpu(r.get("cpu_processed")),
                       paced(r.get("paced")), paced(r.get("paced_50"))])
     lines += _table(["journal", "replicas", "ingest alerts/s, 1/request",
                      "ingest alerts/s, 50/request", "processed alerts/s",
                      "statements/alert", "transactions/alert",
+                     "CPU ms/alert ingesting 1/request (responder + server)",
+                     "CPU ms/alert until processed (responder + server)",
                      "paced p99, 1 alert/request", "paced p99, 50 alerts/request"], table)
     lines += [
         "Every journal step that SQLite does in process (microseconds) is a round trip to the "

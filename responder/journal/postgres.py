@@ -34,8 +34,9 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from responder.config.postgres import redact_dsn
@@ -868,32 +869,52 @@ class PostgresJournal:
 
     async def change_breaker(self, key: str, change: BreakerChange) -> Breaker | None:
         """``change`` on the breaker's row under its lock: replicas that see failures of
-        one key at the same moment take turns, each seeing the other's count."""
+        one key at the same moment take turns, each seeing the other's count.
+
+        Two round trips where ``conn.transaction()`` takes four: BEGIN goes with the
+        locking read, the write and its events with the COMMIT, each pair as one
+        simple-protocol query (its values quoted by psycopg's ``sql.Literal``)."""
         now = self.clock()
-        async with self._tx() as cur:
-            await cur.execute("SELECT state, spec FROM breakers WHERE key = %s FOR UPDATE",
-                              (key,))
-            row = await cur.fetchone()
-            if row is None:
-                # No row to lock yet: an advisory lock on the key serialises its creation.
-                await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))",
-                                  ("breaker:" + key,))
-                await cur.execute("SELECT state, spec FROM breakers WHERE key = %s FOR UPDATE",
-                                  (key,))
+        async with self._tx(read=True) as cur:
+            try:
+                await cur.execute(sql.SQL("BEGIN; SELECT state, spec FROM breakers WHERE "
+                                          "key = {} FOR UPDATE").format(key))
+                cur.nextset()
                 row = await cur.fetchone()
-            current = (Breaker(key, _json_decode(row[0]), _json_decode(row[1]) if row[1] else None)
-                       if row is not None else None)
-            result = change(current)
-            if result is None:
-                return current
-            new, events = result
-            await cur.execute(
-                "INSERT INTO breakers (key, state, spec, updated_at) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (key) DO UPDATE SET state = excluded.state, spec = excluded.spec, "
-                "updated_at = excluded.updated_at",
-                (key, _json_encode(new.state), _json_encode(new.spec) if new.spec else None, now))
-            await self._insert_events(cur, events, now)
-            return new
+                if row is None:
+                    # No row to lock yet: an advisory lock on the key serialises its creation.
+                    await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))",
+                                      ("breaker:" + key,))
+                    await cur.execute("SELECT state, spec FROM breakers WHERE key = %s "
+                                      "FOR UPDATE", (key,))
+                    row = await cur.fetchone()
+                current = (Breaker(key, _json_decode(row[0]),
+                                   _json_decode(row[1]) if row[1] else None)
+                           if row is not None else None)
+                result = change(current)
+                if result is None:
+                    await cur.execute("COMMIT")
+                    return current
+                new, events = result
+                write = [sql.SQL(
+                    "INSERT INTO breakers (key, state, spec, updated_at) VALUES ({}, {}, {}, {}) "
+                    "ON CONFLICT (key) DO UPDATE SET state = excluded.state, spec = "
+                    "excluded.spec, updated_at = excluded.updated_at").format(
+                        key, _json_encode(new.state),
+                        _json_encode(new.spec) if new.spec else None, now)]
+                rows = _event_rows(events, now)
+                if rows:
+                    write.append(sql.SQL(
+                        "INSERT INTO events (ts, kind, receipt_id, instance, runbook, action, "
+                        "target, outcome, detail) VALUES {}").format(sql.SQL(", ").join(
+                            sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Literal, r)))
+                            for r in rows)))
+                await cur.execute(sql.SQL("; ").join([*write, sql.SQL("COMMIT")]))
+                return new
+            finally:
+                if cur.connection.info.transaction_status != TransactionStatus.IDLE:
+                    with contextlib.suppress(psycopg.Error):
+                        await cur.execute("ROLLBACK")
 
     # -- outbox ------------------------------------------------------------------------
     async def enqueue(self, *, channel: str, dedup: str, message: dict[str, Any],
