@@ -599,7 +599,9 @@ class PostgresJournal:
             delivery_id, tuple(receipts), tuple(events), tuple(messages))])
         return queued
 
-    async def finish_deliveries(self, finished: Sequence[FinishedDelivery]) -> list[int]:
+    async def finish_deliveries(self, finished: Sequence[FinishedDelivery], *,
+                                claimed: list[OutboxItem] | None = None,
+                                lease: float = 120.0) -> list[int]:
         """All of them in one transaction of a few statements, whatever their number: the
         deliveries' rows first (one another owner holds now, our lease having run out and
         it being claimed again, is left to that owner and nothing of it is written), then
@@ -632,35 +634,48 @@ class PostgresJournal:
                     "WHERE receipts.id = t.i",
                     (list(receipts), *map(list, zip(*receipts.values(), strict=True))))
             messages = [m for f in mine for m in f.messages]
-            queued = await self._enqueue_many(cur, messages, now)
+            queued = await self._enqueue_many(cur, messages, now, now + lease)
+            sent_here: list[OutboxItem] = []
             events: list[Event] = []
             counts = [0] * len(finished)
             for k in kept:
                 events.extend(finished[k].events)
                 for m in finished[k].messages:
-                    new = queued.pop(m.dedup, None) is not None
-                    counts[k] += new
-                    events.append(replace(m.event, outcome="queued" if new else "duplicate"))
+                    item_id = queued.pop(m.dedup, None)
+                    counts[k] += item_id is not None
+                    if item_id is not None and m.claim:
+                        sent_here.append(OutboxItem(item_id, m.channel, m.dedup, m.message,
+                                                    m.fallback, m.receipt_id, "sending", 0,
+                                                    now, None))
+                    events.append(replace(m.event, outcome="duplicate" if item_id is None
+                                          else "queued"))
             await self._insert_events(cur, events, now)
-            if any(counts):
+            if sum(counts) > len(sent_here):   # what this process sends itself wakes nobody
                 await self._notify(cur, "outbox")
+        if claimed is not None:
+            claimed.extend(sent_here)
         return counts
 
-    @staticmethod
-    async def _enqueue_many(cur: AsyncCursor[Any], messages: Sequence[OutboxMessage],
-                            now: float) -> dict[str, int]:
+    async def _enqueue_many(self, cur: AsyncCursor[Any], messages: Sequence[OutboxMessage],
+                            now: float, lease_until: float) -> dict[str, int]:
         """Queue each message once (``dedup`` is unique), in one statement; the dedup keys
-        queued now, with their ids (a key given twice is queued by its first)."""
+        queued now, with their ids (a key given twice is queued by its first). A message
+        with ``claim`` is written claimed by this owner until ``lease_until``."""
         if not messages:
             return {}
         await cur.execute(
             "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
-            "created_at) SELECT c, d, m, f, r, %s, %s FROM unnest(%s::text[], %s::text[], "
-            "%s::bytea[], %s::text[], %s::bigint[]) WITH ORDINALITY AS t(c, d, m, f, r, n) "
-            "ORDER BY n ON CONFLICT (dedup) DO NOTHING RETURNING dedup, id",
+            "created_at, state, owner, lease_until) SELECT c, d, m, f, r, %s, %s, s, o, l "
+            "FROM unnest(%s::text[], %s::text[], %s::bytea[], %s::text[], %s::bigint[], "
+            "%s::text[], %s::text[], %s::float8[]) WITH ORDINALITY "
+            "AS t(c, d, m, f, r, s, o, l, n) ORDER BY n ON CONFLICT (dedup) DO NOTHING "
+            "RETURNING dedup, id",
             (now, now, [m.channel for m in messages], [m.dedup for m in messages],
              [_json_encode(m.message) for m in messages], [m.fallback for m in messages],
-             [m.receipt_id for m in messages]))
+             [m.receipt_id for m in messages],
+             ["sending" if m.claim else "pending" for m in messages],
+             [self.owner if m.claim else None for m in messages],
+             [lease_until if m.claim else None for m in messages]))
         return {str(d): int(i) for d, i in await cur.fetchall()}
 
     # -- events ------------------------------------------------------------------------
