@@ -125,12 +125,16 @@ class _Refused(JournalUnavailable):
 
 def _lost(exc: BaseException) -> bool:
     """The database is gone (down, restarting, unreachable), not one statement refused: a
-    client-side failure has no SQLSTATE; classes 08 and 57 are connection and shutdown
-    errors. A deadlock or serialization failure is not a lost database."""
+    failure to talk to the server has no SQLSTATE; classes 08 and 57 are connection and
+    shutdown errors. A deadlock or serialization failure is not a lost database."""
     if isinstance(exc, (PoolTimeout, psycopg.InterfaceError, OSError)):
         return True
     state = getattr(exc, "sqlstate", None)
-    return state is None or state[:2] in ("08", "57")
+    if state is None:
+        # A value psycopg refuses to send (a NUL in text: DataError) is this request's
+        # fault, not the database's; a failure to talk to the server is operational.
+        return isinstance(exc, psycopg.OperationalError)
+    return state[:2] in ("08", "57")
 
 
 class Scrubber:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from responder.journal import DeliveryResult, JournalUnavailable
 from tests.contract.conftest import Backend
 from tests.contract.helpers import deliver
 
@@ -50,3 +51,19 @@ async def test_an_alert_twice_in_one_webhook_is_one_receipt(backend: Backend) ->
     (first, second) = await a.claim_deliveries(limit=50, max_alerts=100)
     assert len({x.id for x in first.new}) == 2
     assert {x.id for x in second.duplicates} == {x.id for x in first.new}
+
+
+async def test_a_webhook_the_store_refuses_fails_alone_not_those_written_with_it(
+        backend: Backend) -> None:
+    """PostgreSQL refuses a NUL in text (SQLite stores it): the webhooks that came with
+    it are still journaled, and only that one may answer 503."""
+    a = await backend.open("a")
+    results = await asyncio.gather(deliver(a, "etl-1", group="g1"),
+                                   deliver(a, "etl-2", group="bad\x00key"),
+                                   deliver(a, "etl-3", group="g3"), return_exceptions=True)
+    first, refused, third = results
+    assert isinstance(first, DeliveryResult) and isinstance(third, DeliveryResult)
+    assert isinstance(refused, (DeliveryResult, JournalUnavailable))
+    claimed = await a.claim_deliveries(limit=50, max_alerts=100)
+    assert {first.delivery_id, third.delivery_id} <= {d.id for d in claimed}
+    assert len(claimed) == (3 if isinstance(refused, DeliveryResult) else 2)
