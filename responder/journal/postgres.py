@@ -888,48 +888,62 @@ class PostgresJournal:
 
     async def change_breaker(self, key: str, change: BreakerChange) -> Breaker | None:
         """``change`` on the breaker's row under its lock: replicas that see failures of
-        one key at the same moment take turns, each seeing the other's count.
+        one key at the same moment take turns, each seeing the other's count."""
+        (row,) = await self.change_breakers([(key, change)])
+        return row
 
-        Two round trips where ``conn.transaction()`` takes four: BEGIN goes with the
-        locking read, the write and its events with the COMMIT, each pair as one
-        simple-protocol query (its values quoted by psycopg's ``sql.Literal``)."""
+    async def change_breakers(self, changes: Sequence[tuple[str, BreakerChange]],
+                              ) -> list[Breaker | None]:
+        """Every key locked first, in code point order (two replicas locking the same keys
+        in different orders would deadlock): an advisory lock on the key (it serialises
+        the creation of a row not there yet), then its row; then the changes, in their
+        order, under those locks.
+
+        Two round trips where ``conn.transaction()`` takes a statement each: BEGIN goes
+        with the locks and the read, the writes and their events with the COMMIT, each
+        as one simple-protocol query (its values quoted by psycopg's ``sql.Literal``)."""
+        if not changes:
+            return []
         now = self.clock()
+        keys = sorted({k for k, _ in changes})
         async with self._tx(read=True) as cur:
             try:
-                await cur.execute(sql.SQL("BEGIN; SELECT state, spec FROM breakers WHERE "
-                                          "key = {} FOR UPDATE").format(key))
+                await cur.execute(sql.SQL(
+                    "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('breaker:' || k, 7)) "
+                    "FROM unnest({}::text[]) AS k; SELECT key, state, spec FROM breakers "
+                    'WHERE key = ANY({}::text[]) ORDER BY key COLLATE "C" FOR UPDATE',
+                ).format(keys, keys))
                 cur.nextset()
-                row = await cur.fetchone()
-                if row is None:
-                    # No row to lock yet: an advisory lock on the key serialises its creation.
-                    await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))",
-                                      ("breaker:" + key,))
-                    await cur.execute("SELECT state, spec FROM breakers WHERE key = %s "
-                                      "FOR UPDATE", (key,))
-                    row = await cur.fetchone()
-                current = (Breaker(key, _json_decode(row[0]),
-                                   _json_decode(row[1]) if row[1] else None)
-                           if row is not None else None)
-                result = change(current)
-                if result is None:
-                    await cur.execute("COMMIT")
-                    return current
-                new, events = result
-                write = [sql.SQL(
-                    "INSERT INTO breakers (key, state, spec, updated_at) VALUES ({}, {}, {}, {}) "
-                    "ON CONFLICT (key) DO UPDATE SET state = excluded.state, spec = "
-                    "excluded.spec, updated_at = excluded.updated_at").format(
-                        key, _json_encode(new.state),
-                        _json_encode(new.spec) if new.spec else None, now)]
-                rows = _event_rows(events, now)
-                if rows:
-                    write.append(sql.SQL(
-                        "INSERT INTO events (ts, kind, receipt_id, instance, runbook, action, "
-                        "target, outcome, detail) VALUES {}").format(sql.SQL(", ").join(
-                            sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Literal, r)))
-                            for r in rows)))
+                cur.nextset()
+                rows: dict[str, Breaker | None] = dict.fromkeys(keys)
+                for key, state, spec in await cur.fetchall():
+                    rows[key] = Breaker(key, _json_decode(state),
+                                        _json_decode(spec) if spec else None)
+                out: list[Breaker | None] = []
+                write: list[sql.Composable] = []
+                for key, change in changes:
+                    result = change(rows[key])
+                    if result is not None:
+                        new, events = result
+                        write.append(sql.SQL(
+                            "INSERT INTO breakers (key, state, spec, updated_at) VALUES "
+                            "({}, {}, {}, {}) ON CONFLICT (key) DO UPDATE SET state = "
+                            "excluded.state, spec = excluded.spec, updated_at = "
+                            "excluded.updated_at").format(
+                                key, _json_encode(new.state),
+                                _json_encode(new.spec) if new.spec else None, now))
+                        values = _event_rows(events, now)
+                        if values:
+                            write.append(sql.SQL(
+                                "INSERT INTO events (ts, kind, receipt_id, instance, runbook, "
+                                "action, target, outcome, detail) VALUES {}").format(
+                                    sql.SQL(", ").join(sql.SQL("({})").format(
+                                        sql.SQL(", ").join(map(sql.Literal, v)))
+                                        for v in values)))
+                        rows[key] = new
+                    out.append(rows[key])
                 await cur.execute(sql.SQL("; ").join([*write, sql.SQL("COMMIT")]))
-                return new
+                return out
             finally:
                 if cur.connection.info.transaction_status != TransactionStatus.IDLE:
                     with contextlib.suppress(psycopg.Error):
