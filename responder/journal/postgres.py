@@ -34,8 +34,9 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from responder.config.postgres import redact_dsn
@@ -79,6 +80,7 @@ from responder.model import AlertGroup, Rejected
 
 T = TypeVar("T")
 log = logging.getLogger("responder.journal")
+_Pending = tuple[AlertGroup, list[Rejected], "asyncio.Future[DeliveryResult]"]
 
 CHANNEL = "responder"
 _TABLES = ("deliveries", "receipts", "events", "attempts", "breakers", "outbox", "flags",
@@ -88,19 +90,51 @@ _TABLES = ("deliveries", "receipts", "events", "attempts", "breakers", "outbox",
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
 RETENTION_LOCK = 0x7265_7374   # pg_try_advisory_xact_lock key of a prune pass ("rest")
 
+# A round of a webhook batch's receipts: one row per (instance, status), locked in the
+# order Python sorts them (COLLATE "C" is code point order), whatever the database's
+# collation, so every replica takes the rows' locks in one order.
+_UPSERT_RECEIPTS = (
+    "INSERT INTO receipts (instance, status, fingerprint, alertname, alert, delivery_id, "
+    "received_at, last_delivery_at) SELECT i, s, f, n, a, d, %s, %s FROM unnest("
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[], %s::bigint[]) AS t(i, s, f, n, a, d) "
+    'ORDER BY i COLLATE "C", s COLLATE "C" '
+    "ON CONFLICT (instance, status) DO UPDATE SET deliveries = receipts.deliveries + 1, "
+    "last_delivery_at = excluded.received_at RETURNING id, delivery_id, instance, status")
+_INSERT_EVENTS = (
+    "INSERT INTO events (ts, kind, receipt_id, instance, runbook, action, target, outcome, "
+    "detail) SELECT ts, kind, r, i, rb, a, tg, o, d FROM unnest(%s::float8[], %s::text[], "
+    "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[]) "
+    "WITH ORDINALITY "
+    "AS t(ts, kind, r, i, rb, a, tg, o, d, n) ORDER BY n")
+_INSERT_DELIVERIES = (
+    "WITH d AS (INSERT INTO deliveries (id, group_key, envelope, received_at, new_receipts, "
+    "dup_receipts, state, finished_at) SELECT i, g, e, %s, n, u, s, f FROM unnest("
+    "%s::bigint[], %s::text[], %s::bytea[], %s::bytea[], %s::bytea[], %s::text[], "
+    "%s::float8[]) AS t(i, g, e, n, u, s, f) RETURNING state) "
+    "SELECT pg_notify(%s, 'delivery') FROM (SELECT 1 FROM d WHERE state = 'pending' LIMIT 1) p")
+
 
 async def _async_commit(conn: AsyncConnection[Any]) -> None:
     await conn.execute("SET synchronous_commit TO off")
 
 
+class _Refused(JournalUnavailable):
+    """The server refused a statement (the database itself is fine): a constraint, a
+    deadlock with another replica, a value it cannot store."""
+
+
 def _lost(exc: BaseException) -> bool:
     """The database is gone (down, restarting, unreachable), not one statement refused: a
-    client-side failure has no SQLSTATE; classes 08 and 57 are connection and shutdown
-    errors. A deadlock or serialization failure is not a lost database."""
+    failure to talk to the server has no SQLSTATE; classes 08 and 57 are connection and
+    shutdown errors. A deadlock or serialization failure is not a lost database."""
     if isinstance(exc, (PoolTimeout, psycopg.InterfaceError, OSError)):
         return True
     state = getattr(exc, "sqlstate", None)
-    return state is None or state[:2] in ("08", "57")
+    if state is None:
+        # A value psycopg refuses to send (a NUL in text: DataError) is this request's
+        # fault, not the database's; a failure to talk to the server is operational.
+        return isinstance(exc, psycopg.OperationalError)
+    return state[:2] in ("08", "57")
 
 
 class Scrubber:
@@ -158,6 +192,8 @@ class PostgresJournal:
     takes it again."""
 
     POOL_WAIT = 2.0        # seconds a transaction waits for a connection before giving up
+    FLUSHERS = 2           # group commits of webhooks in flight at once: one writes, one flushes
+    BATCH_ALERTS = 2000    # alerts in one group commit of webhooks, at most (one delivery more)
     CONNECT_TIMEOUT = 5    # seconds to establish one connection
 
     def __init__(self, dsn: str, *, clock: Callable[[], float] = time.time,
@@ -181,6 +217,8 @@ class PostgresJournal:
         self._ack_pool = self._make_pool(dsn, "responder-webhooks", pool_size, None)
         self._pool = self._make_pool(dsn, "responder-journal", pool_size, _async_commit)
         self._listener: asyncio.Task[None] | None = None
+        self._batch: list[_Pending] = []
+        self._flushers: set[asyncio.Task[None]] = set()
         self._opened = False
 
     def _make_pool(self, dsn: str, name: str, size: int,
@@ -279,6 +317,9 @@ class PostgresJournal:
                         "%d messages", self.owner, *counts)
 
     async def close(self) -> None:
+        if self._flushers:
+            # Webhooks waiting for a commit get their answer from it first.
+            await asyncio.gather(*self._flushers, return_exceptions=True)
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
@@ -320,13 +361,16 @@ class PostgresJournal:
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def _tx(self, *, read: bool = False, ack: bool = False,
-                  pipeline: bool = False) -> AsyncIterator[AsyncCursor[Any]]:
-        """One transaction (``read``: one statement, no BEGIN/COMMIT round trips; ``ack``:
-        committed durably, for what a webhook's 200 promises; ``pipeline``: statements are
-        sent without waiting for the ones before, only a fetch waits, so the body must
-        not read ``rowcount``). Connection failures become JournalUnavailable, and the
-        server rolls the transaction back."""
+    async def _tx(self, *, read: bool = False,
+                  ack: bool = False) -> AsyncIterator[AsyncCursor[Any]]:
+        """One transaction (``read``: one statement, no BEGIN/COMMIT round trips, which
+        also serves a write that is one statement, its NOTIFY in it too; ``ack``:
+        committed durably, for what a webhook's 200 promises). Connection failures become
+        JournalUnavailable, and the server rolls the transaction back.
+
+        Not psycopg's pipeline mode: while it waits for results it polls a socket that is
+        always writable, and the event loop spins for as long as the server takes (a
+        durable commit's WAL flush, above all)."""
         if not self._opened:
             raise JournalUnavailable(f"journal unavailable: {self.shown} has not answered yet")
         pool = self._ack_pool if ack else self._pool
@@ -334,9 +378,6 @@ class PostgresJournal:
             async with pool.connection() as conn:
                 if read:
                     yield conn.cursor()
-                elif pipeline:
-                    async with conn.pipeline(), conn.transaction():
-                        yield conn.cursor()
                 else:
                     async with conn.transaction():
                         yield conn.cursor()
@@ -344,7 +385,7 @@ class PostgresJournal:
             if _lost(exc):
                 self.healthy = False
                 raise JournalUnavailable(f"journal unavailable: {self._scrub(exc)}") from None
-            raise JournalUnavailable(f"journal write failed: {self._scrub(exc)}") from None
+            raise _Refused(f"journal write failed: {self._scrub(exc)}") from None
         except OSError as exc:
             self.healthy = False
             raise JournalUnavailable(f"journal unavailable: {self._scrub(exc)}") from None
@@ -357,62 +398,129 @@ class PostgresJournal:
     @staticmethod
     async def _insert_events(cur: AsyncCursor[Any], events: Iterable[Event], now: float) -> None:
         rows = _event_rows(events, now)
-        if rows:
-            await cur.executemany(
+        if len(rows) == 1:
+            await cur.execute(
                 "INSERT INTO events (ts, kind, receipt_id, instance, runbook, action, target, "
-                "outcome, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+                "outcome, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows[0])
+        elif rows:
+            # One statement for all of them, in their order (ids ascend as they are given).
+            await cur.execute(_INSERT_EVENTS, list(map(list, zip(*rows, strict=True))))
 
-    # -- receipts and deliveries -------------------------------------------------------
+    # -- receipts and deliveries (group commit) ----------------------------------------
     async def record_delivery(self, group: AlertGroup, rejected: list[Rejected]) -> DeliveryResult:
-        """Journal a webhook delivery; returns once its rows are committed.
+        """Journal a webhook delivery; returns once its rows are committed durably.
+
+        Webhooks that arrive while a commit is in flight are written together in the next
+        transaction (group commit): one WAL flush and a handful of round trips for all of
+        them, where a transaction each paid both per webhook."""
+        if not self._opened:
+            raise JournalUnavailable(f"journal unavailable: {self.shown} has not answered yet")
+        future: asyncio.Future[DeliveryResult] = asyncio.get_running_loop().create_future()
+        self._batch.append((group, rejected, future))
+        if len(self._flushers) < self.FLUSHERS:
+            task = asyncio.create_task(self._flush_loop(), name="journal-webhooks")
+            self._flushers.add(task)
+            task.add_done_callback(self._flushers.discard)
+        return await future
+
+    async def _flush_loop(self) -> None:
+        while self._batch:
+            batch: list[_Pending] = []
+            size = 0
+            while self._batch and (not batch or size + len(self._batch[0][0].alerts)
+                                   <= self.BATCH_ALERTS):
+                item = self._batch.pop(0)
+                batch.append(item)
+                size += len(item[0].alerts)
+            try:
+                results = await self._commit_deliveries(batch)
+            except _Refused as exc:
+                # One request's rows may be what the server refused (or a deadlock with
+                # another replica chose this batch): each alone, so only that one fails.
+                if len(batch) == 1:
+                    self._fail(batch, exc)
+                for item in batch if len(batch) > 1 else ():
+                    await self._commit_alone(item)
+                continue
+            except JournalUnavailable as exc:
+                self._fail(batch, exc)
+                continue
+            except BaseException as exc:
+                self._fail(batch, JournalUnavailable(f"journal unavailable: {self._scrub(exc)}"))
+                raise
+            for (_, _, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _commit_alone(self, item: _Pending) -> None:
+        try:
+            (result,) = await self._commit_deliveries([item])
+        except JournalUnavailable as exc:
+            self._fail([item], exc)
+        else:
+            if not item[2].done():
+                item[2].set_result(result)
+
+    @staticmethod
+    def _fail(batch: Sequence[_Pending], exc: JournalUnavailable) -> None:
+        for _, _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
+
+    async def _commit_deliveries(self, batch: Sequence[_Pending]) -> list[DeliveryResult]:
+        """The batch in one durable transaction, a statement per table whatever its size.
 
         Receipts are upserted in (instance, status) order, so two replicas writing the same
         alerts at once lock them in the same order (no deadlock): one inserts, the other
-        counts a duplicate."""
+        counts a duplicate. An alert that comes twice in one batch (Alertmanager's peers
+        send the same group) is upserted in a second round, as the later delivery's
+        duplicate, since one statement may not change a row twice."""
         now = self.clock()
-        # Pipelined: BEGIN goes with the sequence, the delivery row, its NOTIFY and COMMIT
-        # go together; three round trips a webhook, whatever its size.
-        async with self._tx(ack=True, pipeline=True) as cur:
-            await cur.execute("SELECT nextval('delivery_ids')")
-            row = await cur.fetchone()
-            assert row is not None
-            delivery_id = int(row[0])
-            order = sorted(range(len(group.alerts)),
-                           key=lambda i: (group.alerts[i].instance, group.alerts[i].status))
-            kinds: dict[int, tuple[bool, int]] = {}
-            if order:
-                # One round trip for every receipt (psycopg's pipeline), results in order.
-                await cur.executemany(
-                    "INSERT INTO receipts (instance, status, fingerprint, alertname, alert, "
-                    "delivery_id, received_at, last_delivery_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (instance, status) DO UPDATE SET "
-                    "deliveries = receipts.deliveries + 1, last_delivery_at = excluded.received_at "
-                    "RETURNING id, delivery_id",
-                    [(a.instance, a.status, a.fingerprint, a.alertname, _json_encode(a),
-                      delivery_id, now, now) for a in (group.alerts[i] for i in order)],
-                    returning=True)
-                for i in order:
-                    got = await cur.fetchone()
-                    assert got is not None
-                    kinds[i] = (got[1] == delivery_id, int(got[0]))
-                    cur.nextset()
-            new = [kinds[i][1] for i in range(len(group.alerts)) if kinds[i][0]]
-            dup = [kinds[i][1] for i in range(len(group.alerts)) if not kinds[i][0]]
+        async with self._tx(ack=True) as cur:
+            await cur.execute("SELECT nextval('delivery_ids') FROM generate_series(1, %s)",
+                              (len(batch),))
+            ids = sorted(int(r[0]) for r in await cur.fetchall())
+            rounds: list[list[tuple[int, int]]] = []   # (batch index, alert index)
+            seen: dict[tuple[str, str], int] = {}
+            for b, (group, _, _) in enumerate(batch):
+                for i, alert in enumerate(group.alerts):
+                    key = (alert.instance, alert.status)
+                    n = seen[key] = seen.get(key, -1) + 1
+                    if n == len(rounds):
+                        rounds.append([])
+                    rounds[n].append((b, i))
+            got: dict[tuple[int, int], tuple[bool, int]] = {}
+            for members in rounds:
+                alerts = [(batch[b][0].alerts[i], ids[b]) for b, i in members]
+                await cur.execute(_UPSERT_RECEIPTS, (
+                    now, now, [a.instance for a, _ in alerts], [a.status for a, _ in alerts],
+                    [a.fingerprint for a, _ in alerts], [a.alertname for a, _ in alerts],
+                    [_json_encode(a) for a, _ in alerts], [d for _, d in alerts]))
+                by_key = {(inst, status): (int(rid), int(did))
+                          for rid, did, inst, status in await cur.fetchall()}
+                for (b, i), (alert, did) in zip(members, alerts, strict=True):
+                    rid, owner = by_key[(alert.instance, alert.status)]
+                    got[(b, i)] = (owner == did, rid)
             await self._insert_events(cur, [
                 Event(kind="rejected", outcome="invalid",
                       detail={"group_key": group.group_key, "index": item.index,
-                              "path": item.path, "error": item.error}) for item in rejected], now)
-            done = not (new or dup)
-            await cur.execute(
-                "INSERT INTO deliveries (id, group_key, envelope, received_at, new_receipts, "
-                "dup_receipts, state, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (delivery_id, group.group_key, _json_encode(group.to_dict(with_alerts=False)),
-                 now, _json_encode(new), _json_encode(dup), "done" if done else "pending",
-                 now if done else None))
-            if not done:
-                await self._notify(cur, "delivery")
-        return DeliveryResult(delivery_id, len(new), len(dup))
+                              "path": item.path, "error": item.error})
+                for group, rejected, _ in batch for item in rejected], now)
+            results, rows = [], []
+            for b, (group, _, _) in enumerate(batch):
+                kinds = [got[(b, i)] for i in range(len(group.alerts))]
+                new = [rid for is_new, rid in kinds if is_new]
+                dup = [rid for is_new, rid in kinds if not is_new]
+                done = not kinds
+                rows.append((ids[b], group.group_key,
+                             _json_encode(group.to_dict(with_alerts=False)), _json_encode(new),
+                             _json_encode(dup), "done" if done else "pending",
+                             now if done else None))
+                results.append(DeliveryResult(ids[b], len(new), len(dup)))
+            # The NOTIFY rides on the same statement, sent at commit when any is pending.
+            await cur.execute(_INSERT_DELIVERIES, (now, *map(list, zip(*rows, strict=True)),
+                                                   CHANNEL))
+        return results
 
     async def record_rejection(self, detail: dict[str, Any]) -> None:
         now = self.clock()
@@ -498,57 +606,81 @@ class PostgresJournal:
     async def finish_deliveries(self, finished: Sequence[FinishedDelivery], *,
                                 claimed: list[OutboxItem] | None = None,
                                 lease: float = 120.0) -> list[int]:
+        """All of them in one transaction of a few statements, whatever their number: the
+        deliveries' rows first (one another owner holds now, our lease having run out and
+        it being claimed again, is left to that owner and nothing of it is written), then
+        every receipt, message and event of the others, one statement per table."""
         if not finished:
             return []
         now = self.clock()
-        mine: list[OutboxItem] = []
         async with self._tx() as cur:
-            queued = [await self._finish(cur, f, now, mine, now + lease) for f in finished]
-            if sum(queued) > len(mine):   # what this process sends itself wakes nobody
+            await cur.execute(
+                "UPDATE deliveries SET state = 'done', finished_at = %s, owner = NULL, "
+                "lease_until = NULL WHERE id = ANY(%s) AND state = 'pending' AND "
+                "(owner IS NULL OR owner = %s) RETURNING id",
+                (now, [f.delivery_id for f in finished], self.owner))
+            held = {int(r[0]) for r in await cur.fetchall()}
+            kept: list[int] = []
+            for k, f in enumerate(finished):
+                if f.delivery_id in held:
+                    held.discard(f.delivery_id)
+                    kept.append(k)
+                else:
+                    log.warning("delivery %d is no longer held by %s; its results are dropped",
+                                f.delivery_id, self.owner)
+            mine = [finished[k] for k in kept]
+            receipts = {rid: (state, _json_encode(analysis), _json_encode(runbooks))
+                        for f in mine for rid, state, analysis, runbooks in f.receipts}
+            if receipts:
+                await cur.execute(
+                    "UPDATE receipts SET state = t.s, analysis = t.a, runbooks = t.r FROM "
+                    "unnest(%s::bigint[], %s::text[], %s::bytea[], %s::bytea[]) AS t(i, s, a, r) "
+                    "WHERE receipts.id = t.i",
+                    (list(receipts), *map(list, zip(*receipts.values(), strict=True))))
+            messages = [m for f in mine for m in f.messages]
+            queued = await self._enqueue_many(cur, messages, now, now + lease)
+            sent_here: list[OutboxItem] = []
+            events: list[Event] = []
+            counts = [0] * len(finished)
+            for k in kept:
+                events.extend(finished[k].events)
+                for m in finished[k].messages:
+                    item_id = queued.pop(m.dedup, None)
+                    counts[k] += item_id is not None
+                    if item_id is not None and m.claim:
+                        sent_here.append(OutboxItem(item_id, m.channel, m.dedup, m.message,
+                                                    m.fallback, m.receipt_id, "sending", 0,
+                                                    now, None))
+                    events.append(replace(m.event, outcome="duplicate" if item_id is None
+                                          else "queued"))
+            await self._insert_events(cur, events, now)
+            if sum(counts) > len(sent_here):   # what this process sends itself wakes nobody
                 await self._notify(cur, "outbox")
         if claimed is not None:
-            claimed.extend(mine)
-        return queued
+            claimed.extend(sent_here)
+        return counts
 
-    async def _finish(self, cur: AsyncCursor[Any], f: FinishedDelivery, now: float,
-                      claimed: list[OutboxItem], lease_until: float) -> int:
-        # The delivery's row first: a delivery another owner holds now (our lease ran
-        # out and it was claimed again) is left to that owner, and nothing is written.
+    async def _enqueue_many(self, cur: AsyncCursor[Any], messages: Sequence[OutboxMessage],
+                            now: float, lease_until: float) -> dict[str, int]:
+        """Queue each message once (``dedup`` is unique), in one statement; the dedup keys
+        queued now, with their ids (a key given twice is queued by its first). A message
+        with ``claim`` is written claimed by this owner until ``lease_until``."""
+        if not messages:
+            return {}
         await cur.execute(
-            "UPDATE deliveries SET state = 'done', finished_at = %s, owner = NULL, "
-            "lease_until = NULL WHERE id = %s AND state = 'pending' AND (owner IS NULL OR "
-            "owner = %s)", (now, f.delivery_id, self.owner))
-        if cur.rowcount != 1:
-            log.warning("delivery %d is no longer held by %s; its results are dropped",
-                        f.delivery_id, self.owner)
-            return 0
-        if f.receipts:
-            await cur.executemany(
-                "UPDATE receipts SET state = %s, analysis = %s, runbooks = %s WHERE id = %s",
-                [(state, _json_encode(analysis), _json_encode(runbooks), rid)
-                 for rid, state, analysis, runbooks in f.receipts])
-        queued = 0
-        events = list(f.events)
-        for m in f.messages:
-            if m.claim:
-                await cur.execute(
-                    "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
-                    "created_at, state, owner, lease_until) VALUES (%s, %s, %s, %s, %s, %s, %s, "
-                    "'sending', %s, %s) ON CONFLICT (dedup) DO NOTHING RETURNING id",
-                    (m.channel, m.dedup, _json_encode(m.message), m.fallback, m.receipt_id, now,
-                     now, self.owner, lease_until))
-                row = await cur.fetchone()
-                new = row is not None
-                if row is not None:
-                    claimed.append(OutboxItem(int(row[0]), m.channel, m.dedup, m.message,
-                                              m.fallback, m.receipt_id, "sending", 0, now, None))
-            else:
-                new = await self._enqueue(cur, m.channel, m.dedup, m.message, m.fallback,
-                                          m.receipt_id, now, now)
-            queued += new
-            events.append(replace(m.event, outcome="queued" if new else "duplicate"))
-        await self._insert_events(cur, events, now)
-        return queued
+            "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
+            "created_at, state, owner, lease_until) SELECT c, d, m, f, r, %s, %s, s, o, l "
+            "FROM unnest(%s::text[], %s::text[], %s::bytea[], %s::text[], %s::bigint[], "
+            "%s::text[], %s::text[], %s::float8[]) WITH ORDINALITY "
+            "AS t(c, d, m, f, r, s, o, l, n) ORDER BY n ON CONFLICT (dedup) DO NOTHING "
+            "RETURNING dedup, id",
+            (now, now, [m.channel for m in messages], [m.dedup for m in messages],
+             [_json_encode(m.message) for m in messages], [m.fallback for m in messages],
+             [m.receipt_id for m in messages],
+             ["sending" if m.claim else "pending" for m in messages],
+             [self.owner if m.claim else None for m in messages],
+             [lease_until if m.claim else None for m in messages]))
+        return {str(d): int(i) for d, i in await cur.fetchall()}
 
     # -- events ------------------------------------------------------------------------
     async def add_events(self, events: Iterable[Event]) -> None:
@@ -640,32 +772,35 @@ class PostgresJournal:
         params: dict[str, Any], due_at: float, receipt_id: int | None,
         context: dict[str, Any], state: str = "scheduled",
     ) -> Attempt | None:
-        async with self._tx() as cur:
+        # One statement, its own transaction: the NOTIFY (a new scheduled attempt wakes
+        # every scheduler) goes with the row it announces.
+        wake = ", pg_notify(%s, 'attempt')" if state == "scheduled" else ", %s"
+        async with self._tx(read=True) as cur:
             await cur.execute(
-                "INSERT INTO attempts (instance, runbook, target, n, action, params, due_at, "
-                "state, receipt_id, context) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                f"ON CONFLICT (instance, runbook, target, n) DO NOTHING RETURNING {_ATTEMPT_COLS}",
+                "WITH a AS (INSERT INTO attempts (instance, runbook, target, n, action, params, "
+                "due_at, state, receipt_id, context) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s) ON CONFLICT (instance, runbook, target, n) DO NOTHING RETURNING "
+                f"{_ATTEMPT_COLS}) SELECT {_ATTEMPT_COLS}{wake} FROM a",
                 (instance, runbook, target, n, action, _json_encode(params), due_at, state,
-                 receipt_id, _json_encode(context)))
+                 receipt_id, _json_encode(context), CHANNEL))
             row = await cur.fetchone()
-            if row is not None and state == "scheduled":
-                await self._notify(cur, "attempt")
             return _attempt(row) if row else None
 
     async def due_attempts(self, now: float, limit: int = 50) -> list[Attempt]:
         async with self._tx(read=True) as cur:
+            # Two index scans (state, due_at), not one scan of every attempt ever made.
             await cur.execute(
-                f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE (state = 'scheduled' AND due_at <= %s) "
-                "OR (state = 'running' AND lease_until < %s) ORDER BY due_at, id LIMIT %s",
-                (now, now, limit))
+                f"(SELECT {_ATTEMPT_COLS} FROM attempts WHERE state = 'scheduled' AND due_at <= %s "
+                f"ORDER BY due_at, id LIMIT %s) UNION ALL (SELECT {_ATTEMPT_COLS} FROM attempts "
+                "WHERE state = 'running' AND lease_until < %s ORDER BY due_at, id LIMIT %s) "
+                "ORDER BY due_at, id LIMIT %s", (now, limit, now, limit, limit))
             return [_attempt(r) for r in await cur.fetchall()]
 
     async def next_attempt_due(self) -> float | None:
         async with self._tx(read=True) as cur:
             await cur.execute(
-                "SELECT MIN(CASE WHEN state = 'scheduled' THEN due_at ELSE lease_until END) "
-                "FROM attempts WHERE state = 'scheduled' OR (state = 'running' "
-                "AND lease_until IS NOT NULL)")
+                "SELECT LEAST((SELECT MIN(due_at) FROM attempts WHERE state = 'scheduled'), "
+                "(SELECT MIN(lease_until) FROM attempts WHERE state = 'running'))")
             row = await cur.fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
@@ -701,7 +836,7 @@ class PostgresJournal:
         """Running under this owner's lease, or False: the row is taken with SKIP LOCKED,
         so a replica racing for the same attempt gets False at once instead of waiting."""
         now = self.clock()
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute(
                 "UPDATE attempts SET state = 'running', owner = %s, lease_until = %s "
                 "WHERE id = (SELECT id FROM attempts WHERE id = %s AND ((state = 'scheduled' "
@@ -723,12 +858,11 @@ class PostgresJournal:
         if expect_state is not None:
             sql += " AND state = %s"
             args = (*args, expect_state)
-        async with self._tx() as cur:
-            await cur.execute(sql, args)
-            changed = cur.rowcount == 1
-            if changed and state == "scheduled":
-                await self._notify(cur, "attempt")
-            return changed
+        wake = ", pg_notify(%s, 'attempt')" if state == "scheduled" else ", %s"
+        async with self._tx(read=True) as cur:
+            await cur.execute(f"WITH u AS ({sql} RETURNING id) SELECT id{wake} FROM u",
+                              (*args, CHANNEL))
+            return len(await cur.fetchall()) == 1
 
     async def retry_attempt(self, attempt_id: int, *, due_at: float, tries: int) -> None:
         async with self._tx() as cur:
@@ -760,78 +894,90 @@ class PostgresJournal:
 
     async def change_breakers(self, changes: Sequence[tuple[str, BreakerChange]],
                               ) -> list[Breaker | None]:
+        """Every key locked first, in code point order (two replicas locking the same keys
+        in different orders would deadlock): an advisory lock on the key (it serialises
+        the creation of a row not there yet), then its row; then the changes, in their
+        order, under those locks.
+
+        Two round trips where ``conn.transaction()`` takes a statement each: BEGIN goes
+        with the locks and the read, the writes and their events with the COMMIT, each
+        as one simple-protocol query (its values quoted by psycopg's ``sql.Literal``)."""
         if not changes:
             return []
         now = self.clock()
-        async with self._tx() as cur:
-            # Every row locked first, in key order (two replicas locking the same keys in
-            # different orders would deadlock), then the changes applied in their order.
-            rows: dict[str, Breaker | None] = {}
-            for key in sorted({k for k, _ in changes}):
-                await cur.execute("SELECT state, spec FROM breakers WHERE key = %s FOR UPDATE",
-                                  (key,))
-                row = await cur.fetchone()
-                if row is None:
-                    # No row to lock yet: an advisory lock on the key serialises its creation.
-                    await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))",
-                                      ("breaker:" + key,))
-                    await cur.execute(
-                        "SELECT state, spec FROM breakers WHERE key = %s FOR UPDATE", (key,))
-                    row = await cur.fetchone()
-                rows[key] = (Breaker(key, _json_decode(row[0]),
-                                     _json_decode(row[1]) if row[1] else None)
-                             if row is not None else None)
-            out: list[Breaker | None] = []
-            for key, change in changes:
-                result = change(rows[key])
-                if result is not None:
-                    new, events = result
-                    await cur.execute(
-                        "INSERT INTO breakers (key, state, spec, updated_at) VALUES "
-                        "(%s, %s, %s, %s) ON CONFLICT (key) DO UPDATE SET state = "
-                        "excluded.state, spec = excluded.spec, updated_at = excluded.updated_at",
-                        (key, _json_encode(new.state),
-                         _json_encode(new.spec) if new.spec else None, now))
-                    await self._insert_events(cur, events, now)
-                    rows[key] = new
-                out.append(rows[key])
-            return out
+        keys = sorted({k for k, _ in changes})
+        async with self._tx(read=True) as cur:
+            try:
+                await cur.execute(sql.SQL(
+                    "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('breaker:' || k, 7)) "
+                    "FROM unnest({}::text[]) AS k; SELECT key, state, spec FROM breakers "
+                    'WHERE key = ANY({}::text[]) ORDER BY key COLLATE "C" FOR UPDATE',
+                ).format(keys, keys))
+                cur.nextset()
+                cur.nextset()
+                rows: dict[str, Breaker | None] = dict.fromkeys(keys)
+                for key, state, spec in await cur.fetchall():
+                    rows[key] = Breaker(key, _json_decode(state),
+                                        _json_decode(spec) if spec else None)
+                out: list[Breaker | None] = []
+                write: list[sql.Composable] = []
+                for key, change in changes:
+                    result = change(rows[key])
+                    if result is not None:
+                        new, events = result
+                        write.append(sql.SQL(
+                            "INSERT INTO breakers (key, state, spec, updated_at) VALUES "
+                            "({}, {}, {}, {}) ON CONFLICT (key) DO UPDATE SET state = "
+                            "excluded.state, spec = excluded.spec, updated_at = "
+                            "excluded.updated_at").format(
+                                key, _json_encode(new.state),
+                                _json_encode(new.spec) if new.spec else None, now))
+                        values = _event_rows(events, now)
+                        if values:
+                            write.append(sql.SQL(
+                                "INSERT INTO events (ts, kind, receipt_id, instance, runbook, "
+                                "action, target, outcome, detail) VALUES {}").format(
+                                    sql.SQL(", ").join(sql.SQL("({})").format(
+                                        sql.SQL(", ").join(map(sql.Literal, v)))
+                                        for v in values)))
+                        rows[key] = new
+                    out.append(rows[key])
+                await cur.execute(sql.SQL("; ").join([*write, sql.SQL("COMMIT")]))
+                return out
+            finally:
+                if cur.connection.info.transaction_status != TransactionStatus.IDLE:
+                    with contextlib.suppress(psycopg.Error):
+                        await cur.execute("ROLLBACK")
 
     # -- outbox ------------------------------------------------------------------------
     async def enqueue(self, *, channel: str, dedup: str, message: dict[str, Any],
                       fallback: str | None, receipt_id: int | None,
                       next_at: float | None = None) -> bool:
         now = self.clock()
-        async with self._tx() as cur:
-            queued = await self._enqueue(cur, channel, dedup, message, fallback, receipt_id,
-                                         now if next_at is None else next_at, now)
-            if queued:
-                await self._notify(cur, "outbox")
-            return queued
-
-    @staticmethod
-    async def _enqueue(cur: AsyncCursor[Any], channel: str, dedup: str, message: dict[str, Any],
-                       fallback: str | None, receipt_id: int | None, next_at: float,
-                       now: float) -> bool:
-        await cur.execute(
-            "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
-            "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dedup) DO NOTHING",
-            (channel, dedup, _json_encode(message), fallback, receipt_id, next_at, now))
-        return cur.rowcount == 1
+        async with self._tx(read=True) as cur:
+            await cur.execute(
+                "WITH o AS (INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, "
+                "next_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dedup) "
+                "DO NOTHING RETURNING id) SELECT id, pg_notify(%s, 'outbox') FROM o",
+                (channel, dedup, _json_encode(message), fallback, receipt_id,
+                 now if next_at is None else next_at, now, CHANNEL))
+            return len(await cur.fetchall()) == 1
 
     async def due_outbox(self, now: float, limit: int = 50) -> list[OutboxItem]:
         async with self._tx(read=True) as cur:
+            # Two index scans (state, next_at), not one scan of every message ever sent.
             await cur.execute(
-                f"SELECT {_OUTBOX_COLS} FROM outbox WHERE (state = 'pending' AND next_at <= %s) "
-                "OR (state = 'sending' AND lease_until < %s) ORDER BY next_at, id LIMIT %s",
-                (now, now, limit))
+                f"(SELECT {_OUTBOX_COLS} FROM outbox WHERE state = 'pending' AND next_at <= %s "
+                f"ORDER BY next_at, id LIMIT %s) UNION ALL (SELECT {_OUTBOX_COLS} FROM outbox "
+                "WHERE state = 'sending' AND lease_until < %s ORDER BY next_at, id LIMIT %s) "
+                "ORDER BY next_at, id LIMIT %s", (now, limit, now, limit, limit))
             return [_outbox(r) for r in await cur.fetchall()]
 
     async def next_outbox_due(self) -> float | None:
         async with self._tx(read=True) as cur:
             await cur.execute(
-                "SELECT MIN(CASE WHEN state = 'sending' THEN lease_until ELSE next_at END) "
-                "FROM outbox WHERE state IN ('pending', 'sending')")
+                "SELECT LEAST((SELECT MIN(next_at) FROM outbox WHERE state = 'pending'), "
+                "(SELECT MIN(lease_until) FROM outbox WHERE state = 'sending'))")
             row = await cur.fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
@@ -843,7 +989,7 @@ class PostgresJournal:
         if not item_ids:
             return []
         now = self.clock()
-        async with self._tx() as cur:
+        async with self._tx(read=True) as cur:
             await cur.execute(
                 "UPDATE outbox SET state = 'sending', owner = %s, lease_until = %s "
                 "WHERE id IN (SELECT id FROM outbox WHERE id = ANY(%s) AND ((state = 'pending' "
@@ -863,13 +1009,18 @@ class PostgresJournal:
         if not updates:
             return
         now = self.clock()
+        # One statement; an item given twice ends as its last update says.
+        last = {u.item_id: u for u in updates}
         async with self._tx() as cur:
-            await cur.executemany(
-                "UPDATE outbox SET state = %s, tries = %s, next_at = COALESCE(%s, next_at), "
-                "last_error = %s, sent_at = CASE WHEN %s = 'sent' THEN %s ELSE sent_at END, "
-                "owner = NULL, lease_until = NULL WHERE id = %s",
-                [(u.state, u.tries, u.next_at, u.error, u.state, now, u.item_id)
-                 for u in updates])
+            await cur.execute(
+                "UPDATE outbox SET state = t.s, tries = t.t, next_at = COALESCE(t.n, "
+                "outbox.next_at), last_error = t.e, sent_at = CASE WHEN t.s = 'sent' THEN %s "
+                "ELSE outbox.sent_at END, owner = NULL, lease_until = NULL FROM unnest("
+                "%s::bigint[], %s::text[], %s::int[], %s::float8[], %s::text[]) AS t(i, s, t, n, e) "
+                "WHERE outbox.id = t.i",
+                (now, list(last), [u.state for u in last.values()],
+                 [u.tries for u in last.values()], [u.next_at for u in last.values()],
+                 [u.error for u in last.values()]))
             await self._insert_events(cur, [e for u in updates for e in u.events], now)
             if any(u.state == "pending" for u in updates):
                 await self._notify(cur, "outbox")
