@@ -371,10 +371,11 @@ class Run:
         """``drain.py`` on this tree and on the baseline commit (``--baseline``), each in
         its own process: the rate of ``responder serve`` working off a journaled storm of
         one-alert groups, and the instrumented per-alert cost (transactions, renders, CPU
-        per stage). The baseline runs first, from ``git archive`` of its commit, with this
-        tree's ``bench/`` copied in, so both are measured the same way."""
+        per stage). Rounds alternate the trees, the baseline first: ``git archive`` of its
+        commit with this tree's ``bench/`` copied in, so both are measured the same way."""
         trees: list[tuple[str, str, Path]] = []
-        out: dict[str, Any] = {"groups": self.args.drain_groups, "rows": []}
+        out: dict[str, Any] = {"groups": self.args.drain_groups,
+                               "rounds": self.args.drain_rounds, "rows": []}
         if self.args.baseline:
             try:
                 trees.append(("before", self.args.baseline, self.export(self.args.baseline)))
@@ -382,7 +383,8 @@ class Run:
                 out["baseline_error"] = f"{self.args.baseline}: {str(exc)[:500]}"
                 print(f"!! baseline {self.args.baseline} not measured: {exc}", file=sys.stderr)
         trees.append(("after", git_rev(REPO), REPO))
-        for label, rev, tree in trees:
+        for rnd, (label, rev, tree) in ((r, t) for r in range(self.args.drain_rounds)
+                                        for t in trees):
             argv = [PY, str(tree / "bench/drain.py"), "--json", "--groups",
                     str(self.args.drain_groups)]
             done = subprocess.run(argv, capture_output=True, text=True, timeout=900,
@@ -391,10 +393,10 @@ class Run:
                 raise RuntimeError(f"drain.py on {label} ({rev}) failed ({done.returncode}): "
                                    f"{done.stderr[-3000:]}")
             row = json.loads(done.stdout.strip().splitlines()[-1])
-            row.update(tree=label, rev=rev)
+            row.update(tree=label, rev=rev, round=rnd + 1)
             out["rows"].append(row)
             s, i = row["serve"], row["in_process"]
-            print(f"  {label:6s} {rev}: serve {s['alerts_per_s']} alerts/s "
+            print(f"  {rnd + 1}. {label:6s} {rev}: serve {s['alerts_per_s']} alerts/s "
                   f"({s['cpu_us_per_alert']} CPU us/alert, load {s['loadavg_before']:.2f}); "
                   f"instrumented {i['transactions_per_alert']} transactions, "
                   f"{i['renders_per_alert']} renders per alert", flush=True)
@@ -552,6 +554,8 @@ def main() -> int:
                         help="postgres phase: alerts per setup")
     parser.add_argument("--drain-groups", type=int, default=2000,
                         help="drain phase: one-alert groups journaled, then worked off")
+    parser.add_argument("--drain-rounds", type=int, default=2,
+                        help="drain phase: rounds, alternating the trees (best one reported)")
     parser.add_argument("--baseline", default="4c6a1fa",
                         help="drain phase: the commit measured as 'before' ('' for none)")
     parser.add_argument("--phases", default=",".join(PHASES),
