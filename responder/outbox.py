@@ -106,10 +106,13 @@ class Notifier:
                 log.warning("fallback %s of %s cannot be rendered: %s", target.fallback,
                             target.channel, exc)
         if collect is not None:
+            # A message to a ``log`` channel (in process, never blocking) is queued claimed:
+            # the caller sends it right after its commit (``send_claimed``).
             collect.append(OutboxMessage(
                 channel=target.channel, dedup=dedup, message=stored, fallback=target.fallback,
                 receipt_id=receipt_id, event=dataclasses.replace(
-                    base, detail={"event": context.event, "dedup": dedup})))
+                    base, detail={"event": context.event, "dedup": dedup}),
+                claim=channel.type == "log"))
             return []
         queued = await self.service.journal.enqueue(
             channel=target.channel, dedup=dedup, message=stored, fallback=target.fallback,
@@ -176,6 +179,17 @@ class Notifier:
         claimed = set(await self.service.journal.claim_messages([i.id for i in items]))
         mine = [i for i in items if i.id in claimed]
         await self._record(mine, [await self._try(item) for item in mine])
+
+    async def send_claimed(self, items: Sequence[OutboxItem]) -> None:
+        """Send messages queued already claimed by this process (``OutboxMessage.claim``)
+        and record their tries in one transaction. One its channel's token bucket holds
+        back goes back to pending, for ``run`` to send when it is due."""
+        if not items:
+            return
+        updates = [await self._try(item) for item in items]
+        await self._record(items, updates)
+        if any(u.state == "pending" for u in updates):
+            self.service.outbox_changed.set()
 
     async def deliver(self, item: OutboxItem) -> None:
         if not await self.service.journal.claim_message(item.id):

@@ -27,6 +27,7 @@ from responder.journal import (
     Event,
     FinishedDelivery,
     JournalUnavailable,
+    OutboxItem,
     OutboxMessage,
     PendingDelivery,
 )
@@ -102,8 +103,16 @@ class Pipeline:
                 await service.work_available.wait()
 
     async def _finish(self, finished: Sequence[FinishedDelivery]) -> None:
-        if finished and any(await self.service.journal.finish_deliveries(finished)):
+        """Finish the deliveries in one transaction, then send the messages it queued
+        claimed (``log`` channels) and record them in one more: the outbox's own loop
+        only wakes for the others."""
+        if not finished:
+            return
+        claimed: list[OutboxItem] = []
+        queued = await self.service.journal.finish_deliveries(finished, claimed=claimed)
+        if sum(queued) > len(claimed):
             self.service.outbox_changed.set()
+        await self.notifier.send_claimed(claimed)
 
     async def _release(self, deliveries: list[PendingDelivery]) -> None:
         """Give back what this pass claimed and did not finish (else it waits for its lease)."""

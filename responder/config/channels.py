@@ -25,7 +25,7 @@ DEFAULT_ORIGIN: Final = Origin("(embedded default)")
 #: PagerDuty 120 events per minute per routing key; mail servers dislike bursts.
 DEFAULT_RATE: Final[dict[str, tuple[float, int]]] = {
     "slack": (1.0, 5), "email": (1.0, 5), "pagerduty": (2.0, 10), "webhook": (10.0, 20),
-    "log": (100.0, 1000),
+    "log": (10_000.0, 10_000),
 }
 DEFAULT_TIMEOUT: Final = 10.0
 #: Delivery retries (``retry: {max_tries, backoff}``): tries in all, and the first wait,

@@ -80,9 +80,14 @@ class Journal(Protocol):
         events and its messages, in one transaction; returns how many messages were
         queued. When another owner holds the delivery now, nothing is written (0)."""
 
-    async def finish_deliveries(self, finished: Sequence[FinishedDelivery]) -> list[int]:
+    async def finish_deliveries(self, finished: Sequence[FinishedDelivery], *,
+                                claimed: list[OutboxItem] | None = None,
+                                lease: float = 120.0) -> list[int]:
         """``finish_delivery`` for each of ``finished`` in one transaction; how many
-        messages each queued (0 for one another owner holds now, whose rows are left)."""
+        messages each queued (0 for one another owner holds now, whose rows are left).
+        A message with ``claim`` set is queued claimed by this journal's owner for
+        ``lease`` seconds, and its row is appended to ``claimed`` (when given): the caller
+        sends it and records the try (``update_outbox_many``)."""
 
     # -- events ----------------------------------------------------------------------
     async def add_events(self, events: Iterable[Event]) -> None: ...

@@ -495,17 +495,23 @@ class PostgresJournal:
             delivery_id, tuple(receipts), tuple(events), tuple(messages))])
         return queued
 
-    async def finish_deliveries(self, finished: Sequence[FinishedDelivery]) -> list[int]:
+    async def finish_deliveries(self, finished: Sequence[FinishedDelivery], *,
+                                claimed: list[OutboxItem] | None = None,
+                                lease: float = 120.0) -> list[int]:
         if not finished:
             return []
         now = self.clock()
+        mine: list[OutboxItem] = []
         async with self._tx() as cur:
-            queued = [await self._finish(cur, f, now) for f in finished]
-            if any(queued):
+            queued = [await self._finish(cur, f, now, mine, now + lease) for f in finished]
+            if sum(queued) > len(mine):   # what this process sends itself wakes nobody
                 await self._notify(cur, "outbox")
+        if claimed is not None:
+            claimed.extend(mine)
         return queued
 
-    async def _finish(self, cur: AsyncCursor[Any], f: FinishedDelivery, now: float) -> int:
+    async def _finish(self, cur: AsyncCursor[Any], f: FinishedDelivery, now: float,
+                      claimed: list[OutboxItem], lease_until: float) -> int:
         # The delivery's row first: a delivery another owner holds now (our lease ran
         # out and it was claimed again) is left to that owner, and nothing is written.
         await cur.execute(
@@ -524,8 +530,21 @@ class PostgresJournal:
         queued = 0
         events = list(f.events)
         for m in f.messages:
-            new = await self._enqueue(cur, m.channel, m.dedup, m.message, m.fallback,
-                                      m.receipt_id, now, now)
+            if m.claim:
+                await cur.execute(
+                    "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
+                    "created_at, state, owner, lease_until) VALUES (%s, %s, %s, %s, %s, %s, %s, "
+                    "'sending', %s, %s) ON CONFLICT (dedup) DO NOTHING RETURNING id",
+                    (m.channel, m.dedup, _json_encode(m.message), m.fallback, m.receipt_id, now,
+                     now, self.owner, lease_until))
+                row = await cur.fetchone()
+                new = row is not None
+                if row is not None:
+                    claimed.append(OutboxItem(int(row[0]), m.channel, m.dedup, m.message,
+                                              m.fallback, m.receipt_id, "sending", 0, now, None))
+            else:
+                new = await self._enqueue(cur, m.channel, m.dedup, m.message, m.fallback,
+                                          m.receipt_id, now, now)
             queued += new
             events.append(replace(m.event, outcome="queued" if new else "duplicate"))
         await self._insert_events(cur, events, now)

@@ -76,6 +76,10 @@ class OutboxMessage:
     fallback: str | None
     receipt_id: int | None
     event: Event
+    #: Written already claimed by the writer (state ``sending``, its owner, a lease): the
+    #: writer sends it right after the commit and records the try, with no claim between.
+    #: A crash before the record leaves it to the outbox once the lease runs out.
+    claim: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -599,20 +599,27 @@ class SqliteJournal:
             delivery_id, tuple(receipts), tuple(events), tuple(messages))])
         return queued
 
-    async def finish_deliveries(self, finished: Sequence[FinishedDelivery]) -> list[int]:
+    async def finish_deliveries(self, finished: Sequence[FinishedDelivery], *,
+                                claimed: list[OutboxItem] | None = None,
+                                lease: float = 120.0) -> list[int]:
         now = self.clock()
+        mine: list[OutboxItem] = []
 
         def write(db: sqlite3.Connection) -> list[int | None]:
-            return [self._finish(db, f, now) for f in finished]
+            mine.clear()
+            return [self._finish(db, f, now, mine, now + lease) for f in finished]
 
         queued = await self._tx(write) if finished else []
         for f, n in zip(finished, queued, strict=True):
             if n is None:
                 log.warning("delivery %d is no longer held by %s; its results are dropped",
                             f.delivery_id, self.owner)
+        if claimed is not None:
+            claimed.extend(mine)
         return [n or 0 for n in queued]
 
-    def _finish(self, db: sqlite3.Connection, f: FinishedDelivery, now: float) -> int | None:
+    def _finish(self, db: sqlite3.Connection, f: FinishedDelivery, now: float,
+                claimed: list[OutboxItem], lease_until: float) -> int | None:
         # Only the delivery's holder finishes it (or anyone, when nobody holds it).
         if db.execute("UPDATE deliveries SET state = 'done', finished_at = ?, owner = NULL, "
                       "lease_until = NULL WHERE id = ? AND state = 'pending' AND "
@@ -625,8 +632,20 @@ class SqliteJournal:
         queued = 0
         written = list(f.events)
         for m in f.messages:
-            new = self._enqueue(db, m.channel, m.dedup, m.message, m.fallback, m.receipt_id,
-                                now, now)
+            if m.claim:
+                row = db.execute(
+                    "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
+                    "created_at, state, owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                    "'sending', ?, ?) ON CONFLICT (dedup) DO NOTHING RETURNING id",
+                    (m.channel, m.dedup, _json_encode(m.message), m.fallback, m.receipt_id, now,
+                     now, self.owner, lease_until)).fetchone()
+                new = row is not None
+                if new:
+                    claimed.append(OutboxItem(int(row[0]), m.channel, m.dedup, m.message,
+                                              m.fallback, m.receipt_id, "sending", 0, now, None))
+            else:
+                new = self._enqueue(db, m.channel, m.dedup, m.message, m.fallback,
+                                    m.receipt_id, now, now)
             queued += new
             written.append(replace(m.event, outcome="queued" if new else "duplicate"))
         self._insert_events(db, written, now)

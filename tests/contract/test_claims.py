@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from responder.journal import Event, FinishedDelivery, OutboxMessage, PendingDelivery
+from responder.journal import (
+    Event,
+    FinishedDelivery,
+    OutboxItem,
+    OutboxMessage,
+    OutboxUpdate,
+    PendingDelivery,
+)
 from tests.contract.conftest import Backend
 from tests.contract.helpers import attempt, deliver
 
@@ -170,6 +177,36 @@ async def test_a_batch_of_deliveries_finishes_in_one_call_and_skips_what_another
         "duplicate", "queued"]
     assert [d.id for d in await a.pending_deliveries()] == [first.id]
     assert [m.dedup for m in await a.due_outbox(backend.now)] == ["m2"]
+
+
+async def test_a_message_finished_claimed_is_the_writers_to_send_until_its_lease_runs_out(
+        backend: Backend) -> None:
+    a, b = await backend.open("a"), await backend.open("b")
+    await deliver(a, "etl-1")
+    (d,) = await a.claim_deliveries()
+    rid = d.new[0].id
+
+    def message(dedup: str, claim: bool) -> OutboxMessage:
+        return OutboxMessage(channel="console", dedup=dedup, message={"body": {"n": dedup}},
+                             fallback=None, receipt_id=rid, claim=claim,
+                             event=Event(kind="notification", receipt_id=rid))
+
+    claimed: list[OutboxItem] = []
+    assert await a.finish_deliveries([FinishedDelivery(
+        d.id, ((rid, "done", {}, []),), (),
+        (message("mine", True), message("theirs", False)))], claimed=claimed, lease=30) == [2]
+    assert [(i.dedup, i.state, i.tries, i.message) for i in claimed] == [
+        ("mine", "sending", 0, {"body": {"n": "mine"}})]
+    # Nobody else sends it (nor the writer's own outbox loop) while the lease holds ...
+    assert [m.dedup for m in await b.due_outbox(backend.now)] == ["theirs"]
+    assert await b.claim_messages([claimed[0].id]) == []
+    assert await a.pending_count() == 2
+    # ... and a writer that died before recording the try leaves it to the outbox after.
+    backend.now += 31
+    assert sorted(m.dedup for m in await b.due_outbox(backend.now)) == ["mine", "theirs"]
+    assert await b.claim_messages([claimed[0].id]) == [claimed[0].id]
+    await b.update_outbox_many([OutboxUpdate(claimed[0].id, "sent", 1)])
+    assert [m.dedup for m in await b.due_outbox(backend.now)] == ["theirs"]
 
 
 async def test_claimed_work_still_counts_as_pending_until_it_is_finished(

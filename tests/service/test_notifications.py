@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -548,5 +549,29 @@ async def test_an_alert_storm_is_grouped_rate_limited_and_nothing_is_lost(
     assert await metric(client, SENT_ONCALL) == groups
     status = await (await client.get("/api/v1/status", headers=AUTH)).json()
     assert status["journal_pending"] == 0
+    assert len(await notification_events(client, "queued")) == groups
+    assert len(await notification_events(client, "sent")) == groups
+
+
+async def test_log_messages_sent_right_after_their_delivery_still_keep_the_channels_pace(
+        configure: Configure, start: Start, caplog: pytest.LogCaptureFixture) -> None:
+    # A `log` channel's messages are queued claimed and sent by the pipeline itself once
+    # their delivery is written; the ones its token bucket holds back go back to the
+    # outbox, which sends them when their turn comes. Each goes out once.
+    groups, rate, burst = 6, 20.0, 2
+    caplog.set_level(logging.INFO, logger="responder.notify")
+    client = await start(configure(
+        {"oncall": {"type": "log", "rate_limit": {"rate": rate, "burst": burst}}},
+        [NOTIFY_ONCALL]))
+    for g in range(groups):
+        await post(client, payload(alert(f"paced-{g}"), group=f"g{g}"))
+    await eventually(lambda: settled(client))
+    lines = [(r.created, json.loads(r.getMessage())) for r in caplog.records
+             if r.name == "responder.notify" and r.getMessage().startswith("{")]
+    assert sorted(b["subject"] for _, b in lines) == sorted(f"{NS}/paced-{g}" for g in range(groups))
+    times = sorted(t for t, _ in lines)
+    for k in range(burst, groups):
+        assert times[k] - times[0] >= (k + 1 - burst) / rate - 0.05, k
+    assert await metric(client, SENT_ONCALL) == groups
     assert len(await notification_events(client, "queued")) == groups
     assert len(await notification_events(client, "sent")) == groups
