@@ -62,6 +62,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "render + queue notifications": ("responder.outbox:Notifier.notify",
                                      "responder.actor:Actor.notify_escalations"),
     "outbox send + record": ("responder.outbox:Notifier.deliver_many",
+                             "responder.outbox:Notifier.send_claimed",
                              "responder.journal.sqlite:SqliteJournal.due_outbox"),
     "finish deliveries (journal)": ("responder.pipeline:Pipeline._finish",),
 }
