@@ -304,7 +304,9 @@ def write_results(path: Path, results: dict[str, Any], command: str) -> None:
         "Written by `bench/run.py` (`make bench`); contract in SPEC §11. Raw numbers of the run:",
         "`bench/out/results.json` (not committed).",
         "",
-        f"- date: {results.get('started', '?')} UTC, run took {results.get('minutes', '?')} min",
+        f"- date: {results.get('started', '?')} UTC, run took {results.get('minutes', '?')} min"
+        + (" (" + ", ".join(f"{k} {v} s" for k, v in results["phase_s"].items()) + ")"
+           if results.get("phase_s") else ""),
         f"- command: `{command}`",
         f"- machine: {m.get('nproc')} CPUs ({m.get('cpu')}), {m.get('memory')} RAM, "
         f"Linux {m.get('kernel')}; load average at start {m.get('loadavg_at_start')}",

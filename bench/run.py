@@ -552,7 +552,7 @@ def main() -> int:
                         help="journal phase: state.retention in seconds during the waves")
     parser.add_argument("--pg-alerts", type=int, default=6000,
                         help="postgres phase: alerts per setup")
-    parser.add_argument("--drain-groups", type=int, default=2000,
+    parser.add_argument("--drain-groups", type=int, default=1500,
                         help="drain phase: one-alert groups journaled, then worked off")
     parser.add_argument("--drain-rounds", type=int, default=2,
                         help="drain phase: rounds, alternating the trees (best one reported)")
@@ -591,14 +591,17 @@ def main() -> int:
             results["machine"] = machine()
             results["settings"] = vars(args) | {"output": str(args.output)}
             results["started"] = started.isoformat(timespec="seconds")
+            results["phase_s"] = {}
             for phase in phases:
                 print(f"== {phase}", flush=True)
+                began = time.monotonic()
                 try:
                     getattr(run, phase)()
                 except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
                     failed = True
                     print(f"!! {phase} failed: {exc}", file=sys.stderr, flush=True)
                     results["errors"].append(f"{phase}: {str(exc)[:2000]}")
+                results["phase_s"][phase] = round(time.monotonic() - began)
         completed = True
     finally:
         if results:
