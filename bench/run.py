@@ -173,16 +173,12 @@ class Run:
         return result
 
     # -- responder probes ----------------------------------------------------------------
-    @staticmethod
-    def journal_state(db: Path) -> tuple[int, int]:
+    @classmethod
+    def journal_state(cls, db: Path) -> tuple[int, int]:
         """(alerts processed, backlog): receipts analysed/matched/planned, and deliveries
         journaled but not yet processed plus unsent messages."""
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-            processed, backlog = conn.execute(
-                "SELECT (SELECT COUNT(*) FROM receipts WHERE state != 'pending'), "
-                "(SELECT COUNT(*) FROM deliveries WHERE state = 'pending') + "
-                "(SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending'))").fetchone()
-        return int(processed), int(backlog)
+        parts = cls.backlog_parts(db)
+        return parts["processed"], parts["deliveries_pending"] + parts["messages_unsent"]
 
     @staticmethod
     def backlog_parts(db: Path) -> dict[str, int]:
