@@ -115,14 +115,20 @@ class Actor:
         """Schedule the alert's actions. Escalations are added to ``escalations`` when
         given (the caller sends one message per group, see ``notify_escalations``)."""
         events: list[Event] = []
-        for decided in work.decision.runbooks:
-            p = decided.plan
-            context = attempt_context(group, work.alert, work.analysis, p)
-            if p.breaker_key and p.runbook.breaker is not None:
-                transition = await self.breakers.failure(
-                    p.breaker_key, context["breaker"], f"{work.alert.alertname} firing")
-                if transition == "opened":
+        contexts = [attempt_context(group, work.alert, work.analysis, d.plan)
+                    for d in work.decision.runbooks]
+        # The failure counts against every breaker the alert reaches, in one transaction.
+        guarded = [i for i, d in enumerate(work.decision.runbooks)
+                   if d.plan.breaker_key and d.plan.runbook.breaker is not None]
+        made = dict(zip(guarded, await self.breakers.failures(
+            [(str(work.decision.runbooks[i].plan.breaker_key), contexts[i]["breaker"],
+              f"{work.alert.alertname} firing") for i in guarded]), strict=True))
+        for i, decided in enumerate(work.decision.runbooks):
+            p, context = decided.plan, contexts[i]
+            if i in made and p.breaker_key:
+                if made[i] == "opened":
                     events.extend(await self.transitions.transition(p.breaker_key, "opened", context))
+                    self.service.attempts_changed.set()   # on_open runs now
                 if decided.refusal is None and self.breakers.get(p.breaker_key).state == "open":
                     # This alert's failure, or an earlier one's of the delivery, opened it.
                     decided = decide_runbook(p, work.analysis,
@@ -133,7 +139,6 @@ class Actor:
                 events.extend(await self._refuse(work, decided, context, escalations))
             else:
                 events.extend(await self._schedule(group, work, decided, context))
-        self.service.attempts_changed.set()
         return events
 
     async def _refuse(self, work: AlertWork, decided: RunbookDecision, context: dict[str, Any],
@@ -168,11 +173,14 @@ class Actor:
         events: list[Event] = []
         for action, d in zip(p.actions, decided.actions, strict=True):
             delay = d.first_delay
+            due_at = self._now() + delay
             attempt = await self.service.journal.schedule_attempt(
                 instance=work.receipt.instance, runbook=p.runbook.name, target=action.target,
-                n=1, action=action.kind, params=action.params, due_at=self._now() + delay,
+                n=1, action=action.kind, params=action.params, due_at=due_at,
                 receipt_id=work.receipt.id, context=context,
                 state="approval" if ask else "scheduled")
+            if attempt is not None and not ask:
+                self.scheduler.due(due_at)
             summaries.append(
                 summary(action, "awaiting_approval", ASKED, 1, limit) if ask
                 else summary(action, "paused", PAUSED, 1, limit) if held else summary(

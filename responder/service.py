@@ -35,6 +35,8 @@ class ReloadResult:
 
 
 class Service:
+    PAUSES_FRESH = 0.25   # seconds a decision may use the pauses read before
+
     def __init__(self, runtime: Runtime, journal: Journal, metrics: Metrics, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.runtime = runtime
@@ -97,9 +99,10 @@ class Service:
             self.corrections.add(key, category)
 
     async def is_paused(self) -> bool:
-        """Whether a pause without matchers holds everything, as the journal has it now
-        (another replica may have paused)."""
-        await self.refresh_pauses()
+        """Whether a pause without matchers holds everything, as the journal had it at most
+        ``PAUSES_FRESH`` seconds ago (another replica may have paused; a pause made here is
+        seen at once, and the scheduler checks again before anything runs)."""
+        await self.refresh_pauses(older_than=self.PAUSES_FRESH)
         return self.paused
 
     # -- pauses (held actions are released by the scheduler) ---------------------------

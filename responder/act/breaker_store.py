@@ -10,11 +10,11 @@ reads that may lag a moment (the API, the gauge, planning); ``tick`` refreshes i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from responder.act import breaker as sm
-from responder.journal import Breaker, Event, Journal
+from responder.journal import Breaker, BreakerChange, Event, Journal
 from responder.metrics import Metrics
 
 Step = Callable[[sm.BreakerState], tuple[sm.BreakerState, str | None]]
@@ -71,37 +71,60 @@ class BreakerStore:
                       *, only_existing: bool = False) -> str | None:
         """Apply ``step`` to the breaker's stored state in one journal transaction;
         ``spec`` (when given) replaces the stored spec. Returns the transition made."""
-        made: list[str | None] = [None]
+        (made,) = await self._changes([(key, step, spec, reason, only_existing)])
+        return made
 
-        def change(row: Breaker | None) -> tuple[Breaker, list[Event]] | None:
-            if row is None and only_existing:
-                return None
-            old = _state(row) if row is not None else _new(key)
-            new, transition = step(old)
-            made[0] = transition
-            if new == old and spec is None:
-                return None
-            events = []
-            if transition is not None:
-                events.append(Event(kind="breaker", target=key, action=transition,
-                                    outcome=new.state, detail={"reason": reason}))
-            state = dataclasses.asdict(new)
-            state["failures"] = list(new.failures)
-            return Breaker(key, state, spec if spec is not None else (row.spec if row else None)), \
-                events
+    async def _changes(self, changes: Sequence[tuple[str, Step, dict[str, Any] | None, str, bool]],
+                       ) -> list[str | None]:
+        """``_change`` for each of ``changes``, in order, in one journal transaction."""
+        made: list[str | None] = [None] * len(changes)
 
-        row = await self.journal.change_breaker(key, change)
-        if row is not None:
-            self._remember(row)
-        return made[0]
+        def change_for(i: int, key: str, step: Step, spec: dict[str, Any] | None, reason: str,
+                       only_existing: bool) -> BreakerChange:
+            def change(row: Breaker | None) -> tuple[Breaker, list[Event]] | None:
+                if row is None and only_existing:
+                    return None
+                old = _state(row) if row is not None else _new(key)
+                new, transition = step(old)
+                made[i] = transition
+                if new == old and spec is None:
+                    return None
+                events = []
+                if transition is not None:
+                    events.append(Event(kind="breaker", target=key, action=transition,
+                                        outcome=new.state, detail={"reason": reason}))
+                state = dataclasses.asdict(new)
+                state["failures"] = list(new.failures)
+                return Breaker(key, state,
+                               spec if spec is not None else (row.spec if row else None)), events
+            return change
+
+        rows = await self.journal.change_breakers(
+            [(c[0], change_for(i, *c)) for i, c in enumerate(changes)])
+        for row in rows:
+            if row is not None:
+                self._remember(row)
+        return made
 
     def cooldown(self, key: str) -> float:
         return float(self.specs.get(key, {}).get("cooldown", 600.0))
 
     async def failure(self, key: str, spec: dict[str, Any], reason: str) -> str | None:
+        (made,) = await self.failures([(key, spec, reason)])
+        return made
+
+    async def failures(self, failures: Sequence[tuple[str, dict[str, Any], str]],
+                       ) -> list[str | None]:
+        """A failure counted against each (key, spec, reason), in one journal transaction
+        (the breakers one firing alert reaches); the transitions made, in order."""
         now = self.clock()
-        return await self._change(key, lambda s: sm.record_failure(
-            s, now, int(spec["threshold"]), float(spec["window"])), spec, reason)
+
+        def step(spec: dict[str, Any]) -> Step:
+            return lambda s: sm.record_failure(s, now, int(spec["threshold"]),
+                                               float(spec["window"]))
+
+        return await self._changes([(key, step(spec), spec, reason, False)
+                                    for key, spec, reason in failures]) if failures else []
 
     async def success(self, key: str, reason: str) -> str | None:
         now = self.clock()

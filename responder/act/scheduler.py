@@ -55,9 +55,18 @@ class Scheduler:
         self.sleep = sleep
         self.wakeup = wakeup
         self.paused = paused
+        self.wakes_at: float | None = None   # when the current sleep ends; None: awake
+
+    def due(self, at: float) -> None:
+        """An attempt was scheduled for ``at``: wake the scheduler unless its sleep ends by
+        then anyway (an alert storm scheduling retries 30s out costs it no pass each)."""
+        wakes_at = self.wakes_at
+        if wakes_at is None or at < wakes_at:
+            self.wakeup.set()
 
     async def run(self) -> None:
         while True:
+            self.wakes_at = None
             self.wakeup.clear()
             try:
                 due = await self.run_due()
@@ -69,8 +78,9 @@ class Scheduler:
             if due == BATCH:
                 continue
             wake = [t for t in (next_due, self.breakers.next_half_open_at()) if t is not None]
-            await self.sleep(min(IDLE, max(0.0, min(wake) - self.clock())) if wake else IDLE,
-                             self.wakeup)
+            delay = min(IDLE, max(0.0, min(wake) - self.clock())) if wake else IDLE
+            self.wakes_at = self.clock() + delay
+            await self.sleep(delay, self.wakeup)
 
     async def run_due(self) -> int:
         """One pass: half-open what is due, run every due attempt; how many were due."""

@@ -148,6 +148,11 @@ class Journal(Protocol):
     async def change_breaker(self, key: str, change: BreakerChange) -> Breaker | None:
         """Apply ``change`` to the breaker's current row under its lock; the row after."""
 
+    async def change_breakers(self, changes: Sequence[tuple[str, BreakerChange]],
+                              ) -> list[Breaker | None]:
+        """``change_breaker`` for each of ``changes``, in order, in one transaction (a
+        key given twice sees its first change); the rows after, in the same order."""
+
     # -- outbox ----------------------------------------------------------------------
     async def enqueue(self, *, channel: str, dedup: str, message: dict[str, Any],
                       fallback: str | None, receipt_id: int | None,

@@ -755,31 +755,47 @@ class PostgresJournal:
     async def change_breaker(self, key: str, change: BreakerChange) -> Breaker | None:
         """``change`` on the breaker's row under its lock: replicas that see failures of
         one key at the same moment take turns, each seeing the other's count."""
+        (row,) = await self.change_breakers([(key, change)])
+        return row
+
+    async def change_breakers(self, changes: Sequence[tuple[str, BreakerChange]],
+                              ) -> list[Breaker | None]:
+        if not changes:
+            return []
         now = self.clock()
         async with self._tx() as cur:
-            await cur.execute("SELECT state, spec FROM breakers WHERE key = %s FOR UPDATE",
-                              (key,))
-            row = await cur.fetchone()
-            if row is None:
-                # No row to lock yet: an advisory lock on the key serialises its creation.
-                await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))",
-                                  ("breaker:" + key,))
+            # Every row locked first, in key order (two replicas locking the same keys in
+            # different orders would deadlock), then the changes applied in their order.
+            rows: dict[str, Breaker | None] = {}
+            for key in sorted({k for k, _ in changes}):
                 await cur.execute("SELECT state, spec FROM breakers WHERE key = %s FOR UPDATE",
                                   (key,))
                 row = await cur.fetchone()
-            current = (Breaker(key, _json_decode(row[0]), _json_decode(row[1]) if row[1] else None)
-                       if row is not None else None)
-            result = change(current)
-            if result is None:
-                return current
-            new, events = result
-            await cur.execute(
-                "INSERT INTO breakers (key, state, spec, updated_at) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (key) DO UPDATE SET state = excluded.state, spec = excluded.spec, "
-                "updated_at = excluded.updated_at",
-                (key, _json_encode(new.state), _json_encode(new.spec) if new.spec else None, now))
-            await self._insert_events(cur, events, now)
-            return new
+                if row is None:
+                    # No row to lock yet: an advisory lock on the key serialises its creation.
+                    await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))",
+                                      ("breaker:" + key,))
+                    await cur.execute(
+                        "SELECT state, spec FROM breakers WHERE key = %s FOR UPDATE", (key,))
+                    row = await cur.fetchone()
+                rows[key] = (Breaker(key, _json_decode(row[0]),
+                                     _json_decode(row[1]) if row[1] else None)
+                             if row is not None else None)
+            out: list[Breaker | None] = []
+            for key, change in changes:
+                result = change(rows[key])
+                if result is not None:
+                    new, events = result
+                    await cur.execute(
+                        "INSERT INTO breakers (key, state, spec, updated_at) VALUES "
+                        "(%s, %s, %s, %s) ON CONFLICT (key) DO UPDATE SET state = "
+                        "excluded.state, spec = excluded.spec, updated_at = excluded.updated_at",
+                        (key, _json_encode(new.state),
+                         _json_encode(new.spec) if new.spec else None, now))
+                    await self._insert_events(cur, events, now)
+                    rows[key] = new
+                out.append(rows[key])
+            return out
 
     # -- outbox ------------------------------------------------------------------------
     async def enqueue(self, *, channel: str, dedup: str, message: dict[str, Any],

@@ -841,27 +841,36 @@ class SqliteJournal:
                                                "ORDER BY key")])
 
     async def change_breaker(self, key: str, change: BreakerChange) -> Breaker | None:
+        (row,) = await self.change_breakers([(key, change)])
+        return row
+
+    async def change_breakers(self, changes: Sequence[tuple[str, BreakerChange]],
+                              ) -> list[Breaker | None]:
         now = self.clock()
 
-        def write(db: sqlite3.Connection) -> Breaker | None:
-            # BEGIN IMMEDIATE holds the database's write lock: the row cannot change between
-            # this read and the write below, whichever process shares the file.
-            row = db.execute("SELECT state, spec FROM breakers WHERE key = ?", (key,)).fetchone()
-            current = (Breaker(key, _json_decode(row[0]), _json_decode(row[1]) if row[1] else None)
-                       if row else None)
-            changed = change(current)
-            if changed is None:
-                return current
-            new, events = changed
-            db.execute(
-                "INSERT INTO breakers (key, state, spec, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET state = excluded.state, spec = excluded.spec, "
-                "updated_at = excluded.updated_at",
-                (key, _json_encode(new.state), _json_encode(new.spec) if new.spec else None, now))
-            self._insert_events(db, events, now)
-            return new
+        def write(db: sqlite3.Connection) -> list[Breaker | None]:
+            # BEGIN IMMEDIATE holds the database's write lock: no row can change between
+            # these reads and the writes below, whichever process shares the file.
+            return [self._change_breaker(db, key, change, now) for key, change in changes]
 
-        return await self._tx(write)
+        return await self._tx(write) if changes else []
+
+    def _change_breaker(self, db: sqlite3.Connection, key: str, change: BreakerChange,
+                        now: float) -> Breaker | None:
+        row = db.execute("SELECT state, spec FROM breakers WHERE key = ?", (key,)).fetchone()
+        current = (Breaker(key, _json_decode(row[0]), _json_decode(row[1]) if row[1] else None)
+                   if row else None)
+        changed = change(current)
+        if changed is None:
+            return current
+        new, events = changed
+        db.execute(
+            "INSERT INTO breakers (key, state, spec, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET state = excluded.state, spec = excluded.spec, "
+            "updated_at = excluded.updated_at",
+            (key, _json_encode(new.state), _json_encode(new.spec) if new.spec else None, now))
+        self._insert_events(db, events, now)
+        return new
 
     # -- outbox ------------------------------------------------------------------------
     async def enqueue(self, *, channel: str, dedup: str, message: dict[str, Any],

@@ -11,6 +11,7 @@ limits and the link check to what the templates produced.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -63,6 +64,12 @@ def safe_url(value: Any) -> str | None:
     become a link (an href, a Slack button, a PagerDuty link)."""
     if not isinstance(value, str):
         return None
+    return _safe_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _safe_text(value: str) -> str | None:
+    """``safe_url`` of a string (pure; a storm's alerts carry the same few links)."""
     text = value.strip()
     if not text or _CONTROL.search(text) or len(text) > SLACK_URL_MAX:
         return None

@@ -6,13 +6,15 @@ blocks on the network and never fails: a logging error is logging's business.
 
 from __future__ import annotations
 
-import json
 import logging
+
+import msgspec
 
 from responder.config.channels import ChannelSpec
 from responder.notify.render import Message
 
 LOGGER = "responder.notify"
+_encode = msgspec.json.Encoder(enc_hook=str).encode   # compact, UTF-8 as is
 
 
 class LogSender:
@@ -24,6 +26,5 @@ class LogSender:
         return f"LogSender({self.name!r})"
 
     async def send(self, message: Message) -> None:
-        line = json.dumps({"notification": self.name, **message.body}, ensure_ascii=False,
-                          separators=(",", ":"), default=str)
+        line = _encode({"notification": self.name, **message.body}).decode()
         self.logger.info("%s", line)

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Final
 
 import jinja2
+import msgspec
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from responder.config.channels import (
@@ -121,7 +122,8 @@ class NotificationContext:
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+    """A JSON-able copy of ``value`` (what a template may read; unknown types as text)."""
+    return msgspec.to_builtins(value, str_keys=True, enc_hook=str)
 
 
 def _common(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
@@ -437,16 +439,28 @@ def sample_channel(kind: str) -> ChannelSpec:
 
 
 # -- per-type bodies and what the upstream would refuse -------------------------------------
+_decode_json = msgspec.json.Decoder().decode
+
+
 def _parse_json(text: str, path: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = _decode_json(text)
+    except msgspec.DecodeError:
+        value = _parse_json_strictly(text, path)
+    if not isinstance(value, dict):
+        raise RenderError(path, 0, "rendered JSON must be an object")
+    return value
+
+
+def _parse_json_strictly(text: str, path: str) -> Any:
+    """What the standard library makes of text msgspec refused: a value (``NaN``), or the
+    error with its line for the template's author."""
+    try:
+        return json.loads(text)
     except ValueError as exc:
         line = getattr(exc, "lineno", 0)
         raise RenderError(path, 0, f"rendered text is not JSON ({exc}; output line {line}): "
                                    f"quote values with the tojson filter") from None
-    if not isinstance(value, dict):
-        raise RenderError(path, 0, "rendered JSON must be an object")
-    return value
 
 
 def _fit_text(obj: Any, limit: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from responder.journal import Breaker, Event
+from responder.journal import Breaker, BreakerChange, Event
 from tests.contract.conftest import Backend
 
 
@@ -37,6 +37,28 @@ async def test_a_breaker_change_that_changes_nothing_writes_nothing(backend: Bac
 
     after = await a.change_breaker("k", look)   # type: ignore[arg-type]
     assert seen == [after] and after is not None and after.state["failures"] == 1
+
+
+def count(key: str) -> BreakerChange:
+    def change(row: Breaker | None) -> tuple[Breaker, list[Event]]:
+        return Breaker(key, {"failures": (row.state["failures"] if row else 0) + 1}, None), []
+    return change
+
+
+async def test_several_breakers_change_in_one_call_in_order_and_owners_never_deadlock(
+        backend: Backend) -> None:
+    a, b = await backend.open("a"), await backend.open("b")
+    rows = await a.change_breakers([("x", count("x")), ("y", count("y")), ("x", count("x"))])
+    assert [(r.key, r.state["failures"]) for r in rows if r] == [("x", 1), ("y", 1), ("x", 2)]
+    assert await a.change_breakers([]) == []
+    # Owners changing the same keys named in opposite orders at the same moment take
+    # turns (no deadlock), and every change counts.
+    await asyncio.gather(*(j.change_breakers(changes) for j, changes in (
+        (a, [("x", count("x")), ("y", count("y"))]),
+        (b, [("y", count("y")), ("x", count("x"))]),
+        (a, [("y", count("y")), ("x", count("x"))]),
+        (b, [("x", count("x")), ("y", count("y"))]))))
+    assert {r.key: r.state["failures"] for r in await b.load_breakers()} == {"x": 6, "y": 5}
 
 
 async def test_a_flag_set_by_one_owner_is_what_every_owner_reads(backend: Backend) -> None:

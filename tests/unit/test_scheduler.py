@@ -182,3 +182,16 @@ async def test_a_rate_limited_target_waits_for_its_window(rig: Rig) -> None:
     assert len(rig.backend.calls) == 1
     await rig.time.advance(1.0)
     assert len(rig.backend.calls) == 2
+
+
+async def test_an_attempt_due_after_the_current_nap_wakes_nobody_and_one_due_sooner_does(
+        rig: Rig) -> None:
+    # The scheduler sleeps IDLE (5 s) at most: an attempt due in 30 s is seen by a pass it
+    # makes anyway, so scheduling it costs no extra pass; one due now cannot wait.
+    rig.scheduler.due(rig.time.now + 30.0)
+    assert not rig.wakeup.is_set()
+    rig.scheduler.due(rig.time.now + IDLE - 1.0)
+    assert rig.wakeup.is_set()
+    await rig.schedule(due_in=0.0)
+    await rig.time.woken(rig.wakeup)
+    assert rig.backend.calls == [("argo.retry", PARAMS)]
