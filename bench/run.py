@@ -7,17 +7,23 @@ Phases (each on fresh processes and fresh state, so no run inherits another's ba
    bearer auth, decode, durable journal, then analysis and matching in its workers, dry run,
    ``log`` channels) and Alertmanager's ``POST /api/v2/alerts``. Every request carries new
    alerts. For the responder it also times the drain: until every journaled delivery has
-   been analysed, matched and planned.
-2. paced: open-loop load at 1,000 alerts/s (``loadgen.py paced``), p99 from due time.
-3. rss: 100,000 alerts through a fresh responder, then its peak and current RSS.
-4. micro: per-alert analysis + matching cost for 10..10,000 runbooks, 10..1,000 patterns
+   been analysed, matched and planned and every message sent (or the drain timeout).
+2. drain (``drain.py``): a storm of one-alert groups, journaled, then worked off by
+   ``responder serve`` (the processing rate, uninstrumented) and by the same service in
+   process with timers (transactions, renders and CPU per alert and per stage); on this
+   tree and on the ``--baseline`` commit.
+3. paced: open-loop load at 1,000 alerts/s (``loadgen.py paced``), p99 from due time; the
+   backlog (pending deliveries + unsent messages) the moment the load stops, then the
+   time to drain it.
+4. rss: 100,000 alerts through a fresh responder, then its peak and current RSS.
+5. micro: per-alert analysis + matching cost for 10..10,000 runbooks, 10..1,000 patterns
    (``micro.py``, in-process).
-5. profile (``--profile``): py-spy samples of the responder under wrk load.
-6. journal: the journal's size. A burst of 20,000 alerts (WAL peak while it is ingested and
+6. profile (``--profile``): py-spy samples of the responder under wrk load.
+7. journal: the journal's size. A burst of 20,000 alerts (WAL peak while it is ingested and
    processed, bytes per stored alert with its events and messages), then three waves of
    the same alerts (firing, then resolved) with a short ``state.retention``: the file must
    not grow wave over wave.
-7. postgres (``bench_postgres.py``): one replica on SQLite, one and three on PostgreSQL:
+8. postgres (``bench_postgres.py``): one replica on SQLite, one and three on PostgreSQL:
    ingest and processed alerts/s, statements and transactions per alert, p99 at 1,000
    alerts/s across three replicas.
 
@@ -56,6 +62,7 @@ PY = sys.executable
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 BATCHES = (1, 50)
+PHASES = ("throughput", "drain", "paced", "rss", "micro", "journal", "postgres")
 
 
 class Run:
@@ -166,18 +173,27 @@ class Run:
         return result
 
     # -- responder probes ----------------------------------------------------------------
-    @staticmethod
-    def journal_state(db: Path) -> tuple[int, int]:
+    @classmethod
+    def journal_state(cls, db: Path) -> tuple[int, int]:
         """(alerts processed, backlog): receipts analysed/matched/planned, and deliveries
         journaled but not yet processed plus unsent messages."""
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-            processed, backlog = conn.execute(
-                "SELECT (SELECT COUNT(*) FROM receipts WHERE state != 'pending'), "
-                "(SELECT COUNT(*) FROM deliveries WHERE state = 'pending') + "
-                "(SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending'))").fetchone()
-        return int(processed), int(backlog)
+        parts = cls.backlog_parts(db)
+        return parts["processed"], parts["deliveries_pending"] + parts["messages_unsent"]
 
-    def drain(self, db: Path, proc: Proc, timeout: float | None = None) -> dict[str, Any]:
+    @staticmethod
+    def backlog_parts(db: Path) -> dict[str, int]:
+        """What is left to do, read-only, right now: deliveries journaled and not yet
+        processed, messages queued and not yet sent, and receipts processed so far."""
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+            processed, deliveries, messages = conn.execute(
+                "SELECT (SELECT COUNT(*) FROM receipts WHERE state != 'pending'), "
+                "(SELECT COUNT(*) FROM deliveries WHERE state = 'pending'), "
+                "(SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending'))"
+            ).fetchone()
+        return {"processed": int(processed), "deliveries_pending": int(deliveries),
+                "messages_unsent": int(messages)}
+
+    def settle(self, db: Path, proc: Proc, timeout: float | None = None) -> dict[str, Any]:
         """Wait (bounded) for the backlog to clear; the pipeline's rate while it drains."""
         started = time.monotonic()
         first, left = self.journal_state(db)
@@ -185,7 +201,7 @@ class Run:
         while left and time.monotonic() - started < (timeout or self.args.drain_timeout):
             if not proc.alive():
                 raise RuntimeError(f"responder died while draining:\n{proc.tail()}")
-            time.sleep(1.0)
+            time.sleep(0.25)
             done, left = self.journal_state(db)
         elapsed = time.monotonic() - started
         return {"drain_s": round(elapsed, 2), "backlog_left": left,
@@ -222,7 +238,7 @@ class Run:
                     t0 = time.monotonic()
                     row.update(self.wrk(url, self.bodies[("webhook", n)], auth))
                     row["memory_after_load"] = memory_mb(proc.pid)
-                    row.update(self.drain(db, proc))
+                    row.update(self.settle(db, proc))
                     row["ingest_and_drain_s"] = round(time.monotonic() - t0, 2)
                     row["counters"] = self.counters(url)
                 row["alerts_per_s"] = row["rps"] * n
@@ -238,15 +254,25 @@ class Run:
         rows = []
         for n, rps in ((1, rate), (50, rate / 50)):
             proc, url, auth, db = self.start_responder()
+            load = round(os.getloadavg()[0], 2)
             result = self.loadgen("paced", url, self.bodies[("webhook", n)], n, auth,
                                   "--rate", str(rps), "--duration", str(self.args.duration))
-            result.update(self.drain(db, proc))
+            # The moment the load stops, before any drain: did processing keep up?
+            at_end = self.backlog_parts(db)
+            result["at_load_end"] = at_end | {
+                "backlog": at_end["deliveries_pending"] + at_end["messages_unsent"],
+                "processed_alerts_per_s": round(at_end["processed"] / result["elapsed_s"], 1)}
+            result["loadavg_after"] = round(os.getloadavg()[0], 2)
+            result.update(self.settle(db, proc))
             result["memory"] = memory_mb(proc.pid)
             result["counters"] = self.counters(url)
+            result["loadavg_before"] = load
             self.procs.stop(proc)
             rows.append(result)
             print(f"  paced {n:2d} alerts x {rps:g}/s: achieved {result['achieved_alerts_per_s']}"
-                  f" alerts/s, p99 {result['latency_from_due'].get('p99_ms')} ms", flush=True)
+                  f" alerts/s, p99 {result['latency_from_due'].get('p99_ms')} ms, backlog at "
+                  f"end {result['at_load_end']['backlog']}, drained in {result['drain_s']} s",
+                  flush=True)
         self.results["paced"] = rows
 
     def rss(self) -> None:
@@ -257,7 +283,7 @@ class Run:
         result = self.loadgen("count", url, self.bodies[("webhook", n)], n, auth,
                               "--requests", str(requests), "--connections", "16")
         result["memory_after_ingest"] = memory_mb(proc.pid)
-        result.update(self.drain(db, proc))
+        result.update(self.settle(db, proc))
         result["memory_start"] = before
         result["memory"] = memory_mb(proc.pid)
         result["counters"] = self.counters(url)
@@ -301,7 +327,7 @@ class Run:
         try:
             ingest = self.loadgen("count", url, self.bodies[("webhook", n)], n, auth,
                                   "--requests", str(burst // n), "--connections", "16")
-            drained = self.drain(db, proc, timeout=self.args.drain_timeout * 6)
+            drained = self.settle(db, proc, timeout=self.args.drain_timeout * 6)
         finally:
             stop.set()
             sampler.join()
@@ -327,7 +353,7 @@ class Run:
                 self.loadgen("count", url, body, n, auth, "--requests",
                              str(self.args.wave_alerts // n), "--connections", "16",
                              base_id=base)
-                self.drain(db, proc)
+                self.settle(db, proc)
             time.sleep(retention + 3.0)       # past retention, and a pass of the pruner
             waves.append({"wave": wave + 1, **self.journal_files(db),
                           "used_bytes": self.used_bytes(db)})
@@ -336,6 +362,57 @@ class Run:
         out["waves"] = {"alerts": self.args.wave_alerts, "retention_s": retention,
                         "rows": waves}
         self.results["journal"] = out
+
+    def drain(self) -> None:
+        """``drain.py`` on this tree and on the baseline commit (``--baseline``), each in
+        its own process: the rate of ``responder serve`` working off a journaled storm of
+        one-alert groups, and the instrumented per-alert cost (transactions, renders, CPU
+        per stage). Rounds alternate the trees, the baseline first: ``git archive`` of its
+        commit with this tree's ``bench/`` copied in, so both are measured the same way."""
+        trees: list[tuple[str, str, Path]] = []
+        out: dict[str, Any] = {"groups": self.args.drain_groups,
+                               "rounds": self.args.drain_rounds, "rows": []}
+        if self.args.baseline:
+            try:
+                trees.append(("before", self.args.baseline, self.export(self.args.baseline)))
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                out["baseline_error"] = f"{self.args.baseline}: {str(exc)[:500]}"
+                print(f"!! baseline {self.args.baseline} not measured: {exc}", file=sys.stderr)
+        trees.append(("after", git_rev(REPO), REPO))
+        for rnd, (label, rev, tree) in ((r, t) for r in range(self.args.drain_rounds)
+                                        for t in trees):
+            argv = [PY, str(tree / "bench/drain.py"), "--json", "--groups",
+                    str(self.args.drain_groups)]
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=900,
+                                  check=False, cwd=tree)
+            if done.returncode != 0:
+                raise RuntimeError(f"drain.py on {label} ({rev}) failed ({done.returncode}): "
+                                   f"{done.stderr[-3000:]}")
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            row.update(tree=label, rev=rev, round=rnd + 1)
+            out["rows"].append(row)
+            s, i = row["serve"], row["in_process"]
+            print(f"  {rnd + 1}. {label:6s} {rev}: serve {s['alerts_per_s']} alerts/s "
+                  f"({s['cpu_us_per_alert']} CPU us/alert, load {s['loadavg_before']:.2f}); "
+                  f"instrumented {i['transactions_per_alert']} transactions, "
+                  f"{i['renders_per_alert']} renders per alert", flush=True)
+        self.results["drain"] = out
+
+    def export(self, rev: str) -> Path:
+        """The tree of ``rev`` (its ``responder``, rules and templates) with this tree's
+        ``bench/`` copied in."""
+        dest = self.workdir / f"tree-{rev}"
+        dest.mkdir()
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", rev,
+                                  "responder", "rules", "templates"], capture_output=True,
+                                 timeout=120, check=False)
+        if archive.returncode != 0:
+            raise RuntimeError(archive.stderr.decode(errors="replace").strip())
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True,
+                       timeout=120)
+        shutil.copytree(BENCH, dest / "bench", ignore=shutil.ignore_patterns(
+            "out", "RESULTS.md", "__pycache__"))
+        return dest
 
     def postgres(self) -> None:
         from bench_postgres import postgres_phase
@@ -371,6 +448,12 @@ class Run:
             self.procs.stop(proc)
             profiles[str(n)] = summarize_profile(raw)
         self.results["profile"] = profiles
+
+
+def git_rev(repo: Path) -> str:
+    done = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, timeout=30, check=False)
+    return done.stdout.strip() or "?"
 
 
 # Frames every sample passes through (threads, the event loop, the CLI): no information.
@@ -465,9 +548,14 @@ def main() -> int:
                         help="journal phase: state.retention in seconds during the waves")
     parser.add_argument("--pg-alerts", type=int, default=6000,
                         help="postgres phase: alerts per setup")
-    parser.add_argument("--phases", default="throughput,paced,rss,micro,journal,postgres",
-                        help="comma-separated subset of "
-                             "throughput,paced,rss,micro,profile,journal")
+    parser.add_argument("--drain-groups", type=int, default=1500,
+                        help="drain phase: one-alert groups journaled, then worked off")
+    parser.add_argument("--drain-rounds", type=int, default=2,
+                        help="drain phase: rounds, alternating the trees (best one reported)")
+    parser.add_argument("--baseline", default="4c6a1fa",
+                        help="drain phase: the commit measured as 'before' ('' for none)")
+    parser.add_argument("--phases", default=",".join(PHASES),
+                        help="comma-separated subset of " + ",".join(PHASES) + ",profile")
     parser.add_argument("--targets", default="bare,responder,alertmanager",
                         help="throughput phase: comma-separated subset")
     parser.add_argument("--profile", action="store_true", help="also run the profile phase")
@@ -475,8 +563,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, state)")
     args = parser.parse_args()
     phases = [p for p in args.phases.split(",") if p] + (["profile"] if args.profile else [])
-    unknown = set(phases) - {"throughput", "paced", "rss", "micro", "profile", "journal",
-                             "postgres"}
+    unknown = set(phases) - {*PHASES, "profile"}
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
 
@@ -500,14 +587,17 @@ def main() -> int:
             results["machine"] = machine()
             results["settings"] = vars(args) | {"output": str(args.output)}
             results["started"] = started.isoformat(timespec="seconds")
+            results["phase_s"] = {}
             for phase in phases:
                 print(f"== {phase}", flush=True)
+                began = time.monotonic()
                 try:
                     getattr(run, phase)()
                 except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
                     failed = True
                     print(f"!! {phase} failed: {exc}", file=sys.stderr, flush=True)
                     results["errors"].append(f"{phase}: {str(exc)[:2000]}")
+                results["phase_s"][phase] = round(time.monotonic() - began)
         completed = True
     finally:
         if results:
