@@ -421,7 +421,11 @@ class SqliteJournal:
         async with self._lock:
             if self._to_release:
                 ids, self._to_release = sorted(self._to_release), set()
-                self._tx_on(self._conn(), lambda db: self._release_on(db, ids))
+                try:
+                    self._tx_on(self._conn(), lambda db: self._release_on(db, ids))
+                except JournalUnavailable:
+                    self._to_release.update(ids)   # still to give back, by the next write
+                    raise
             return self._tx_on(self._conn(), fn)
 
     def _read_on(self, fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection | None) -> T:
@@ -599,7 +603,14 @@ class SqliteJournal:
             self._to_release.update(delivery_ids)
             return
         if delivery_ids:
-            await self._tx(lambda db: self._release_on(db, delivery_ids))
+            try:
+                await self._tx(lambda db: self._release_on(db, delivery_ids))
+            except JournalUnavailable:
+                # The disk filled (or the journal failed) just now: the same, given back by
+                # the first write that succeeds. Lost here, the pipeline would not see them
+                # again until their lease ran out.
+                self._to_release.update(delivery_ids)
+                raise
 
     def _release_on(self, db: sqlite3.Connection, delivery_ids: Iterable[int]) -> None:
         db.executemany("UPDATE deliveries SET owner = NULL, lease_until = NULL "
