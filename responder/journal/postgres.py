@@ -63,7 +63,7 @@ from responder.journal.records import (
 )
 from responder.journal.rows import APPROVAL_COLS as _APPROVAL_COLS
 from responder.journal.rows import ATTEMPT_COLS as _ATTEMPT_COLS
-from responder.journal.rows import CANCELLABLE
+from responder.journal.rows import CANCELLABLE, attempts_in_states
 from responder.journal.rows import EVENT_COLS as _EVENT_COLS
 from responder.journal.rows import FINISHED_ATTEMPT as _FINISHED_ATTEMPT
 from responder.journal.rows import OUTBOX_COLS as _OUTBOX_COLS
@@ -1139,16 +1139,12 @@ class PostgresJournal:
         return _attempt(row) if row else None
 
     async def attempts_in(self, states: Sequence[str], limit: int = 200) -> list[Attempt]:
-        wanted = [s for s in states if s not in ("held", "scheduled")]
-        where = [f"state IN ({', '.join(['%s'] * len(wanted))})"] if wanted else []
-        if "held" in states:
-            where.append("(state = 'scheduled' AND COALESCE(outcome, '') = 'paused')")
-        if "scheduled" in states:
-            where.append("(state = 'scheduled' AND COALESCE(outcome, '') <> 'paused')")
-        if not where:
+        condition = attempts_in_states(states, "%s")
+        if condition is None:
             return []
+        where, wanted = condition
         async with self._tx() as cur:
-            await cur.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE {' OR '.join(where)} "
+            await cur.execute(f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE {where} "
                               "ORDER BY due_at, id LIMIT %s", (*wanted, limit))
             return [_attempt(r) for r in await cur.fetchall()]
 

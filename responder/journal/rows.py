@@ -24,6 +24,20 @@ APPROVAL_COLS = ("id, instance, runbook, receipt_id, attempts, summary, asked_at
                  "on_timeout, decision, decided_by, decided_at, comment")
 
 
+def attempts_in_states(states: Sequence[str], mark: str) -> tuple[str, list[str]] | None:
+    """The WHERE condition for attempts in any of ``states`` and its parameters, with
+    ``mark`` as the driver's placeholder; None when it can match nothing. ``held`` is a
+    scheduled attempt a pause holds (outcome ``paused``), and ``scheduled`` then means the
+    others."""
+    wanted = [s for s in states if s not in ("held", "scheduled")]
+    where = [f"state IN ({', '.join([mark] * len(wanted))})"] if wanted else []
+    if "held" in states:
+        where.append("(state = 'scheduled' AND COALESCE(outcome, '') = 'paused')")
+    if "scheduled" in states:
+        where.append("(state = 'scheduled' AND COALESCE(outcome, '') <> 'paused')")
+    return (" OR ".join(where), wanted) if where else None
+
+
 def attempt_of(row: Sequence[Any]) -> Attempt:
     return Attempt(row[0], row[1], row[2], row[3], row[4], row[5], json_decode(row[6]), row[7],
                    row[8], row[9], json_decode(row[10]) if row[10] else {}, row[11], row[12],

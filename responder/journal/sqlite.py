@@ -66,7 +66,7 @@ from responder.journal.records import (
 from responder.journal.reserve import DiskReserve, disk_full
 from responder.journal.rows import APPROVAL_COLS as _APPROVAL_COLS
 from responder.journal.rows import ATTEMPT_COLS as _ATTEMPT_COLS
-from responder.journal.rows import CANCELLABLE
+from responder.journal.rows import CANCELLABLE, attempts_in_states
 from responder.journal.rows import EVENT_COLS as _EVENT_COLS
 from responder.journal.rows import FINISHED_ATTEMPT as _FINISHED_ATTEMPT
 from responder.journal.rows import OUTBOX_COLS as _OUTBOX_COLS
@@ -1160,16 +1160,12 @@ class SqliteJournal:
     async def attempts_in(self, states: Sequence[str], limit: int = 200) -> list[Attempt]:
         """Attempts in any of ``states``; ``held`` is a scheduled attempt a pause holds
         (outcome ``paused``), and ``scheduled`` then means the others."""
-        wanted = [s for s in states if s not in ("held", "scheduled")]
-        where = [f"state IN ({', '.join('?' * len(wanted))})"] if wanted else []
-        if "held" in states:
-            where.append("(state = 'scheduled' AND COALESCE(outcome, '') = 'paused')")
-        if "scheduled" in states:
-            where.append("(state = 'scheduled' AND COALESCE(outcome, '') != 'paused')")
-        if not where:
+        condition = attempts_in_states(states, "?")
+        if condition is None:
             return []
+        where, wanted = condition
         return await self._read(lambda db: [_attempt(r) for r in db.execute(
-            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE {' OR '.join(where)} "
+            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE {where} "
             "ORDER BY due_at, id LIMIT ?", (*wanted, limit)).fetchall()])
 
     async def cancel_attempt(self, attempt_id: int, *, by: str,
