@@ -671,22 +671,15 @@ class SqliteJournal:
         queued = 0
         written = list(f.events)
         for m in f.messages:
-            if m.claim:
-                row = db.execute(
-                    "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
-                    "created_at, state, owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, "
-                    "'sending', ?, ?) ON CONFLICT (dedup) DO NOTHING RETURNING id",
-                    (m.channel, m.dedup, _json_encode(m.message), m.fallback, m.receipt_id, now,
-                     now, self.owner, lease_until)).fetchone()
-                new = row is not None
-                if new:
-                    claimed.append(OutboxItem(int(row[0]), m.channel, m.dedup, m.message,
-                                              m.fallback, m.receipt_id, "sending", 0, now, None))
-            else:
-                new = self._enqueue(db, m.channel, m.dedup, m.message, m.fallback,
-                                    m.receipt_id, now, now)
-            queued += new
-            written.append(replace(m.event, outcome="queued" if new else "duplicate"))
+            item_id = self._enqueue(db, m.channel, m.dedup, m.message, m.fallback,
+                                    m.receipt_id, now, now,
+                                    (self.owner, lease_until) if m.claim else None)
+            if item_id is not None and m.claim:
+                claimed.append(OutboxItem(item_id, m.channel, m.dedup, m.message, m.fallback,
+                                          m.receipt_id, "sending", 0, now, None))
+            queued += item_id is not None
+            written.append(replace(m.event,
+                                   outcome="queued" if item_id is not None else "duplicate"))
         self._insert_events(db, written, now)
         return queued
 
@@ -918,17 +911,22 @@ class SqliteJournal:
         now = self.clock()
         return await self._tx(lambda db: self._enqueue(
             db, channel, dedup, message, fallback, receipt_id,
-            now if next_at is None else next_at, now))
+            now if next_at is None else next_at, now)) is not None
 
     @staticmethod
     def _enqueue(db: sqlite3.Connection, channel: str, dedup: str, message: dict[str, Any],
-                 fallback: str | None, receipt_id: int | None, next_at: float,
-                 now: float) -> bool:
-        return db.execute(
+                 fallback: str | None, receipt_id: int | None, next_at: float, now: float,
+                 holder: tuple[str, float] | None = None) -> int | None:
+        """Queue one message unless its dedup key exists: its id, or None. With ``holder``
+        (owner, lease until) it is written claimed, in state ``sending``."""
+        owner, lease_until = holder if holder is not None else (None, None)
+        row = db.execute(
             "INSERT INTO outbox (channel, dedup, message, fallback, receipt_id, next_at, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup) DO NOTHING",
-            (channel, dedup, _json_encode(message), fallback, receipt_id, next_at,
-             now)).rowcount == 1
+            "created_at, state, owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (dedup) DO NOTHING RETURNING id",
+            (channel, dedup, _json_encode(message), fallback, receipt_id, next_at, now,
+             "pending" if holder is None else "sending", owner, lease_until)).fetchone()
+        return int(row[0]) if row is not None else None
 
     async def due_outbox(self, now: float, limit: int = 50) -> list[OutboxItem]:
         return await self._read(lambda db: [_outbox(r) for r in db.execute(
