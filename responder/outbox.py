@@ -177,19 +177,21 @@ class Notifier:
         if not items:
             return
         claimed = set(await self.service.journal.claim_messages([i.id for i in items]))
-        mine = [i for i in items if i.id in claimed]
-        await self._record(mine, [await self._try(item) for item in mine])
+        await self._send_all([i for i in items if i.id in claimed])
 
     async def send_claimed(self, items: Sequence[OutboxItem]) -> None:
-        """Send messages queued already claimed by this process (``OutboxMessage.claim``)
-        and record their tries in one transaction. One its channel's token bucket holds
-        back goes back to pending, for ``run`` to send when it is due."""
-        if not items:
-            return
-        updates = [await self._try(item) for item in items]
-        await self._record(items, updates)
-        if any(u.state == "pending" for u in updates):
+        """Send messages queued already claimed by this process (``OutboxMessage.claim``).
+        One its channel's token bucket holds back goes back to pending, for ``run`` to
+        send when it is due."""
+        if any(u.state == "pending" for u in await self._send_all(items)):
             self.service.outbox_changed.set()
+
+    async def _send_all(self, items: Sequence[OutboxItem]) -> list[OutboxUpdate]:
+        """Send claimed messages in order and record their tries in one transaction."""
+        updates = [await self._try(item) for item in items]
+        if updates:
+            await self._record(items, updates)
+        return updates
 
     async def deliver(self, item: OutboxItem) -> None:
         if not await self.service.journal.claim_message(item.id):
