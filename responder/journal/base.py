@@ -258,3 +258,8 @@ class Journal(Protocol):
         """Delete one batch of finished work older than ``before``: done deliveries and
         their receipts, events, finished attempts, sent or failed messages. Pending work
         is never deleted. Returns the rows deleted (0: nothing left to prune)."""
+
+    async def release_space(self, *, pages: int = 1024) -> int:
+        """Give the space of pruned rows back to the filesystem, up to ``pages`` pages in
+        one short transaction, keeping some free for the next writes. Returns the pages
+        given back (0: nothing, or nothing more, to give back)."""

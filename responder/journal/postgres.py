@@ -1271,6 +1271,11 @@ class PostgresJournal:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def release_space(self, *, pages: int = 1024) -> int:
+        """Nothing to do here: PostgreSQL's autovacuum makes the space of deleted rows
+        reusable, and the database's files are the server's to manage."""
+        return 0
+
     async def prune(self, before: float, *, batch: int = 500) -> int:
         """One batch of finished work older than ``before``; pending work is never touched.
 

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from responder.journal.base import BreakerChange
+from responder.journal.fullness import DiskFullReport
 from responder.journal.migrations import SCHEMA_VERSION, STEPS
 from responder.journal.records import (
     Approval,
@@ -81,6 +82,7 @@ from responder.journal.rows import pause_of as _pause
 from responder.model import AlertGroup, Rejected
 
 T = TypeVar("T")
+_INCREMENTAL = 2   # PRAGMA auto_vacuum: 0 none, 1 full, 2 incremental
 log = logging.getLogger("responder.journal")
 
 
@@ -102,6 +104,7 @@ class SqliteJournal:
 
     CHECKPOINT_EVERY = 1.0   # seconds between passive WAL checkpoints
     WAL_LIMIT = 64 * 1024 * 1024   # past this, a truncating checkpoint between transactions
+    KEEP_FREE = 1024 * 1024   # bytes of free pages ``release_space`` keeps, at least
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
                  synchronous: str = "FULL", owner: str | None = None,
@@ -112,6 +115,7 @@ class SqliteJournal:
         self.reserve = (DiskReserve(path.with_name(path.name + "-reserve"), reserve_bytes)
                         if reserve_bytes > 0 else None)
         self.full = False
+        self.disk_full_report = DiskFullReport(clock)
         self._wal_checked_at = 0.0
         self._to_release: set[int] = set()
         self.clock = clock
@@ -169,6 +173,9 @@ class SqliteJournal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
+            # Set before the first table is created, so a new journal can give the pages
+            # retention frees back to the filesystem (``release_space``).
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.execute("PRAGMA busy_timeout=5000")
@@ -178,6 +185,11 @@ class SqliteJournal:
             self._sync_now = self.synchronous
             self._tx_on(db, self._migrate, self.synchronous)
             self._tx_on(db, self._recover, self.synchronous)
+            if db.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+                log.info("journal: %s keeps the pages retention frees for reuse (it was "
+                         "created without auto_vacuum); to let it give them back to the "
+                         "filesystem, run once while the responder is stopped: sqlite3 %s "
+                         "'PRAGMA auto_vacuum=INCREMENTAL; VACUUM'", self.path, self.path)
         except BaseException:
             db.close()
             raise
@@ -236,6 +248,7 @@ class SqliteJournal:
             if self.full:
                 # Only webhooks write now, until there is room for the reserve again.
                 await self._recover_space(checkpoint_anyway=True)
+                self.disk_full_report.remind()
                 continue
             try:
                 _, frames, done = await loop.run_in_executor(
@@ -297,7 +310,7 @@ class SqliteJournal:
             return
         self.full = False
         self.healthy = True
-        log.warning("journal: free space again; processing resumes")
+        self.disk_full_report.cleared()
 
     async def _truncate_wal_if_room(self) -> None:
         if self._wal_bytes() == 0:
@@ -395,9 +408,7 @@ class SqliteJournal:
         if db.in_transaction:
             db.execute("ROLLBACK")
         if disk_full(exc):
-            if not self.full:
-                log.error("journal: the disk is full (%s); webhooks are answered from the "
-                          "reserve, processing waits for free space", exc)
+            self.disk_full_report.filled(exc)
             self.full = True
             return JournalFull(f"journal write failed: {exc}")
         return JournalUnavailable(f"journal write failed: {exc}")
@@ -416,6 +427,7 @@ class SqliteJournal:
         if give_way:
             await asyncio.sleep(0)   # let waiting requests in between the pipeline's steps
         if self.full:
+            self.disk_full_report.hold()
             raise JournalFull("journal full: waiting for free space (webhooks first)")
         await self._keep_wal_small()
         async with self._lock:
@@ -473,6 +485,8 @@ class SqliteJournal:
             except Exception as exc:  # the whole batch failed: every request answers 503
                 self.healthy = False
                 error = exc if isinstance(exc, JournalUnavailable) else JournalUnavailable(str(exc))
+                if isinstance(exc, JournalFull):
+                    self.disk_full_report.refuse(len(batch))
                 for _, _, future in batch:
                     if not future.done():
                         future.set_exception(error)
@@ -1107,6 +1121,30 @@ class SqliteJournal:
             return deleted
 
         return await self._tx(delete)
+
+    async def release_space(self, *, pages: int = 1024) -> int:
+        """Cut free pages off the end of the file (``PRAGMA incremental_vacuum``; the file
+        shrinks at the next checkpoint), keeping ``KEEP_FREE`` or a quarter of the pages in
+        use, whichever is more, for the next writes. Without it the file stays at the high
+        water mark of the largest storm it ever held, and a wave a little larger than the
+        last grows it again; steady traffic frees less than it keeps, so it costs nothing."""
+        def excess(db: sqlite3.Connection) -> int:
+            if db.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+                return 0
+            size, count, free = (int(db.execute(f"PRAGMA {p}").fetchone()[0])
+                                 for p in ("page_size", "page_count", "freelist_count"))
+            return free - max(self.KEEP_FREE // size, (count - free) // 4)
+
+        def vacuum(db: sqlite3.Connection) -> int:
+            free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+            # One page a step: the module's execute() runs the pragma's first step only.
+            for _ in range(min(pages, excess(db))):
+                db.execute("PRAGMA incremental_vacuum(1)")
+            return free - int(db.execute("PRAGMA freelist_count").fetchone()[0])
+
+        if await self._read(excess) <= 0:
+            return 0
+        return await self._tx(vacuum)
 
     # -- pauses ------------------------------------------------------------------------
     async def add_pause(self, *, matchers: Sequence[str], reason: str | None, by: str,
