@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from responder.actor import Actor
 from responder.journal import Approval, Event, JournalUnavailable
+from responder.journal.fullness import failure_level
 
 log = logging.getLogger("responder.approvals")
 DECISIONS = {"approve": "approved", "reject": "rejected"}
@@ -85,7 +86,7 @@ class Approvals:
                 await self.expire()
                 next_at = await self.service.journal.next_approval_timeout()
             except JournalUnavailable as exc:
-                log.error("journal unavailable: %s", exc)
+                log.log(failure_level(exc), "journal unavailable: %s", exc)
                 next_at = None
             wait = self.POLL if next_at is None else max(0.0, min(
                 self.POLL, next_at - self.service.clock()))

@@ -31,6 +31,7 @@ from responder.journal import (
     OutboxMessage,
     OutboxUpdate,
 )
+from responder.journal.fullness import failure_level
 from responder.load import Runtime
 from responder.model import Alert, AlertGroup
 from responder.notify.base import Sender
@@ -141,7 +142,7 @@ class Notifier:
                 await self.deliver_many(due)
                 next_at = await service.journal.next_outbox_due()
             except JournalUnavailable as exc:
-                log.error("journal unavailable: %s", exc)
+                log.log(failure_level(exc), "journal unavailable: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
             if len(due) == self.BATCH:

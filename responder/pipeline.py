@@ -31,6 +31,7 @@ from responder.journal import (
     OutboxMessage,
     PendingDelivery,
 )
+from responder.journal.fullness import failure_level
 from responder.load import Runtime
 from responder.model import Alert, AlertGroup, alert_from_dict, group_from_dict
 from responder.outbox import Notifier, Target
@@ -64,7 +65,7 @@ class Pipeline:
             try:
                 batch = await service.journal.claim_deliveries(limit=50, max_alerts=50)
             except JournalUnavailable as exc:
-                log.error("journal unavailable: %s", exc)
+                log.log(failure_level(exc), "journal unavailable: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
             finished: list[FinishedDelivery] = []
@@ -77,8 +78,9 @@ class Pipeline:
                         await self._finish(finished)
                         finished, since = [], time.monotonic()
                 except JournalUnavailable as exc:
-                    log.error("journal unavailable while processing delivery %d: %s",
-                              delivery.id, exc)
+                    log.log(failure_level(exc),
+                            "journal unavailable while processing delivery %d: %s",
+                            delivery.id, exc)
                     unwritten = {f.delivery_id for f in finished}
                     await self._release([d for d in batch[:i] if d.id in unwritten] + batch[i:])
                     finished = []
@@ -95,7 +97,8 @@ class Pipeline:
             try:
                 await self._finish(finished)
             except JournalUnavailable as exc:
-                log.error("journal unavailable while finishing deliveries: %s", exc)
+                log.log(failure_level(exc),
+                        "journal unavailable while finishing deliveries: %s", exc)
                 unwritten = {f.delivery_id for f in finished}
                 await self._release([d for d in batch if d.id in unwritten])
                 await asyncio.sleep(1.0)

@@ -23,6 +23,7 @@ from responder.actor import Actor
 from responder.config.durations import format_duration
 from responder.corrections import category_handler
 from responder.journal import JournalUnavailable
+from responder.journal.fullness import failure_level
 from responder.model import DecodeError, decode_group
 from responder.service import Service
 
@@ -112,7 +113,7 @@ async def _webhook(request: web.Request, service: Service) -> web.Response:
     try:
         result = await service.journal.record_delivery(group, rejected)
     except JournalUnavailable as exc:
-        log.error("journal unavailable, answering 503: %s", exc)
+        log.log(failure_level(exc), "journal unavailable, answering 503: %s", exc)
         return _error(503, "journal unavailable; retry later")
     metrics = service.metrics
     firing = sum(1 for alert in group.alerts if alert.status == "firing")

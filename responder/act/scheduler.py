@@ -23,6 +23,7 @@ from responder.act.attempts import Attempts
 from responder.act.breaker_store import BreakerStore
 from responder.act.context import action_event, gated
 from responder.journal import Attempt, Event, JournalUnavailable
+from responder.journal.fullness import failure_level
 
 log = logging.getLogger("responder.act")
 BATCH = 50
@@ -72,7 +73,7 @@ class Scheduler:
                 due = await self.run_due()
                 next_due = await self.journal.next_attempt_due()
             except JournalUnavailable as exc:
-                log.error("journal unavailable: %s", exc)
+                log.log(failure_level(exc), "journal unavailable: %s", exc)
                 await self.sleep(1.0, asyncio.Event())
                 continue
             if due == BATCH:
