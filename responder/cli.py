@@ -240,11 +240,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"--since: {exc}", file=sys.stderr)
         return 1
     try:
-        deliveries = asyncio.run(decided_since(runtime, args.state, since))
+        journaled = asyncio.run(decided_since(runtime, args.state, since))
     except (JournalUnavailable, JournalVersionError) as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(format_report(replay(runtime, deliveries), since))
+    print(format_report(replay(runtime, journaled.deliveries, journaled.corrections), since))
     return 0
 
 

@@ -10,7 +10,10 @@ journal is opened read-only, nothing is rendered or sent.
 The comparison is of what configuration decides. State of the moment (a pause, an open
 breaker) only held actions back: replay counts them as planned, then and now. An
 analysis that was read from the workflow itself (``source: workflow``) is kept as it
-was, since replay does not read the cluster.
+was, since replay does not read the cluster. The operators' corrections of analyses
+(``POST /api/v1/alerts/{id}/category``) are read from the same journal and applied as the
+service applies them, at once to the same text: an alert corrected since it was decided
+shows its new category, and what that changes.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from responder.act.plan import CHAINED
-from responder.analyze import Analysis
+from responder.analyze import Analysis, Corrections
 from responder.decide import AlertDecision, Decisions, decide
 from responder.journal import DecidedDelivery, DecidedReceipt, SqliteJournal
 from responder.load import Runtime
@@ -58,6 +61,14 @@ class Difference:
         return names | {i[1] for i in self.then.items ^ self.now.items}
 
 
+@dataclass(frozen=True, slots=True)
+class Journaled:
+    """What replay reads from a journal: the decided deliveries, the corrections."""
+
+    deliveries: list[DecidedDelivery]
+    corrections: Corrections
+
+
 @dataclass
 class Report:
     deliveries: int = 0
@@ -65,10 +76,10 @@ class Report:
     differences: list[Difference] = field(default_factory=list)
 
 
-async def decided_since(runtime: Runtime, state: str | None,
-                        since: float) -> list[DecidedDelivery]:
-    """What the journal decided since ``since``: ``state`` is a SQLite file or a
-    ``postgresql://`` DSN (default: the configuration's ``state``), opened read-only."""
+async def decided_since(runtime: Runtime, state: str | None, since: float) -> Journaled:
+    """What the journal decided since ``since``, and the operators' corrections in it:
+    ``state`` is a SQLite file or a ``postgresql://`` DSN (default: the configuration's
+    ``state``), opened read-only."""
     postgres = runtime.config.postgres
     dsn = state if state and "://" in state else (
         postgres.dsn if postgres is not None and not state else None)
@@ -82,19 +93,24 @@ async def decided_since(runtime: Runtime, state: str | None,
     await journal.open_read_only()
     try:
         decided: list[DecidedDelivery] = await journal.decided(since)
-        return decided
+        corrections = await journal.corrections()
+        return Journaled(decided, Corrections((key, category) for key, category, _ in corrections))
     finally:
         await journal.close()
 
 
-def replay(runtime: Runtime, deliveries: Iterable[DecidedDelivery]) -> Report:
+def replay(runtime: Runtime, deliveries: Iterable[DecidedDelivery],
+           corrections: Corrections | None = None) -> Report:
     report = Report()
     for delivery in deliveries:
         if not delivery.receipts:
             continue
         report.deliveries += 1
         group = group_from_dict(delivery.group, [r.receipt.alert for r in delivery.receipts])
-        decisions = decide(runtime, group, [_kept(runtime, r) for r in delivery.receipts])
+        analyses = [_kept(runtime, r) or runtime.analyzer.analyze_alert(
+            alert.labels, alert.annotations, corrections=corrections)
+            for r, alert in zip(delivery.receipts, group.alerts, strict=True)]
+        decisions = decide(runtime, group, analyses)
         shared = _delivery_messages(delivery)
         for r, d in zip(delivery.receipts, decisions.alerts, strict=True):
             report.alerts += 1
@@ -107,7 +123,7 @@ def replay(runtime: Runtime, deliveries: Iterable[DecidedDelivery]) -> Report:
 
 def _kept(runtime: Runtime, r: DecidedReceipt) -> Analysis | None:
     """The journaled analysis when it came from the workflow (not re-readable), else None:
-    analyzed again from the alert's text."""
+    analyzed again from the alert's text, with the operators' corrections."""
     a = r.analysis
     if not a or a.get("source") != "workflow":
         return None

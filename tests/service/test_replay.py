@@ -37,8 +37,10 @@ def replay(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def journal_alerts(tmp_path: Path, write_config: Callable[..., Path],
-                         aiohttp_client: Callable[..., Any]) -> Path:
-    """A journal with a transient and an OOM failure, decided with ``RUNBOOKS``."""
+                         aiohttp_client: Callable[..., Any],
+                         corrections: dict[str, str] | None = None) -> Path:
+    """A journal with a transient and an OOM failure, decided with ``RUNBOOKS``; then the
+    operators' ``corrections`` (workflow -> category) through the API."""
     (tmp_path / "runbooks.yaml").write_text(yaml.safe_dump(RUNBOOKS, sort_keys=False))
     config = write_config({"rules": [str(tmp_path / "runbooks.yaml")], "dry_run": True})
     client = await aiohttp_client(create_app(load_runtime(config), registry=CollectorRegistry()))
@@ -52,6 +54,13 @@ async def journal_alerts(tmp_path: Path, write_config: Callable[..., Path],
         return len(body["alerts"]) == 2 and all(a["state"] == "done" for a in body["alerts"])
 
     await eventually(processed)
+    body = await (await client.get("/api/v1/events", headers=AUTH)).json()
+    for alert in body["alerts"]:
+        category = (corrections or {}).get(alert["alert"]["labels"].get("workflow"))
+        if category:
+            resp = await client.post(f"/api/v1/alerts/{alert['id']}/category", headers=AUTH,
+                                     data=json.dumps({"category": category, "by": "alice"}))
+            assert resp.status == 200, await resp.text()
     await client.close()
     return config
 
@@ -85,6 +94,29 @@ async def test_an_edited_runbook_shows_what_would_now_be_decided_differently(
     assert "  + retry-transient: notify console" in lines
     assert lines[-1].endswith("1 would be decided differently (runbooks involved: "
                               "retry-transient)"), lines
+    assert _rows(state) == rows_before            # nothing written
+
+
+async def test_replay_applies_the_operators_corrections_from_the_journal_as_the_service_does(
+        tmp_path: Path, write_config: Callable[..., Path],
+        aiohttp_client: Callable[..., Any]) -> None:
+    # The DNS timeout was decided Network (retryable: retried); an operator says it is the
+    # workload's own configuration: not retryable, so the retry runbook no longer matches.
+    config = await journal_alerts(tmp_path, write_config, aiohttp_client,
+                                  corrections={"nightly-etl-29k4x": "Configuration"})
+    state = tmp_path / "state.db"
+    rows_before = _rows(state)
+    result = replay(config, "--since", "1h")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    changed = [line for line in lines if line.startswith("alert ")]
+    assert len(changed) == 1 and "WorkflowFailed taskmaster/nightly-etl-29k4x" in changed[0]
+    assert "  analysis: Network -> Configuration" in lines, lines
+    assert "  runbooks: retry-transient -> page-the-rest" in lines, lines
+    assert "  - retry-transient: schedule argo.retry workflow:taskmaster/nightly-etl-29k4x" \
+        in lines
+    assert "  - retry-transient: notify oncall" in lines
+    assert "  + page-the-rest: notify pager" in lines
     assert _rows(state) == rows_before            # nothing written
 
 
