@@ -256,8 +256,9 @@ class Journal(Protocol):
 
     async def prune(self, before: float, *, batch: int = 500) -> int:
         """Delete one batch of finished work older than ``before``: done deliveries and
-        their receipts, events, finished attempts, sent or failed messages. Pending work
-        is never deleted. Returns the rows deleted (0: nothing left to prune)."""
+        their receipts, events, finished attempts, sent or failed messages, decided
+        approvals, lifted or expired pauses. Pending work is never deleted. Returns the
+        rows deleted (0: nothing left to prune)."""
 
     async def release_space(self, *, pages: int = 1024) -> int:
         """Give the space of pruned rows back to the filesystem, up to ``pages`` pages in

@@ -1282,7 +1282,8 @@ class PostgresJournal:
         The same rules as the SQLite journal's: a receipt goes (with its events) once its
         alert is finished and quiet since ``before`` and no attempt of its instance is still
         to run; then attempts no receipt remembers, done deliveries, sent or failed
-        messages, old events and rate windows."""
+        messages, old events and rate windows, decided approvals of alerts no receipt
+        remembers, and pauses lifted or expired."""
         deleted = 0
         async with self._tx() as cur:
             # One replica prunes at a time; the others find the lock taken and skip a pass.
@@ -1313,6 +1314,11 @@ class PostgresJournal:
                 "(receipt_id IS NULL OR NOT EXISTS (SELECT 1 FROM receipts r WHERE "
                 "r.id = events.receipt_id)) LIMIT %s)",
                 "DELETE FROM rates WHERE id IN (SELECT id FROM rates WHERE ts < %s LIMIT %s)",
+                "DELETE FROM approvals WHERE id IN (SELECT a.id FROM approvals a WHERE "
+                "a.decision IS NOT NULL AND a.decided_at < %s AND NOT EXISTS (SELECT 1 FROM "
+                "receipts r WHERE r.instance = a.instance) LIMIT %s)",
+                "DELETE FROM pauses WHERE id IN (SELECT id FROM pauses WHERE "
+                "COALESCE(lifted_at, until) < %s LIMIT %s)",
             ):
                 await cur.execute(sql, (before, batch))
                 deleted += cur.rowcount

@@ -1112,6 +1112,12 @@ class SqliteJournal:
                 "(receipt_id IS NULL OR NOT EXISTS (SELECT 1 FROM receipts r WHERE "
                 "r.id = events.receipt_id)) LIMIT ?)",
                 "DELETE FROM rates WHERE id IN (SELECT id FROM rates WHERE ts < ? LIMIT ?)",
+                # decided approvals of alerts no receipt remembers, pauses lifted or expired
+                "DELETE FROM approvals WHERE id IN (SELECT a.id FROM approvals a WHERE "
+                "a.decision IS NOT NULL AND a.decided_at < ? AND NOT EXISTS (SELECT 1 FROM "
+                "receipts r WHERE r.instance = a.instance) LIMIT ?)",
+                "DELETE FROM pauses WHERE id IN (SELECT id FROM pauses WHERE "
+                "COALESCE(lifted_at, until) < ? LIMIT ?)",
             ):
                 deleted += db.execute(sql, (before, batch)).rowcount
             if deleted:

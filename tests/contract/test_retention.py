@@ -72,3 +72,27 @@ async def test_an_attempt_outlives_retention_while_its_alert_keeps_arriving(
     await deliver(a, "flapping")                 # Alertmanager re-sends: the receipt is fresh
     await prune_all(a, before=backend.now - 3600)
     assert [x.id for x in await a.attempts_for(d.new[0].instance)] == [done.id]
+
+
+async def test_decided_approvals_and_lifted_or_expired_pauses_go_open_and_active_ones_stay(
+        backend: Backend) -> None:
+    a = await backend.open("a")
+    now = backend.clock()
+    decided, waiting = [await a.ask_approval(
+        instance=i, runbook="rb", receipt_id=None, attempts=[], summary={},
+        timeout_at=now + 7 * 86400, on_timeout="escalate") for i in ("decided", "waiting")]
+    assert decided is not None and waiting is not None
+    assert await a.decide_approval(decided.id, decision="rejected", run=False, by="alice",
+                                   comment=None, events=lambda x: []) is not None
+    lifted = await a.add_pause(matchers=[], reason=None, by="bob", until=None,
+                               events=lambda p: [])
+    await a.lift_pauses(by="bob", pause_id=lifted.id, events=lambda p: [])
+    await a.add_pause(matchers=[], reason="expired", by="bob", until=now + 60,
+                      events=lambda p: [])
+    active = await a.add_pause(matchers=['namespace="ci"'], reason="until lifted", by="bob",
+                               until=None, events=lambda p: [])
+    backend.now += 3600
+    assert await prune_all(a, before=backend.now - 60) == 3
+    assert await a.approval(decided.id) is None
+    assert [x.id for x in await a.approvals()] == [waiting.id]
+    assert await a.active_pauses(backend.now) == [active]
