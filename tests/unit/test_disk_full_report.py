@@ -46,20 +46,47 @@ def test_a_full_disk_is_one_error_then_a_reminder_a_minute_then_one_line_when_it
                            "webhooks answered 503: 5); processing resumes")
 
 
-def test_the_next_full_disk_is_reported_afresh(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_disk_full_again_minutes_later_is_reported_afresh(
+        caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="responder.journal")
     now = [0.0]
     report = DiskFullReport(lambda: now[0])
     report.filled(OSError(28, "No space left on device"))
     report.hold()
     report.cleared()
-    now[0] += 10.0
+    now[0] += 600.0
     report.filled(OSError(28, "No space left on device"))
     now[0] += 5.0
     report.cleared()
     messages = [m for _, m in journal_lines(caplog)]
-    assert sum("the disk is full" in m for m in messages) == 2
+    assert sum("the disk is full (" in m for m in messages) == 2
     assert messages[-1].startswith("journal: free space again after 5s (writes held: 0)")
+
+
+def test_a_disk_that_refills_at_once_is_one_episode_not_two_lines_a_second(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="responder.journal")
+    now = [0.0]
+    report = DiskFullReport(lambda: now[0])
+    report.filled(OSError(28, "No space left on device"))
+    now[0] += 1.0
+    report.cleared()                      # space freed ...
+    for _ in range(30):                   # ... and taken again at once, for half a minute
+        now[0] += 0.5
+        report.filled(OSError(28, "No space left on device"))
+        report.hold()
+        now[0] += 0.5
+        report.cleared()
+    assert [m[:40] for _, m in journal_lines(caplog)] == [
+        "journal: the disk is full ([Errno 28] No", "journal: free space again after 1s (writ"]
+    report.filled(OSError(28, "No space left on device"))    # and now it stays full
+    for _ in range(40):
+        now[0] += 1.0
+        report.hold()
+    lines = journal_lines(caplog)
+    assert len(lines) == 3 and lines[2] == (
+        "ERROR", "journal: the disk is still full, for 1m01s now (writes held: 60, filled "
+                 "again 31 times after room came back); free space on the journal's volume")
 
 
 def test_writers_log_a_full_disk_at_debug_and_every_other_journal_failure_as_an_error() -> None:
