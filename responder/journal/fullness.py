@@ -5,8 +5,9 @@ writer (pipeline, scheduler, outbox, approvals, retention) meets it once a secon
 journal reports it, not each writer: one error when the disk fills, one warning if the
 disk reserve is used up too and webhooks are answered 503, then a reminder at most every
 ``REMIND`` seconds with how long it has been full and how many writes were held, and one
-info line when there is room again (a disk that refills at once is the same episode). The writers log a ``JournalFull`` at debug level only;
-every other journal error they still log as before.
+info line when there is room again (a disk that refills at once is the same episode). The
+writers log a ``JournalFull`` at debug level only; every other journal error they still
+log as before.
 """
 
 from __future__ import annotations
