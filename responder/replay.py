@@ -29,7 +29,7 @@ from responder.analyze import Analysis, Corrections
 from responder.decide import AlertDecision, Decisions, decide
 from responder.journal import DecidedDelivery, DecidedReceipt, SqliteJournal
 from responder.load import Runtime
-from responder.model import group_from_dict
+from responder.model import Alert, group_from_dict
 
 #: Outcomes the pipeline records when it plans an action (the rest come later, when it runs).
 PLANNED = frozenset({"scheduled", "paused", "breaker_open", "not_retryable"})
@@ -107,10 +107,9 @@ def replay(runtime: Runtime, deliveries: Iterable[DecidedDelivery],
             continue
         report.deliveries += 1
         group = group_from_dict(delivery.group, [r.receipt.alert for r in delivery.receipts])
-        analyses = [_kept(runtime, r) or runtime.analyzer.analyze_alert(
-            alert.labels, alert.annotations, corrections=corrections)
-            for r, alert in zip(delivery.receipts, group.alerts, strict=True)]
-        decisions = decide(runtime, group, analyses)
+        decisions = decide(runtime, group, [
+            _analysis(runtime, r, alert, corrections)
+            for r, alert in zip(delivery.receipts, group.alerts, strict=True)])
         shared = _delivery_messages(delivery)
         for r, d in zip(delivery.receipts, decisions.alerts, strict=True):
             report.alerts += 1
@@ -121,12 +120,14 @@ def replay(runtime: Runtime, deliveries: Iterable[DecidedDelivery],
     return report
 
 
-def _kept(runtime: Runtime, r: DecidedReceipt) -> Analysis | None:
-    """The journaled analysis when it came from the workflow (not re-readable), else None:
-    analyzed again from the alert's text, with the operators' corrections."""
+def _analysis(runtime: Runtime, r: DecidedReceipt, alert: Alert,
+              corrections: Corrections | None) -> Analysis:
+    """The journaled analysis when it came from the workflow (not re-readable), else the
+    alert's text analyzed again, with the operators' corrections, as the service would."""
     a = r.analysis
     if not a or a.get("source") != "workflow":
-        return None
+        return runtime.analyzer.analyze_alert(alert.labels, alert.annotations,
+                                              corrections=corrections)
     return Analysis(a["category"], a.get("pattern"), float(a.get("confidence", 0.0)),
                     bool(a.get("retryable")), tuple(a.get("recommendations") or ()),
                     a.get("matched"), "workflow")
