@@ -25,6 +25,7 @@ from responder.approvals import Refused
 from responder.config.durations import format_duration
 from responder.console import session
 from responder.corrections import correct
+from responder.journal import JournalUnavailable
 from responder.operate import APPROVALS, LISTED_STATES, attempt_dict, cancel_attempt, create_pause
 from responder.receive import ACTOR, BREAKERS, SERVICE, dry_run
 
@@ -261,7 +262,11 @@ async def login_post(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     response = web.HTTPSeeOther("/login")
-    session.end_session(response)
+    try:
+        await session.end_session(response, request)
+    except JournalUnavailable:
+        return web.Response(status=503, text="journal unavailable: the session could not be "
+                                             "ended; try again\n")
     raise response
 
 
