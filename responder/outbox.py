@@ -110,8 +110,8 @@ class Notifier:
             # the caller sends it right after its commit (``send_claimed``).
             collect.append(OutboxMessage(
                 channel=target.channel, dedup=dedup, message=stored, fallback=target.fallback,
-                receipt_id=receipt_id, event=dataclasses.replace(
-                    base, detail={"event": context.event, "dedup": dedup}),
+                receipt_id=receipt_id, event=base.but(
+                    detail={"event": context.event, "dedup": dedup}),
                 claim=channel.type == "log"))
             return []
         queued = await self.service.journal.enqueue(
@@ -119,8 +119,8 @@ class Notifier:
             receipt_id=receipt_id)
         if queued:
             self.service.outbox_changed.set()
-        return [dataclasses.replace(base, outcome="queued" if queued else "duplicate",
-                                    detail={"event": context.event, "dedup": dedup})]
+        return [base.but(outcome="queued" if queued else "duplicate",
+                         detail={"event": context.event, "dedup": dedup})]
 
     # -- deliver -----------------------------------------------------------------------
     def _sender(self, runtime: Runtime, channel: str) -> Sender | None:
@@ -237,7 +237,7 @@ class Notifier:
             return self._failed(item, tries, f"unexpected error: {type(exc).__name__}")
         service.metrics.notifications_sent.labels(item.channel).inc()
         return OutboxUpdate(item.id, "sent", tries, events=(
-            dataclasses.replace(base, outcome="sent", detail={"try": tries}),))
+            base.but(outcome="sent", detail={"try": tries}),))
 
     def _failed(self, item: OutboxItem, tries: int, error: str) -> OutboxUpdate:
         self.service.metrics.notification_failed.labels(item.channel).inc()

@@ -10,6 +10,7 @@ none), so the caller persists both and runs ``on_open``/``on_close`` once per tr
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 STATE_VALUES = {"closed": 0, "open": 1, "half_open": 2}
 
@@ -23,6 +24,12 @@ class BreakerState:
     failures: tuple[float, ...] = ()
     opened_at: float | None = None
     trial_in_flight: bool = False
+
+    def to_row(self) -> dict[str, Any]:
+        """The state as the journal stores it (``failures`` a list), without the generic
+        ``dataclasses.asdict`` walk: a storm counts a failure per alert."""
+        return {"key": self.key, "state": self.state, "failures": list(self.failures),
+                "opened_at": self.opened_at, "trial_in_flight": self.trial_in_flight}
 
 
 def _in_window(failures: tuple[float, ...], now: float, window: float) -> tuple[float, ...]:

@@ -93,9 +93,7 @@ class BreakerStore:
                 if transition is not None:
                     events.append(Event(kind="breaker", target=key, action=transition,
                                         outcome=new.state, detail={"reason": reason}))
-                state = dataclasses.asdict(new)
-                state["failures"] = list(new.failures)
-                return Breaker(key, state,
+                return Breaker(key, new.to_row(),
                                spec if spec is not None else (row.spec if row else None)), events
             return change
 

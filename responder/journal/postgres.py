@@ -30,7 +30,6 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import psycopg
@@ -651,8 +650,8 @@ class PostgresJournal:
                         sent_here.append(OutboxItem(item_id, m.channel, m.dedup, m.message,
                                                     m.fallback, m.receipt_id, "sending", 0,
                                                     now, None))
-                    events.append(replace(m.event, outcome="duplicate" if item_id is None
-                                          else "queued"))
+                    events.append(m.event.but(outcome="duplicate" if item_id is None
+                                              else "queued"))
             await self._insert_events(cur, events, now)
             if sum(counts) > len(sent_here):   # what this process sends itself wakes nobody
                 await self._notify(cur, "outbox")

@@ -64,6 +64,13 @@ class Event:
     outcome: str | None = None
     detail: Any = None
 
+    def but(self, *, outcome: str | None = None, detail: Any = None) -> Event:
+        """This event with ``outcome`` and/or ``detail`` set: a constructor call, where
+        ``dataclasses.replace`` walks the fields generically (several times per alert)."""
+        return Event(self.kind, self.receipt_id, self.instance, self.runbook, self.action,
+                     self.target, self.outcome if outcome is None else outcome,
+                     self.detail if detail is None else detail)
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:

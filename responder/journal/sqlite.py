@@ -38,7 +38,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -678,8 +677,8 @@ class SqliteJournal:
                 claimed.append(OutboxItem(item_id, m.channel, m.dedup, m.message, m.fallback,
                                           m.receipt_id, "sending", 0, now, None))
             queued += item_id is not None
-            written.append(replace(m.event,
-                                   outcome="queued" if item_id is not None else "duplicate"))
+            written.append(m.event.but(
+                outcome="queued" if item_id is not None else "duplicate"))
         self._insert_events(db, written, now)
         return queued
 

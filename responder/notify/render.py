@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -41,7 +41,7 @@ from responder.config.channels import (
 )
 from responder.errors import ConfigError, ConfigErrors, Origin
 from responder.model import Alert, AlertGroup, alert_links, sample_group
-from responder.notify import escape
+from responder.notify import escape, log_line
 from responder.notify.escape import mrkdwn, safe_url
 from responder.templating import new_environment
 
@@ -259,6 +259,10 @@ class TemplateSet:
     type: str
     parts: Mapping[str, jinja2.Template] = field(repr=False)
     paths: Mapping[str, str]
+    #: The set renders as a Python function instead (the shipped ``log`` set, unchanged:
+    #: ``responder.notify.log_line``); None from it means render the templates.
+    fast: Callable[[NotificationContext], dict[str, Any] | None] | None = field(
+        default=None, repr=False)
 
 
 def _split_name(filename: str) -> tuple[str, str] | None:
@@ -268,6 +272,18 @@ def _split_name(filename: str) -> tuple[str, str] | None:
     if not dot or not name or part not in ("json", "subject", "txt", "html"):
         return None
     return name, part
+
+
+def _fast(name: str, paths: Mapping[str, str],
+          ) -> Callable[[NotificationContext], dict[str, Any] | None] | None:
+    """The Python spelling of a set, when the set is the shipped one it spells."""
+    if name != "log" or set(paths) != {"json"}:
+        return None
+    try:
+        source = Path(paths["json"]).read_bytes()
+    except OSError:
+        return None
+    return log_line.line if log_line.is_shipped(source) else None
 
 
 def _type_of(name: str) -> str | None:
@@ -344,7 +360,8 @@ class Templates:
                     f"template {name!r} has no {', '.join(f'{name}.{p}.j2' for p in missing)}")))
                 continue
             sets[name] = TemplateSet(name, kind, {p: t for p, (t, _) in parts.items()},
-                                     {p: s for p, (_, s) in parts.items()})
+                                     {p: s for p, (_, s) in parts.items()},
+                                     _fast(name, {p: s for p, (_, s) in parts.items()}))
         if errors:
             raise ConfigErrors(errors)
         return cls(directory, sets)
@@ -370,6 +387,10 @@ class Templates:
             raise RenderError(next(iter(tset.paths.values())), 0, (
                 f"template {name!r} is for {tset.type} channels; {channel.name!r} is "
                 f"{channel.type}"))
+        if tset.fast is not None:
+            fast = tset.fast(context)
+            if fast is not None:
+                return Message(channel.name, channel.type, fast)
         texts = {part: self._render_part(tset, part, context) for part in tset.parts}
         if channel.type == "email":
             body = _email_body(texts, channel, context, tset.paths["subject"])

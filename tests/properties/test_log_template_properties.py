@@ -49,3 +49,33 @@ def test_the_log_line_names_the_alert_as_the_shared_macros_do(group: AlertGroup,
     assert {k: body[k] for k in ("alertname", "subject", "severity")} == json.loads(
         MACROS.render(context.variables()))
     assert body["event"] == event and body["alerts"] == len(group.alerts)
+
+
+TEXTS = st.one_of(VALUES, st.text(max_size=8))
+PLAIN = st.recursive(st.none() | st.booleans() | st.integers() | TEXTS
+                     | st.floats(allow_nan=False, allow_infinity=False),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(TEXTS, inner, max_size=3), max_leaves=6)
+ACTIONS = st.lists(st.fixed_dictionaries(
+    {}, optional={"kind": TEXTS, "outcome": PLAIN, "target": TEXTS, "detail": PLAIN}),
+    max_size=3)
+ANALYSES = st.fixed_dictionaries({}, optional={"category": PLAIN, "pattern": PLAIN,
+                                               "confidence": PLAIN})
+
+
+@settings(max_examples=400, deadline=None)
+@given(groups(), st.sampled_from(["firing", "resolved", "escalation", "approval"]),
+       ANALYSES, ACTIONS, st.dictionaries(st.sampled_from(["name", "description"]), PLAIN))
+def test_the_python_log_line_is_the_shipped_templates_line(
+        group: AlertGroup, event: str, analysis: dict[str, object],
+        actions: list[dict[str, object]], runbook: dict[str, object]) -> None:
+    """The shipped set renders through ``log_line`` (it is cheaper); whatever it gives is
+    what the template itself renders, parsed, and what it declines the template renders."""
+    tset = TEMPLATES._sets["log"]
+    assert tset.fast is not None
+    context = build_context(group, event=event, analysis=analysis, actions=actions,
+                            runbook=runbook, argo_ui_url="https://argo.example/")
+    fast = tset.fast(context)
+    by_jinja = json.loads(tset.parts["json"].render(context.variables()))
+    assert fast == by_jinja
+    assert TEMPLATES.render(LOG, context).body == by_jinja
