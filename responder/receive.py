@@ -287,4 +287,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/audit", audit_handler)
     app.router.add_get("/api/v1/breakers", breakers_handler)
     app.router.add_post("/api/v1/breakers/{key:.+}/reset", breaker_reset_handler)
-    app.router.add_post("/api/v1/alerts/{id}/category", category_handler(lambda r: r.app[SERVICE]))
+    app.router.add_post("/api/v1/alerts/{id}/category", category_handler(lambda r: r.app[SERVICE], who))
