@@ -6,7 +6,7 @@ credentials, and their names are what the audit log records. Without ``auth.oper
 the webhook credential serves both, as before operators existed (``responder check``
 warns). Console sessions are stateless signed cookies: any replica can verify them with
 the secret kept in the journal, and changing or removing an operator's credential ends
-that operator's sessions.
+that operator's sessions (logging out ends one: ``responder.console.session``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import secrets
 from dataclasses import dataclass
 
 from responder.config.main import AuthSpec
@@ -119,8 +120,10 @@ def _sign(secret: bytes, payload: str) -> str:
 
 
 def make_session(secret: bytes, who: Principal, now: float, ttl: float = SESSION_TTL) -> str:
+    # "i" makes every login's cookie its own, so logging one out ends only that one
     payload = base64.urlsafe_b64encode(json.dumps(
-        {"n": who.name, "e": int(now + ttl), "f": who.fingerprint}).encode()).decode().rstrip("=")
+        {"n": who.name, "e": int(now + ttl), "f": who.fingerprint,
+         "i": secrets.token_urlsafe(12)}).encode()).decode().rstrip("=")
     return f"{payload}.{_sign(secret, payload)}"
 
 

@@ -13,6 +13,7 @@ and links to silence the alert, its dashboard, panel and image). Those alerts de
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -278,6 +279,7 @@ def label_fingerprint(labels: dict[str, str]) -> str:
     return f"{h:016x}"
 
 
+@functools.lru_cache(maxsize=4096)   # an alert's times are formatted for every context
 def _rfc3339(value: datetime) -> str:
     if value == _ZERO_TIME:
         return "0001-01-01T00:00:00Z"

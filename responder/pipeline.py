@@ -44,6 +44,9 @@ log = logging.getLogger("responder.pipeline")
 class Pipeline:
     GIVE_WAY = 0.05   # the longest a pipeline step waits for webhooks in flight (seconds)
     FLUSH_AFTER = 0.25   # the longest decided deliveries wait to be finished (seconds)
+    # The most deliveries finished in one transaction: their rows, then their ``log``
+    # lines, are written without a pause, and a webhook arriving meanwhile waits for them.
+    FINISH_EVERY = 10
 
     def __init__(self, service: Service, actor: Actor, notifier: Notifier, *,
                  enrich_timeout: float = 2.0) -> None:
@@ -57,8 +60,9 @@ class Pipeline:
         """Process journaled deliveries until cancelled; resumes what a crash left.
 
         The deliveries of one claim are decided one after another and finished together,
-        in one journal transaction (``finish_deliveries``), or sooner when the batch has
-        been running for ``FLUSH_AFTER``: a crash before it re-runs them whole."""
+        ``FINISH_EVERY`` at a time in one journal transaction (``finish_deliveries``), or
+        sooner when the batch has been running for ``FLUSH_AFTER``: a crash before it
+        re-runs them whole."""
         service = self.service
         while True:
             service.work_available.clear()
@@ -74,7 +78,8 @@ class Pipeline:
                 await service.give_way_to_webhooks(self.GIVE_WAY)
                 try:
                     finished.append(await self.process(delivery))
-                    if time.monotonic() - since >= self.FLUSH_AFTER:
+                    if (len(finished) >= self.FINISH_EVERY
+                            or time.monotonic() - since >= self.FLUSH_AFTER):
                         await self._finish(finished)
                         finished, since = [], time.monotonic()
                 except JournalUnavailable as exc:

@@ -20,9 +20,12 @@ from aiohttp import web
 from markupsafe import Markup
 
 from responder import access
+from responder.analyze import CATEGORIES
 from responder.approvals import Refused
 from responder.config.durations import format_duration
 from responder.console import session
+from responder.corrections import correct
+from responder.journal import JournalUnavailable
 from responder.operate import APPROVALS, LISTED_STATES, attempt_dict, cancel_attempt, create_pause
 from responder.receive import ACTOR, BREAKERS, SERVICE, dry_run
 
@@ -98,6 +101,7 @@ async def alerts_page(request: web.Request) -> web.Response:
              and (since is None or a["last_delivery_at"] >= now - since)]
     return await render(request, "alerts.html.j2", alerts=shown[:100], total=len(shown),
                         namespaces=namespaces, runbooks=runbooks, since=list(SINCE),
+                        categories=CATEGORIES,
                         filters={k: q.get(k, "") for k in ("status", "namespace", "runbook",
                                                           "since")})
 
@@ -148,6 +152,18 @@ async def decide_form(request: web.Request) -> web.Response:
     except Refused as exc:
         raise back(request, form, error=exc.message) from None
     raise back(request, form, done=f"approval {decided.id} {decided.decision}")
+
+
+async def correct_form(request: web.Request) -> web.Response:
+    form = await request.post()
+    try:
+        done = await correct(request.app[SERVICE], request.match_info["id"],
+                             form.get("category"), _name(request))
+    except Refused as exc:
+        raise back(request, form, error=exc.message) from None
+    raise back(request, form, done=f"alert {done['id']} corrected to {done['category']} "
+                                   f"(was {done['previous'] or 'not analysed'}): the same "
+                                   "failure text gets it from now on")
 
 
 async def cancel_form(request: web.Request) -> web.Response:
@@ -246,7 +262,11 @@ async def login_post(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     response = web.HTTPSeeOther("/login")
-    session.end_session(response)
+    try:
+        await session.end_session(response, request)
+    except JournalUnavailable:
+        return web.Response(status=503, text="journal unavailable: the session could not be "
+                                             "ended; try again\n")
     raise response
 
 
@@ -259,6 +279,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/ui/config", config_page)
     app.router.add_post("/ui/approvals/{id:\\d+}/{verb:approve|reject}", decide_form)
     app.router.add_post("/ui/attempts/{id:\\d+}/cancel", cancel_form)
+    app.router.add_post("/ui/alerts/{id}/category", correct_form)
     app.router.add_post("/ui/pause", pause_form)
     app.router.add_post("/ui/pauses/{id:\\d+}/lift", lift_form)
     app.router.add_post("/ui/resume", resume_form)

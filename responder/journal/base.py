@@ -248,6 +248,14 @@ class Journal(Protocol):
     async def corrections(self) -> list[tuple[str, str, str]]:
         """Every correction as (text key, category, text), oldest first."""
 
+    # -- console sessions ended before their cookie expires (logging out) -------------
+    async def revoke_session(self, session_id: str, *, until: float) -> None:
+        """Refuse console session ``session_id`` on every replica until ``until`` (when
+        its cookie expires anyway); revocations past their ``until`` are deleted here."""
+
+    async def revoked_sessions(self) -> list[str]:
+        """The revoked sessions not yet past their ``until``."""
+
     # -- health and retention --------------------------------------------------------
     async def pending_count(self) -> int: ...
 

@@ -10,12 +10,13 @@ Version 1 is the schema the first release wrote. Version 2 adds leases (``owner`
 windows and the indexes retention deletes by; it drops the rendering context from
 messages already sent (a pending one keeps it for its fallback). Version 3 adds the
 operators' corrections of analyses (``corrections``, keyed by the normalised text's hash).
-Version 4 adds the people's controls: pauses (like silences) and approvals.
+Version 4 adds the people's controls: pauses (like silences) and approvals. Version 5 adds
+the console sessions ended by logging out (``revoked_sessions``, until their cookie expires).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 STEPS: dict[int, tuple[str, ...]] = {
     1: (
@@ -156,5 +157,8 @@ STEPS: dict[int, tuple[str, ...]] = {
             comment TEXT,
             UNIQUE (instance, runbook))""",
         "CREATE INDEX approvals_open ON approvals (decision, timeout_at)",
+    ),
+    5: (
+        "CREATE TABLE revoked_sessions (id TEXT PRIMARY KEY, until REAL NOT NULL)",
     ),
 }

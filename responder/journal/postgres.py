@@ -1252,6 +1252,23 @@ class PostgresJournal:
                               (decision, by, now, instance))
             return cur.rowcount
 
+    # -- console sessions ended by logging out -----------------------------------------
+    async def revoke_session(self, session_id: str, *, until: float) -> None:
+        now = self.clock()
+        async with self._tx() as cur:
+            await cur.execute("DELETE FROM revoked_sessions WHERE until < %s", (now,))
+            await cur.execute(
+                "INSERT INTO revoked_sessions (id, until) VALUES (%s, %s) ON CONFLICT (id) "
+                "DO UPDATE SET until = GREATEST(revoked_sessions.until, excluded.until)",
+                (session_id, until))
+
+    async def revoked_sessions(self) -> list[str]:
+        now = self.clock()
+        async with self._tx(read=True) as cur:
+            await cur.execute("SELECT id FROM revoked_sessions WHERE until >= %s ORDER BY id",
+                              (now,))
+            return [str(i) for (i,) in await cur.fetchall()]
+
     # -- health and retention ----------------------------------------------------------
     async def pending_count(self) -> int:
         async with self._tx(read=True) as cur:

@@ -157,6 +157,9 @@ STEPS: dict[int, tuple[str, ...]] = {
             UNIQUE (instance, runbook))""",
         "CREATE INDEX approvals_open ON approvals (timeout_at) WHERE decision IS NULL",
     ),
+    5: (
+        "CREATE TABLE revoked_sessions (id TEXT PRIMARY KEY, until DOUBLE PRECISION NOT NULL)",
+    ),
 }
 
 async def migrate(conn: AsyncConnection[Any]) -> int:

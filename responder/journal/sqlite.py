@@ -1311,6 +1311,23 @@ class SqliteJournal:
             "UPDATE approvals SET decision = ?, decided_by = ?, decided_at = ? "
             "WHERE instance = ? AND decision IS NULL", (decision, by, now, instance)).rowcount)
 
+    # -- console sessions ended by logging out -----------------------------------------
+    async def revoke_session(self, session_id: str, *, until: float) -> None:
+        now = self.clock()
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM revoked_sessions WHERE until < ?", (now,))
+            db.execute("INSERT INTO revoked_sessions (id, until) VALUES (?, ?) ON CONFLICT "
+                       "(id) DO UPDATE SET until = MAX(until, excluded.until)",
+                       (session_id, until))
+
+        await self._tx(write)
+
+    async def revoked_sessions(self) -> list[str]:
+        now = self.clock()
+        return await self._read(lambda db: [str(i) for (i,) in db.execute(
+            "SELECT id FROM revoked_sessions WHERE until >= ? ORDER BY id", (now,))])
+
 
 def _checkpoint(db: sqlite3.Connection, mode: str) -> tuple[int, int, int]:
     """A checkpoint: (busy, frames in the WAL, frames now in the database)."""

@@ -32,6 +32,10 @@ from tests.conftest import REPO, TOKEN, require_binary
 from tests.fakes.argo_server import FakeArgoServer
 
 OPERATOR = "alice-console-t0ken"
+# a failure neither the patterns nor the model can place (no runbook matches OddFailure);
+# the summary is part of the failure text too, so it names no workflow
+ODD = "reconciler gave up: the flux capacitor in rack 12 made a noise"
+ODD_SUMMARY = "Workflow failed"
 NS = "taskmaster"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 RUNBOOKS = {"runbooks": [
@@ -55,12 +59,13 @@ RUNBOOKS = {"runbooks": [
 ]}
 
 
-def alert(wf: str, name: str = "WorkflowFailed", **labels: str) -> dict[str, Any]:
+def alert(wf: str, name: str = "WorkflowFailed",
+          text: str = "dial tcp 10.0.0.7:5432: connect: connection refused",
+          summary: str = "", **labels: str) -> dict[str, Any]:
     return {"status": "firing",
             "labels": {"alertname": name, "namespace": NS, "workflow": wf,
                        "severity": "warning", **labels},
-            "annotations": {"description": "dial tcp 10.0.0.7:5432: connect: connection refused",
-                            "summary": f"Workflow {wf} failed"},
+            "annotations": {"description": text, "summary": summary or f"Workflow {wf} failed"},
             "startsAt": "2026-11-28T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
             "generatorURL": "http://prometheus/graph", "fingerprint": f"fp-{wf}"}
 
@@ -68,8 +73,9 @@ def alert(wf: str, name: str = "WorkflowFailed", **labels: str) -> dict[str, Any
 class Stack:
     """The responder and a fake Argo Server on their own loop in a thread."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *, auth: bool = True) -> None:
         self.tmp = tmp
+        self.auth = auth
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.argo = FakeArgoServer(token="argo-token")
@@ -93,8 +99,9 @@ class Stack:
             (tmp / name).write_text(value)
         (tmp / "responder.yaml").write_text(yaml.safe_dump({
             "listen": "127.0.0.1:0", "state": {"path": str(tmp / "state.db")},
-            "auth": {"bearer_token_file": "token",
-                     "operators": [{"name": "alice", "bearer_token_file": "alice"}]},
+            **({"auth": {"bearer_token_file": "token",
+                         "operators": [{"name": "alice", "bearer_token_file": "alice"}]}}
+               if self.auth else {}),
             "rules": [str(tmp / "runbooks.yaml")],
             "patterns": [str(REPO / "rules/patterns.yaml")],
             "templates": str(REPO / "templates"),
@@ -127,6 +134,15 @@ class Stack:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
+    def analysed(self, wf: str) -> dict[str, Any]:
+        """The journaled alert of workflow ``wf`` once the pipeline has analysed it."""
+        for _ in range(200):
+            for a in self.api("/api/v1/events?limit=200")["alerts"]:
+                if a["alert"]["labels"].get("workflow") == wf and a["analysis"]:
+                    return a  # type: ignore[no-any-return]
+            threading.Event().wait(0.05)
+        raise AssertionError(f"no analysis of {wf}")
+
     def retries(self, wf: str) -> list[Any]:
         return self.argo.calls("PUT", f"/api/v1/workflows/{NS}/{wf}/retry")
 
@@ -138,6 +154,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             running.argo.add_workflow(NS, wf, phase="Failed")
         running.post_alerts(alert("etl-approve"), alert("etl-reject"))
         running.post_alerts(alert("etl-cron", name="CronFailing", cronworkflow="nightly"))
+        yield running
+
+
+@pytest.fixture(scope="module")
+def open_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A responder without auth: its console is open, its forms still carry CSRF tokens."""
+    with Stack(tmp_path_factory.mktemp("open-console"), auth=False) as running:
         yield running
 
 
@@ -280,3 +303,80 @@ def test_a_form_without_csrf_token_and_a_request_without_session_are_refused(
         assert webhook_only.status == 403
     finally:
         stranger.close()
+
+
+def correct_in_console(page: Page, stack: Stack, wf: str, category: str) -> dict[str, Any]:
+    """Post an alert of ``wf`` with the odd failure text, and correct its category in the
+    console; its journaled alert as it was before."""
+    stack.post_alerts(alert(wf, name="OddFailure", text=ODD, summary=ODD_SUMMARY))
+    first = stack.analysed(wf)
+    assert first["analysis"]["category"] == "Unknown"
+    page.goto(stack.url + "/?namespace=" + NS)
+    card = page.locator("details.alert", has_text=wf)
+    expect(card.locator(".category")).to_have_text("Unknown")
+    card.locator("summary").click()
+    choice = card.locator("form.correct select[name=category]")
+    expect(choice).to_have_value("Unknown")
+    choice.select_option(category)
+    card.locator("form.correct button:has-text('Correct')").click()
+    expect(page.locator(".banner.ok")).to_contain_text(
+        f"alert {first['id']} corrected to {category} (was Unknown)")
+    return first
+
+
+def corrections_of(stack: Stack, alert_id: int) -> list[tuple[str, str]]:
+    (found,) = [a for a in stack.api("/api/v1/events?limit=200")["alerts"]
+                if a["id"] == alert_id]
+    return [(e["outcome"], e["detail"]["by"]) for e in found["events"]
+            if e["kind"] == "correction"]
+
+
+def test_an_operator_corrects_a_category_and_the_same_text_gets_it_next_time(
+        page: Page, stack: Stack) -> None:
+    first = correct_in_console(page, stack, "odd-first", "Infrastructure")
+    assert corrections_of(stack, first["id"]) == [("Infrastructure", "alice")]
+    stack.post_alerts(alert("odd-again", name="OddFailure", text=ODD, summary=ODD_SUMMARY))
+    again = stack.analysed("odd-again")["analysis"]
+    assert (again["category"], again["source"], again["retryable"]) == (
+        "Infrastructure", "feedback", True)
+
+
+def test_without_auth_the_console_corrects_a_category_too(browser: Browser,
+                                                          open_stack: Stack) -> None:
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    try:
+        first = correct_in_console(context.new_page(), open_stack, "odd-open", "Conflict")
+        assert corrections_of(open_stack, first["id"]) == [("Conflict", "anonymous")]
+        open_stack.post_alerts(alert("odd-open-again", name="OddFailure", text=ODD, summary=ODD_SUMMARY))
+        assert open_stack.analysed("odd-open-again")["analysis"]["category"] == "Conflict"
+    finally:
+        context.close()
+
+
+def test_after_logging_out_a_copy_of_the_session_cookie_is_refused(
+        browser: Browser, stack: Stack) -> None:
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    try:
+        visit = context.new_page()
+        visit.goto(stack.url + "/login")
+        visit.fill("input[name=token]", OPERATOR)
+        visit.click("button:has-text('Log in')")
+        expect(visit.locator("header .who")).to_have_text("alice")
+        copied = context.cookies()
+        assert [c["name"] for c in copied] == ["responder_session"]
+        visit.click("button:has-text('Log out')")
+        expect(visit).to_have_url(stack.url + "/login")
+        assert context.cookies() == []
+    finally:
+        context.close()
+    thief = browser.new_context()
+    try:
+        thief.add_cookies(copied)  # type: ignore[arg-type]  # a Cookie is what it sets
+        replay = thief.new_page()
+        replay.goto(stack.url + "/ui/actions")
+        expect(replay).to_have_url(stack.url + "/login?next=/ui/actions")
+        assert thief.request.post(stack.url + "/ui/resume", form={"csrf": "x"}).status == 401
+    finally:
+        thief.close()
