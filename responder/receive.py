@@ -110,14 +110,11 @@ async def _webhook(request: web.Request, service: Service) -> web.Response:
             pass
         return _error(400, message, path=first.path if first else "$.alerts",
                       errors=[msgspec.structs.asdict(r) for r in rejected[:100]])
-    service.webhook_on_disk(True)
     try:
         result = await service.journal.record_delivery(group, rejected)
     except JournalUnavailable as exc:
         log.log(failure_level(exc), "journal unavailable, answering 503: %s", exc)
         return _error(503, "journal unavailable; retry later")
-    finally:
-        service.webhook_on_disk(False)
     metrics = service.metrics
     firing = sum(1 for alert in group.alerts if alert.status == "firing")
     if firing:

@@ -59,7 +59,6 @@ class Service:
         self._reload_lock = asyncio.Lock()
         self.corrections = Corrections()  # operators' corrections, loaded in restore()
         self.webhooks_in_flight = 0
-        self.webhooks_on_disk = 0   # of those in flight, waiting for their commit
         self._no_webhooks = asyncio.Event()
         self._no_webhooks.set()
         metrics.config_reload_ok.set(1)
@@ -69,32 +68,20 @@ class Service:
     # -- webhooks first --------------------------------------------------------------
     # Alertmanager waits for the webhook's 200 (and retries, duplicating, when it waits
     # too long); the pipeline's work is already safe in the journal. So the pipeline
-    # gives way, for a bounded time per step, while webhook requests need the event loop
-    # (reading, decoding, answering). A webhook waiting for its commit's fsync does not
-    # need the loop: the pipeline goes on meanwhile, so a storm is processed while it is
-    # acknowledged, not after it ends.
+    # gives way while webhook requests are in flight, for a bounded time per step,
+    # and an alert storm is acknowledged first and processed right after.
     def webhook_started(self) -> None:
         self.webhooks_in_flight += 1
-        self._changed_webhooks()
+        self._no_webhooks.clear()
 
     def webhook_finished(self) -> None:
-        self.webhooks_in_flight = max(0, self.webhooks_in_flight - 1)
-        self._changed_webhooks()
-
-    def webhook_on_disk(self, waiting: bool) -> None:
-        """A webhook starts (True) or stops (False) waiting for its journal commit."""
-        self.webhooks_on_disk = max(0, self.webhooks_on_disk + (1 if waiting else -1))
-        self._changed_webhooks()
-
-    def _changed_webhooks(self) -> None:
-        if self.webhooks_in_flight - self.webhooks_on_disk > 0:
-            self._no_webhooks.clear()
-        else:
+        self.webhooks_in_flight -= 1
+        if self.webhooks_in_flight <= 0:
+            self.webhooks_in_flight = 0
             self._no_webhooks.set()
 
     async def give_way_to_webhooks(self, at_most: float) -> None:
-        """Return when no webhook request needs the event loop, or after ``at_most``
-        seconds."""
+        """Return when no webhook request is in flight, or after ``at_most`` seconds."""
         if self._no_webhooks.is_set():
             return
         try:

@@ -228,26 +228,3 @@ async def test_the_pipeline_gives_way_while_a_webhook_is_in_flight_but_not_for_e
     assert 0.15 < time.monotonic() - started < 2.0
     release.set()
     assert (await sending).status == 200
-
-
-async def test_a_webhook_waiting_for_its_commit_does_not_hold_the_pipeline(
-        client: TestClient[Any, Any]) -> None:
-    """Only webhooks that need the event loop hold the pipeline: one waiting for its
-    journal commit (the fsync) does not, so processing goes on during a storm."""
-    service = client.app[SERVICE]
-    service.webhook_started()
-    waiting = asyncio.ensure_future(service.give_way_to_webhooks(10.0))
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert not waiting.done()
-    service.webhook_on_disk(True)
-    await asyncio.wait_for(waiting, 1.0)
-    await asyncio.wait_for(service.give_way_to_webhooks(10.0), 1.0)
-    service.webhook_on_disk(False)         # committed: answering needs the loop again
-    again = asyncio.ensure_future(service.give_way_to_webhooks(10.0))
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert not again.done()
-    service.webhook_finished()
-    await asyncio.wait_for(again, 1.0)
-    assert (service.webhooks_in_flight, service.webhooks_on_disk) == (0, 0)
