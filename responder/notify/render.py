@@ -359,9 +359,9 @@ class Templates:
                 errors.append(ConfigError(Origin(next(iter(parts.values()))[1]), (
                     f"template {name!r} has no {', '.join(f'{name}.{p}.j2' for p in missing)}")))
                 continue
-            sets[name] = TemplateSet(name, kind, {p: t for p, (t, _) in parts.items()},
-                                     {p: s for p, (_, s) in parts.items()},
-                                     _fast(name, {p: s for p, (_, s) in parts.items()}))
+            paths = {p: s for p, (_, s) in parts.items()}
+            sets[name] = TemplateSet(name, kind, {p: t for p, (t, _) in parts.items()}, paths,
+                                     _fast(name, paths))
         if errors:
             raise ConfigErrors(errors)
         return cls(directory, sets)
