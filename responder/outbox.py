@@ -87,13 +87,13 @@ class Notifier:
         base = Event(kind="notification", receipt_id=receipt_id, action=target.channel,
                      runbook=str(context.runbook.get("name", "")) or None)
         if channel is None:
-            return [dataclasses.replace(base, outcome="failed",
-                                        detail={"error": f"unknown channel {target.channel}"})]
+            return [base.but(outcome="failed",
+                             detail={"error": f"unknown channel {target.channel}"})]
         try:
             message = runtime.templates.render(channel, context, target.template)
         except RenderError as exc:
             self.service.metrics.notification_failed.labels(target.channel).inc()
-            return [dataclasses.replace(base, outcome="render_failed", detail={"error": str(exc)})]
+            return [base.but(outcome="render_failed", detail={"error": str(exc)})]
         stored: dict[str, Any] = {"body": message.body, "type": message.type,
                                   "template": target.template}
         fallback = runtime.config.channels.get(target.fallback) if target.fallback else None
@@ -209,7 +209,7 @@ class Notifier:
             service.metrics.notification_failed.labels(item.channel).inc()
             return OutboxUpdate(item.id, "failed", item.tries,
                                 error="channel no longer configured", events=(
-                                    dataclasses.replace(base, outcome="failed", detail={
+                                    base.but(outcome="failed", detail={
                                         "error": "channel no longer configured"}),))
         bucket = self._bucket_for[item.channel]
         ok, wait = bucket.try_acquire(item.channel, service.clock())
@@ -227,9 +227,9 @@ class Notifier:
                 delay = policy.delay(tries, retry_after=exc.delay, random=random.random)
                 return OutboxUpdate(
                     item.id, "pending", tries, next_at=service.clock() + delay,
-                    error=str(exc), events=(dataclasses.replace(
-                        base, outcome="retrying", detail={"error": str(exc), "try": tries,
-                                                          "retry_in": round(delay, 3)}),))
+                    error=str(exc), events=(base.but(
+                        outcome="retrying", detail={"error": str(exc), "try": tries,
+                                                    "retry_in": round(delay, 3)}),))
             return self._failed(item, tries, f"gave up after {tries} tries: {exc}")
         except PermanentError as exc:
             return self._failed(item, tries, str(exc))
@@ -272,15 +272,15 @@ class Notifier:
         base = Event(kind="notification", receipt_id=item.receipt_id, action=item.fallback,
                      runbook=rendered.get("runbook") if rendered else None)
         if rendered is None:
-            return [dataclasses.replace(base, outcome="render_failed", detail={
+            return [base.but(outcome="render_failed", detail={
                 "error": f"no message rendered for fallback channel {item.fallback}"})]
         queued = await service.journal.enqueue(
             channel=item.fallback, dedup=dedup, fallback=None, receipt_id=item.receipt_id,
             message={"body": rendered["body"], "type": rendered["type"], "template": None})
         if queued:
             service.outbox_changed.set()
-        return [dataclasses.replace(base, outcome="queued" if queued else "duplicate",
-                                    detail={"event": rendered.get("event"), "dedup": dedup})]
+        return [base.but(outcome="queued" if queued else "duplicate",
+                         detail={"event": rendered.get("event"), "dedup": dedup})]
 
 
 def _message(item: OutboxItem) -> Message:
