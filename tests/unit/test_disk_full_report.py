@@ -10,6 +10,16 @@ import pytest
 from responder.journal import JournalFull, JournalUnavailable
 from responder.journal.fullness import DiskFullReport, failure_level
 
+FULL = OSError(28, "No space left on device")
+
+
+def reporting(caplog: pytest.LogCaptureFixture, level: int,
+              start: float = 0.0) -> tuple[list[float], DiskFullReport]:
+    """A report on a clock the test moves (``now[0]``), its lines captured from ``level``."""
+    caplog.set_level(level, logger="responder.journal")
+    now = [start]
+    return now, DiskFullReport(lambda: now[0])
+
 
 def journal_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
     return [(r.levelname, r.getMessage()) for r in caplog.records
@@ -18,13 +28,11 @@ def journal_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
 
 def test_a_full_disk_is_one_error_then_a_reminder_a_minute_then_one_line_when_it_has_room(
         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="responder.journal")
-    now = [1000.0]
-    report = DiskFullReport(lambda: now[0])
-    report.filled(OSError(28, "No space left on device"))
+    now, report = reporting(caplog, logging.DEBUG, 1000.0)
+    report.filled(FULL)
     for _ in range(150):                 # a writer held once a second, for 150 s
         now[0] += 1.0
-        report.filled(OSError(28, "No space left on device"))
+        report.filled(FULL)
         report.hold()
         report.remind()
     report.refuse(3)
@@ -48,14 +56,12 @@ def test_a_full_disk_is_one_error_then_a_reminder_a_minute_then_one_line_when_it
 
 def test_a_disk_full_again_minutes_later_is_reported_afresh(
         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="responder.journal")
-    now = [0.0]
-    report = DiskFullReport(lambda: now[0])
-    report.filled(OSError(28, "No space left on device"))
+    now, report = reporting(caplog, logging.INFO)
+    report.filled(FULL)
     report.hold()
     report.cleared()
     now[0] += 600.0
-    report.filled(OSError(28, "No space left on device"))
+    report.filled(FULL)
     now[0] += 5.0
     report.cleared()
     messages = [m for _, m in journal_lines(caplog)]
@@ -65,21 +71,19 @@ def test_a_disk_full_again_minutes_later_is_reported_afresh(
 
 def test_a_disk_that_refills_at_once_is_one_episode_not_two_lines_a_second(
         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="responder.journal")
-    now = [0.0]
-    report = DiskFullReport(lambda: now[0])
-    report.filled(OSError(28, "No space left on device"))
+    now, report = reporting(caplog, logging.INFO)
+    report.filled(FULL)
     now[0] += 1.0
     report.cleared()                      # space freed ...
     for _ in range(30):                   # ... and taken again at once, for half a minute
         now[0] += 0.5
-        report.filled(OSError(28, "No space left on device"))
+        report.filled(FULL)
         report.hold()
         now[0] += 0.5
         report.cleared()
     assert [m[:40] for _, m in journal_lines(caplog)] == [
         "journal: the disk is full ([Errno 28] No", "journal: free space again after 1s (writ"]
-    report.filled(OSError(28, "No space left on device"))    # and now it stays full
+    report.filled(FULL)    # and now it stays full
     for _ in range(40):
         now[0] += 1.0
         report.hold()
