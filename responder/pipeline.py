@@ -134,7 +134,11 @@ class Pipeline:
         runtime = self.service.runtime
         group = group_from_dict(delivery.group, [r.alert for r in delivery.new])
         events: list[Event] = []
-        analyses = await asyncio.gather(*(self._analyze(runtime, a) for a in group.alerts))
+        # One alert (a storm of one-alert groups), or nothing to read from the cluster: in
+        # turn, without a task per alert; else the workflows are read side by side.
+        analyses = ([await self._analyze(runtime, a) for a in group.alerts]
+                    if len(group.alerts) == 1 or not self.actor.can_read else
+                    await asyncio.gather(*(self._analyze(runtime, a) for a in group.alerts)))
         decisions = decide(runtime, group, analyses, await self.actor.state())
         works = [AlertWork(r, d) for r, d in zip(delivery.new, decisions.alerts, strict=True)]
         escalations: list[Escalation] = []
