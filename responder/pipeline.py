@@ -134,11 +134,7 @@ class Pipeline:
         runtime = self.service.runtime
         group = group_from_dict(delivery.group, [r.alert for r in delivery.new])
         events: list[Event] = []
-        # One alert (a storm of one-alert groups), or nothing to read from the cluster: in
-        # turn, without a task per alert; else the workflows are read side by side.
-        analyses = ([await self._analyze(runtime, a) for a in group.alerts]
-                    if len(group.alerts) == 1 or not self.actor.can_read else
-                    await asyncio.gather(*(self._analyze(runtime, a) for a in group.alerts)))
+        analyses = await self._analyze_all(runtime, group)
         decisions = decide(runtime, group, analyses, await self.actor.state())
         works = [AlertWork(r, d) for r, d in zip(delivery.new, decisions.alerts, strict=True)]
         escalations: list[Escalation] = []
@@ -172,6 +168,18 @@ class Pipeline:
             tuple((w.receipt.id, "done", w.analysis.to_dict(), [p.runbook.name for p in w.plans])
                   for w in works),
             tuple(events), tuple(messages))
+
+    async def _analyze_all(self, runtime: Runtime, group: AlertGroup) -> list[Analysis]:
+        """Every alert's verdict: the workflows read side by side when the cluster can be
+        read; else one after another (no task per alert), giving way between them."""
+        if self.actor.can_read and len(group.alerts) > 1:
+            return list(await asyncio.gather(*(self._analyze(runtime, a) for a in group.alerts)))
+        analyses = []
+        for i, alert in enumerate(group.alerts):
+            if i:
+                await self.service.give_way_to_webhooks(self.GIVE_WAY)
+            analyses.append(await self._analyze(runtime, alert))
+        return analyses
 
     async def _analyze(self, runtime: Runtime, alert: Alert) -> Analysis:
         """The verdict on one alert, enriched from the workflow when it can be read."""

@@ -23,6 +23,7 @@ from responder.journal import Event, Journal, Pause
 from responder.load import Runtime, load_runtime
 from responder.metrics import Metrics
 from responder.redact import RedactingFilter, Redactor
+from responder.turns import Turns
 
 log = logging.getLogger("responder")
 
@@ -61,6 +62,7 @@ class Service:
         self.webhooks_in_flight = 0
         self._no_webhooks = asyncio.Event()
         self._no_webhooks.set()
+        self.turns = Turns()
         metrics.config_reload_ok.set(1)
         metrics.config_reload_time.set(runtime.loaded_at)
         metrics.runbooks_loaded(r.name for r in runtime.runbooks)
@@ -81,8 +83,11 @@ class Service:
             self._no_webhooks.set()
 
     async def give_way_to_webhooks(self, at_most: float) -> None:
-        """Return when no webhook request is in flight, or after ``at_most`` seconds."""
+        """Return when no webhook request is in flight, or after ``at_most`` seconds; with
+        none in flight, after a turn of the event loop when the last was long enough ago
+        (``Turns``): a request that has not started yet, a message in flight, run too."""
         if self._no_webhooks.is_set():
+            await self.turns.take()
             return
         try:
             async with asyncio.timeout(at_most):

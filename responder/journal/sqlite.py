@@ -79,6 +79,7 @@ from responder.journal.rows import json_encode as _json_encode
 from responder.journal.rows import outbox_of as _outbox
 from responder.journal.rows import pause_of as _pause
 from responder.model import AlertGroup, Rejected
+from responder.turns import Turns
 
 T = TypeVar("T")
 _INCREMENTAL = 2   # PRAGMA auto_vacuum: 0 none, 1 full, 2 incremental
@@ -104,10 +105,6 @@ class SqliteJournal:
     CHECKPOINT_EVERY = 1.0   # seconds between passive WAL checkpoints
     WAL_LIMIT = 64 * 1024 * 1024   # past this, a truncating checkpoint between transactions
     KEEP_FREE = 1024 * 1024   # bytes of free pages ``release_space`` keeps, at least
-    # The longest run of journal steps (seconds) between two turns of the event loop: a
-    # webhook arriving meanwhile waits at most this long, and a storm's backlog is not
-    # charged an event loop iteration for every one of its writes.
-    TURN_EVERY = 0.002
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
                  synchronous: str = "FULL", owner: str | None = None,
@@ -120,7 +117,9 @@ class SqliteJournal:
         self.full = False
         self.disk_full_report = DiskFullReport(clock)
         self._wal_checked_at = 0.0
-        self._turned_at = 0.0
+        # A turn of the event loop before a step of the pipeline, the scheduler or the
+        # outbox, at most every half millisecond (not at every one of a storm's writes).
+        self.turns = Turns()
         self._to_release: set[int] = set()
         self.clock = clock
         self.synchronous = synchronous
@@ -429,7 +428,7 @@ class SqliteJournal:
     async def _tx(self, fn: Callable[[sqlite3.Connection], T], *, give_way: bool = True) -> T:
         """Run ``fn(connection)`` in one transaction (``synchronous=NORMAL``)."""
         if give_way:
-            await self._turn()   # let waiting requests in between the pipeline's steps
+            await self.turns.take()   # let waiting requests in between the pipeline's steps
         if self.full:
             self.disk_full_report.hold()
             raise JournalFull("journal full: waiting for free space (webhooks first)")
@@ -444,14 +443,6 @@ class SqliteJournal:
                     raise
             return self._tx_on(self._conn(), fn)
 
-    async def _turn(self) -> None:
-        """A turn of the event loop, unless there was one less than ``TURN_EVERY`` ago."""
-        now = time.perf_counter()
-        if now - self._turned_at < self.TURN_EVERY:
-            return
-        await asyncio.sleep(0)
-        self._turned_at = time.perf_counter()
-
     def _read_on(self, fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection | None) -> T:
         if db is None:
             raise JournalUnavailable("journal is closed")
@@ -462,7 +453,7 @@ class SqliteJournal:
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a short read on the journal's connection (it sees every committed write)."""
-        await self._turn()
+        await self.turns.take()
         async with self._lock:
             return self._read_on(fn, self._db)
 
