@@ -109,26 +109,50 @@ def template_context(alert: Alert, group: AlertGroup, analysis: Analysis) -> dic
     }
 
 
-# ``{{ labels.NAME }}`` (or annotations): what most parameters are. Looked up directly, it
-# costs a dict access instead of a template render; what Jinja would do differently (a
-# missing key, a name that is also a dict method, a value that is not a string) renders.
+# ``{{ labels.NAME }}`` (or annotations), alone or among plain text: what most parameters
+# and breaker keys are. Looked up directly, they cost dict accesses instead of a template
+# render; what Jinja would do differently (a missing key, a name that is also a dict
+# method, a value that is not a string, any other template syntax) renders.
 _LOOKUP = re.compile(r"\{\{\s*(labels|annotations)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_SYNTAX = ("{{", "{%", "{#")
 
 
 @functools.lru_cache(maxsize=4096)
-def _lookup(source: str) -> tuple[str, str] | None:
-    m = _LOOKUP.fullmatch(source)
-    if m is None or hasattr(dict, m[2]):
+def _lookups(source: str) -> tuple[str | tuple[str, str], ...] | None:
+    """``source`` as plain text and lookups, in order; None if it is anything more."""
+    parts: list[str | tuple[str, str]] = []
+    at = 0
+    for m in _LOOKUP.finditer(source):
+        if hasattr(dict, m[2]):
+            return None
+        parts += [source[at:m.start()], (m[1], m[2])]
+        at = m.end()
+    parts.append(source[at:])
+    if at == 0 or any(isinstance(p, str) and any(s in p for s in _SYNTAX) for p in parts):
         return None
-    return m[1], m[2]
+    return tuple(p for p in parts if p)
+
+
+def _looked_up(parts: tuple[str | tuple[str, str], ...],
+               context: Mapping[str, Any]) -> str | None:
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        value = context[part[0]].get(part[1])
+        if not isinstance(value, str):
+            return None
+        out.append(value)
+    return "".join(out)
 
 
 def _render(runbook: RunbookSpec, key: str, param: Param, context: Mapping[str, Any]) -> str:
-    found = _lookup(param.source)
-    if found is not None:
-        value = context[found[0]].get(found[1])
-        if isinstance(value, str):
-            return value.strip()
+    parts = _lookups(param.source)
+    if parts is not None:
+        text = _looked_up(parts, context)
+        if text is not None:
+            return text.strip()
     try:
         return param.template.render(context).strip()
     except jinja2.UndefinedError as exc:
