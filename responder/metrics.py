@@ -10,14 +10,53 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterable
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+import prometheus_client
+from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client.metrics import MetricWrapperBase
 
 from responder import __version__
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _ACTION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _ANALYSIS_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.05, 1.0)
+
+
+class _KnownChildren(MetricWrapperBase):
+    """``labels(...)`` answered from the children it made already (a storm asks for the same
+    few thousands of times a second; prometheus_client checks and locks every time)."""
+
+    _known: dict[tuple[Any, ...], Any]
+
+    def labels(self, *labelvalues: Any, **labelkwargs: Any) -> Any:
+        known = self.__dict__.setdefault("_known", {})
+        if labelkwargs:
+            return super().labels(*labelvalues, **labelkwargs)
+        child = known.get(labelvalues)
+        if child is None:
+            child = known[labelvalues] = super().labels(*labelvalues)
+        return child
+
+    def remove(self, *labelvalues: Any) -> None:
+        self.__dict__["_known"] = {}
+        super().remove(*labelvalues)
+
+    def clear(self) -> None:
+        self.__dict__["_known"] = {}
+        super().clear()
+
+
+class Counter(_KnownChildren, prometheus_client.Counter):
+    pass
+
+
+class Gauge(_KnownChildren, prometheus_client.Gauge):
+    pass
+
+
+class Histogram(_KnownChildren, prometheus_client.Histogram):
+    pass
 
 
 class Metrics:
