@@ -55,7 +55,15 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(fmt: str = "text", level: str = "info", stream: TextIO | None = None) -> None:
-    """Send every record to ``stream`` (stdout) in ``fmt`` at ``level`` and above."""
+    """Send every record to ``stream`` (stdout) in ``fmt`` at ``level`` and above.
+
+    Neither format shows the caller's file and line, the thread or the process: records
+    are made without looking them up (logging's documented optimisations; a ``log``
+    channel writes a record for every notification)."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
