@@ -61,7 +61,9 @@ class Pipeline:
 
         The deliveries of one claim are decided one after another and finished together,
         ``FINISH_EVERY`` at a time in one journal transaction (``finish_deliveries``), or
-        sooner when the batch has been running for ``FLUSH_AFTER``: a crash before it
+        sooner when the batch has been running for ``FLUSH_AFTER``; what the actor wrote
+        for them (breaker counts, attempts, escalation markers) is held in the same
+        transaction (``holding_commits``) unless webhooks arrive first. A crash before it
         re-runs them whole."""
         service = self.service
         while True:
@@ -72,43 +74,56 @@ class Pipeline:
                 log.log(failure_level(exc), "journal unavailable: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
-            finished: list[FinishedDelivery] = []
-            since = time.monotonic()
-            for i, delivery in enumerate(batch):
-                await service.give_way_to_webhooks(self.GIVE_WAY)
-                try:
-                    finished.append(await self.process(delivery))
-                    if (len(finished) >= self.FINISH_EVERY
-                            or time.monotonic() - since >= self.FLUSH_AFTER):
-                        await self._finish(finished)
-                        finished, since = [], time.monotonic()
-                except JournalUnavailable as exc:
-                    log.log(failure_level(exc),
-                            "journal unavailable while processing delivery %d: %s",
-                            delivery.id, exc)
-                    unwritten = {f.delivery_id for f in finished}
-                    await self._release([d for d in batch[:i] if d.id in unwritten] + batch[i:])
-                    finished = []
-                    await asyncio.sleep(1.0)
-                    break
-                except Exception:
-                    log.exception("delivery %d failed to process; marking it failed", delivery.id)
-                    finished.append(FinishedDelivery(
-                        delivery.id, tuple((r.id, "failed", None, []) for r in delivery.new),
-                        tuple(Event(kind="error", receipt_id=r.id, instance=r.instance,
-                                    outcome="failed",
-                                    detail={"error": "processing failed; see logs"})
-                              for r in delivery.new)))
             try:
-                await self._finish(finished)
+                async with service.journal.holding_commits():
+                    backoff = await self._work_off(batch)
+            except JournalUnavailable as exc:   # the last commit of the claim failed
+                log.log(failure_level(exc), "journal unavailable: %s", exc)
+                backoff = True
+            if backoff:
+                await asyncio.sleep(1.0)
+            elif not batch:
+                await service.work_available.wait()
+
+    async def _work_off(self, batch: Sequence[PendingDelivery]) -> bool:
+        """Process a claim's deliveries, their writes held in one journal transaction
+        between finishes (``holding_commits``); True when the journal failed (what was not
+        finished is given back)."""
+        service = self.service
+        finished: list[FinishedDelivery] = []
+        since = time.monotonic()
+        for i, delivery in enumerate(batch):
+            await service.give_way_to_webhooks(self.GIVE_WAY)
+            try:
+                finished.append(await self.process(delivery))
+                if (len(finished) >= self.FINISH_EVERY
+                        or time.monotonic() - since >= self.FLUSH_AFTER):
+                    await self._finish(finished)
+                    finished, since = [], time.monotonic()
             except JournalUnavailable as exc:
                 log.log(failure_level(exc),
-                        "journal unavailable while finishing deliveries: %s", exc)
+                        "journal unavailable while processing delivery %d: %s",
+                        delivery.id, exc)
                 unwritten = {f.delivery_id for f in finished}
-                await self._release([d for d in batch if d.id in unwritten])
-                await asyncio.sleep(1.0)
-            if not batch:
-                await service.work_available.wait()
+                await self._release([d for d in batch[:i] if d.id in unwritten] + list(batch[i:]))
+                return True
+            except Exception:
+                log.exception("delivery %d failed to process; marking it failed", delivery.id)
+                finished.append(FinishedDelivery(
+                    delivery.id, tuple((r.id, "failed", None, []) for r in delivery.new),
+                    tuple(Event(kind="error", receipt_id=r.id, instance=r.instance,
+                                outcome="failed",
+                                detail={"error": "processing failed; see logs"})
+                          for r in delivery.new)))
+        try:
+            await self._finish(finished)
+        except JournalUnavailable as exc:
+            log.log(failure_level(exc),
+                    "journal unavailable while finishing deliveries: %s", exc)
+            unwritten = {f.delivery_id for f in finished}
+            await self._release([d for d in batch if d.id in unwritten])
+            return True
+        return False
 
     async def _finish(self, finished: Sequence[FinishedDelivery]) -> None:
         """Finish the deliveries in one transaction, then send the messages it queued
@@ -117,7 +132,9 @@ class Pipeline:
         if not finished:
             return
         claimed: list[OutboxItem] = []
-        queued = await self.service.journal.finish_deliveries(finished, claimed=claimed)
+        journal = self.service.journal
+        queued = await journal.finish_deliveries(finished, claimed=claimed)
+        await journal.commit_held()   # what the deliveries did, with them
         if sum(queued) > len(claimed):
             self.service.outbox_changed.set()
         await self.notifier.send_claimed(claimed)
@@ -126,6 +143,7 @@ class Pipeline:
         """Give back what this pass claimed and did not finish (else it waits for its lease)."""
         try:
             await self.service.journal.release_deliveries([d.id for d in deliveries])
+            await self.service.journal.commit_held()
         except JournalUnavailable:
             pass
 
@@ -172,6 +190,9 @@ class Pipeline:
     async def _analyze_all(self, runtime: Runtime, group: AlertGroup) -> list[Analysis]:
         """Every alert's verdict: the workflows read side by side when the cluster can be
         read; else one after another (no task per alert), giving way between them."""
+        if self.actor.can_read:
+            # Reading the workflows waits on the network: not with the journal held.
+            await self.service.journal.commit_held()
         if self.actor.can_read and len(group.alerts) > 1:
             return list(await asyncio.gather(*(self._analyze(runtime, a) for a in group.alerts)))
         analyses = []

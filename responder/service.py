@@ -85,10 +85,12 @@ class Service:
     async def give_way_to_webhooks(self, at_most: float) -> None:
         """Return when no webhook request is in flight, or after ``at_most`` seconds; with
         none in flight, after a turn of the event loop when the last was long enough ago
-        (``Turns``): a request that has not started yet, a message in flight, run too."""
+        (``Turns``): a request that has not started yet, a message in flight, run too.
+        Writes the caller holds (``Journal.holding_commits``) are committed first."""
         if self._no_webhooks.is_set():
             await self.turns.take()
             return
+        await self.journal.commit_held()   # their rows wait for the journal's lock
         try:
             async with asyncio.timeout(at_most):
                 await self._no_webhooks.wait()

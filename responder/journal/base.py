@@ -19,6 +19,7 @@ The contract suite in ``tests/contract/`` states what each method guarantees.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from responder.journal.records import (
@@ -51,6 +52,15 @@ class Journal(Protocol):
         """Create or migrate the schema, refuse a newer one, give back this owner's leases."""
 
     async def close(self) -> None: ...
+
+    # -- held commits ------------------------------------------------------------------
+    def holding_commits(self) -> AbstractAsyncContextManager[None]:
+        """Inside, the calling task's writes may be committed together (``commit_held``,
+        or at the end); left by an exception, what is not committed is rolled back. A
+        backend whose writes are round trips anyway commits each as it comes."""
+
+    async def commit_held(self) -> None:
+        """Commit what the holder of ``holding_commits`` has written so far."""
 
     # -- receipts and deliveries -----------------------------------------------------
     async def record_delivery(self, group: AlertGroup,

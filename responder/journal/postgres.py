@@ -329,6 +329,16 @@ class PostgresJournal:
             self._opened = False
         self.healthy = False
 
+    # -- held commits: every write is a round trip to the server anyway ----------------
+    @contextlib.asynccontextmanager
+    async def holding_commits(self) -> AsyncIterator[None]:
+        """Each write commits as it comes (a transaction held across the pipeline's steps
+        would hold a pooled connection and its row locks between round trips)."""
+        yield
+
+    async def commit_held(self) -> None:
+        return None
+
     # -- wake-ups ----------------------------------------------------------------------
     def _wake(self, kind: str) -> None:
         if self.on_wake is not None:

@@ -32,11 +32,12 @@ clicks race, one decision wins and the others see that it was taken.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,6 +106,9 @@ class SqliteJournal:
     CHECKPOINT_EVERY = 1.0   # seconds between passive WAL checkpoints
     WAL_LIMIT = 64 * 1024 * 1024   # past this, a truncating checkpoint between transactions
     KEEP_FREE = 1024 * 1024   # bytes of free pages ``release_space`` keeps, at least
+    # The longest a held transaction (``holding_commits``) stays open before the holder's
+    # next write commits it: the scheduler, the outbox and the API wait for it meanwhile.
+    HOLD_AT_MOST = 0.02
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
                  synchronous: str = "FULL", owner: str | None = None,
@@ -120,6 +124,8 @@ class SqliteJournal:
         # A turn of the event loop before a step of the pipeline, the scheduler or the
         # outbox, at most every half millisecond (not at every one of a storm's writes).
         self.turns = Turns()
+        self._holder: asyncio.Task[Any] | None = None   # see holding_commits
+        self._held_since: float | None = None   # monotonic; None: no held transaction open
         self._to_release: set[int] = set()
         self.clock = clock
         self.synchronous = synchronous
@@ -426,7 +432,10 @@ class SqliteJournal:
             raise self._write_failed(db, exc) from exc
 
     async def _tx(self, fn: Callable[[sqlite3.Connection], T], *, give_way: bool = True) -> T:
-        """Run ``fn(connection)`` in one transaction (``synchronous=NORMAL``)."""
+        """Run ``fn(connection)`` in one transaction (``synchronous=NORMAL``); in the
+        holder's, while one holds commits."""
+        if self._holder is not None and self._holder is asyncio.current_task():
+            return await self._held_tx(fn)
         if give_way:
             await self.turns.take()   # let waiting requests in between the pipeline's steps
         if self.full:
@@ -443,6 +452,94 @@ class SqliteJournal:
                     raise
             return self._tx_on(self._conn(), fn)
 
+    # -- held commits (the pipeline's batches) ----------------------------------------
+    @contextlib.asynccontextmanager
+    async def holding_commits(self) -> AsyncIterator[None]:
+        """Inside, the calling task's writes join one transaction, committed by
+        ``commit_held``, by its first write ``HOLD_AT_MOST`` after it began, or at the end;
+        each write is a savepoint in it (one that raises is undone alone). While it is
+        open, the journal's lock is the holder's: everyone else's writes and reads wait.
+        Left by an exception, what is held is rolled back: a crash would have lost it too,
+        and the pipeline re-runs what it did not finish."""
+        if self._holder is not None:
+            raise RuntimeError("commits are already held")
+        self._holder = asyncio.current_task()
+        try:
+            yield
+            await self.commit_held()
+        finally:
+            if self._held_since is not None:
+                db = self._db
+                if db is not None and db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                self._end_held()
+            self._holder = None
+
+    async def commit_held(self) -> None:
+        """Commit what the holder wrote since the last commit (nothing open, or called by
+        another task: nothing)."""
+        if self._held_since is None or self._holder is not asyncio.current_task():
+            return
+        db = self._conn()
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._write_failed(db, exc) from exc
+        finally:
+            self._end_held()
+
+    def _end_held(self) -> None:
+        self._held_since = None
+        self._lock.release()
+
+    async def _held_tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if (self._held_since is not None
+                and time.monotonic() - self._held_since >= self.HOLD_AT_MOST):
+            await self.commit_held()
+        await self.turns.take()
+        if self._held_since is None:
+            if self.full:
+                self.disk_full_report.hold()
+                raise JournalFull("journal full: waiting for free space (webhooks first)")
+            await self._keep_wal_small()
+            await self._lock.acquire()
+            try:
+                db = self._conn()
+                if self._to_release:
+                    ids, self._to_release = sorted(self._to_release), set()
+                    try:
+                        self._tx_on(db, lambda db: self._release_on(db, ids))
+                    except JournalUnavailable:
+                        self._to_release.update(ids)
+                        raise
+                self._set_synchronous(db, "NORMAL")
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._lock.release()
+                raise self._write_failed(self._conn(), exc) from exc
+            except BaseException:
+                self._lock.release()
+                raise
+            self._held_since = time.monotonic()
+        db = self._conn()
+        try:
+            db.execute("SAVEPOINT held")
+            try:
+                result = fn(db)
+            except sqlite3.Error:
+                raise
+            except BaseException:
+                db.execute("ROLLBACK TO held")
+                db.execute("RELEASE held")
+                raise
+            db.execute("RELEASE held")
+            return result
+        except sqlite3.Error as exc:
+            failed = self._write_failed(db, exc)   # the whole held transaction is undone
+            self._end_held()
+            raise failed from exc
+
     def _read_on(self, fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection | None) -> T:
         if db is None:
             raise JournalUnavailable("journal is closed")
@@ -452,8 +549,11 @@ class SqliteJournal:
             raise JournalUnavailable(f"journal read failed: {exc}") from exc
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run a short read on the journal's connection (it sees every committed write)."""
+        """Run a short read on the journal's connection (it sees every committed write,
+        and the holder its own held ones)."""
         await self.turns.take()
+        if self._held_since is not None and self._holder is asyncio.current_task():
+            return self._read_on(fn, self._db)
         async with self._lock:
             return self._read_on(fn, self._db)
 
