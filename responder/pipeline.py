@@ -7,8 +7,9 @@ lives there, not here), hands each alert's decisions to the actor (attempts, bre
 escalations) and queues the messages ``decide`` bucketed in the outbox. Duplicate
 deliveries go to the actor only, as "still failing" signals. The delivery is marked done
 in the same journal transaction as its audit events and messages (with the other
-deliveries of its claim: one transaction per batch), so a crash re-runs it whole; every
-step downstream is idempotent on journal keys.
+deliveries of its claim: one transaction per batch), and on SQLite what the actor wrote
+for it is held in that transaction too (``Journal.holding_commits``), so a crash re-runs it
+whole; every step downstream is idempotent on journal keys.
 """
 
 from __future__ import annotations
