@@ -139,6 +139,7 @@ class Pipeline:
         if sum(queued) > len(claimed):
             self.service.outbox_changed.set()
         await self.notifier.send_claimed(claimed)
+        await journal.commit_held()   # what was sent, at once: not sent again after a crash
 
     async def _release(self, deliveries: list[PendingDelivery]) -> None:
         """Give back what this pass claimed and did not finish (else it waits for its lease)."""
