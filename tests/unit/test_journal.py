@@ -21,14 +21,6 @@ PAYLOAD = (
 )
 
 
-@pytest.fixture
-async def journal(tmp_path: Path):  # type: ignore[no-untyped-def]
-    j = SqliteJournal(tmp_path / "state.db", clock=lambda: 1000.0)
-    await j.open()
-    yield j
-    await j.close()
-
-
 async def test_a_delivery_is_journaled_with_its_valid_alerts_and_rejections(journal: SqliteJournal) -> None:
     group, rejected = decode_group(PAYLOAD)
     result = await journal.record_delivery(group, rejected)

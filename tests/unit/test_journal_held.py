@@ -21,14 +21,6 @@ WEBHOOK = (b'{"version":"4","status":"firing","alerts":[{"status":"firing","labe
            b'{"alertname":"A","i":"1"},"startsAt":"2026-01-01T00:00:00Z"}]}')
 
 
-@pytest.fixture
-async def journal(tmp_path: Path):  # type: ignore[no-untyped-def]
-    j = SqliteJournal(tmp_path / "state.db", clock=lambda: 1000.0)
-    await j.open()
-    yield j
-    await j.close()
-
-
 def committed_events(path: Path) -> list[str]:
     """What another process sees: the events committed to the file."""
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
