@@ -335,6 +335,13 @@ def test_an_operator_corrects_a_category_and_the_same_text_gets_it_next_time(
         page: Page, stack: Stack) -> None:
     first = correct_in_console(page, stack, "odd-first", "Infrastructure")
     assert corrections_of(stack, first["id"]) == [("Infrastructure", "alice")]
+    card = page.locator("details.alert", has_text="odd-first")   # the page after the form
+    expect(card.locator(".category")).to_have_text("Infrastructure")
+    expect(card.locator(".category")).to_have_attribute(
+        "title", "corrected by alice; analysed as Unknown")
+    card.locator("summary").click()
+    expect(card.locator("dd.corrected")).to_contain_text("Infrastructure, by alice")
+    expect(card.locator("form.correct select[name=category]")).to_have_value("Infrastructure")
     stack.post_alerts(alert("odd-again", name="OddFailure", text=ODD, summary=ODD_SUMMARY))
     again = stack.analysed("odd-again")["analysis"]
     assert (again["category"], again["source"], again["retryable"]) == (
