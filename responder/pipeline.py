@@ -191,7 +191,9 @@ class Pipeline:
 
     async def _analyze_all(self, runtime: Runtime, group: AlertGroup) -> list[Analysis]:
         """Every alert's verdict: the workflows read side by side when the cluster can be
-        read; else one after another (no task per alert), giving way between them."""
+        read; else one after another (no task per alert), giving way between them. The
+        operators' corrections are re-read first when they are ``CORRECTIONS_FRESH`` old."""
+        await self.service.refresh_corrections(older_than=self.service.CORRECTIONS_FRESH)
         if self.actor.can_read:
             # Reading the workflows waits on the network: not with the journal held.
             await self.service.journal.commit_held()

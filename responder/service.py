@@ -39,6 +39,9 @@ class Service:
     # Seconds a decision may use the pauses read before (a pause made here is seen at once,
     # and the scheduler checks again before anything runs).
     PAUSES_FRESH = 0.25
+    # Seconds between re-reads of the operators' corrections: another replica's correction
+    # applies here this long after it was made, at the latest.
+    CORRECTIONS_FRESH = 2.0
 
     def __init__(self, runtime: Runtime, journal: Journal, metrics: Metrics, *,
                  clock: Callable[[], float] = time.time) -> None:
@@ -54,6 +57,7 @@ class Service:
         self.pauses: list[Pause] = []
         self.last_reload: tuple[float, ReloadResult] | None = None   # when, and how it went
         self._pauses_read_at = 0.0
+        self._corrections_read_at = 0.0
         self.work_available = asyncio.Event()
         self.attempts_changed = asyncio.Event()
         self.outbox_changed = asyncio.Event()
@@ -104,8 +108,17 @@ class Service:
                                  until=None, by="upgrade")
             await self.journal.set_flag("paused", False)
         await self.refresh_pauses()
-        for key, category, _text in await self.journal.corrections():
-            self.corrections.add(key, category)
+        await self.refresh_corrections()
+
+    async def refresh_corrections(self, older_than: float = 0.0) -> None:
+        """Re-read the operators' corrections (one may have been made through another
+        replica), unless they were read less than ``older_than`` seconds ago."""
+        now = self.clock()
+        if older_than and now - self._corrections_read_at < older_than:
+            return
+        self._corrections_read_at = now
+        self.corrections.update((key, category)
+                                for key, category, _text in await self.journal.corrections())
 
     async def is_paused(self, older_than: float = 0.0) -> bool:
         """Whether a pause without matchers holds everything, as the journal has it now

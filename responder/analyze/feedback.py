@@ -56,6 +56,12 @@ class Corrections:
         with self._lock:
             self._by_key[key] = category
 
+    def update(self, entries: Iterable[tuple[str, str]]) -> None:
+        """Add or replace each (key, category): what the journal has now (corrections are
+        never deleted, so nothing known is dropped)."""
+        with self._lock:
+            self._by_key.update(entries)
+
     def snapshot(self) -> Mapping[str, str]:
         with self._lock:
             return dict(self._by_key)

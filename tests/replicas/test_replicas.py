@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from responder.service import Service
 from tests.conftest import require_binary
 from tests.e2e.procs import (
     free_port,
@@ -122,6 +124,26 @@ def test_pausing_through_one_replica_pauses_all(cluster: Cluster) -> None:
         assert status == 200
     for replica in cluster.replicas:
         assert replica.get("/api/v1/status")["paused"] is False, replica.name
+
+
+def test_a_correction_made_through_one_replica_is_used_by_the_others(cluster: Cluster) -> None:
+    odd = "reconciler gave up: the flux capacitor in rack 12 made a noise"
+    status, _ = cluster.replicas[0].post("/webhook", payload(alert("etl-odd-first", odd)))
+    assert status == 200
+    first = cluster.wait(lambda: (r := cluster.receipt("etl-odd-first")) and r["analysis"] and r,
+                         "the first odd alert analysed")
+    fixed = "Conflict" if first["analysis"]["category"] == "Infrastructure" else "Infrastructure"
+    status, body = cluster.replicas[0].post(f"/api/v1/alerts/{first['id']}/category",
+                                            {"category": fixed, "by": "alice"})
+    assert status == 200, body
+    time.sleep(Service.CORRECTIONS_FRESH + 0.5)   # the others re-read corrections this often
+    for i, replica in enumerate(cluster.replicas[1:], 1):
+        workflow = f"etl-odd-again-{i}"
+        status, _ = replica.post("/webhook", payload(alert(workflow, odd)))
+        assert status == 200
+        again = cluster.wait(lambda w=workflow: (r := cluster.receipt(w)) and r["analysis"],
+                             f"{workflow} analysed")
+        assert (again["category"], again["source"]) == (fixed, "feedback"), replica.name
 
 
 def test_two_alertmanagers_in_a_gossip_cluster_sending_to_different_replicas_retry_once(
