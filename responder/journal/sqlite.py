@@ -438,19 +438,30 @@ class SqliteJournal:
             return await self._held_tx(fn)
         if give_way:
             await self.turns.take()   # let waiting requests in between the pipeline's steps
+        await self._before_write()
+        async with self._lock:
+            self._release_owed()
+            return self._tx_on(self._conn(), fn)
+
+    async def _before_write(self) -> None:
+        """What every write but a webhook's does first: none while the disk is full, and
+        a WAL past its limit truncated."""
         if self.full:
             self.disk_full_report.hold()
             raise JournalFull("journal full: waiting for free space (webhooks first)")
         await self._keep_wal_small()
-        async with self._lock:
-            if self._to_release:
-                ids, self._to_release = sorted(self._to_release), set()
-                try:
-                    self._tx_on(self._conn(), lambda db: self._release_on(db, ids))
-                except JournalUnavailable:
-                    self._to_release.update(ids)   # still to give back, by the next write
-                    raise
-            return self._tx_on(self._conn(), fn)
+
+    def _release_owed(self) -> None:
+        """Give back the deliveries a failed release left held (``release_deliveries``),
+        in a transaction of their own; the journal's lock is held."""
+        if not self._to_release:
+            return
+        ids, self._to_release = sorted(self._to_release), set()
+        try:
+            self._tx_on(self._conn(), lambda db: self._release_on(db, ids))
+        except JournalUnavailable:
+            self._to_release.update(ids)   # still to give back, by the next write
+            raise
 
     # -- held commits (the pipeline's batches) ----------------------------------------
     @contextlib.asynccontextmanager
@@ -499,20 +510,11 @@ class SqliteJournal:
             await self.commit_held()
         await self.turns.take()
         if self._held_since is None:
-            if self.full:
-                self.disk_full_report.hold()
-                raise JournalFull("journal full: waiting for free space (webhooks first)")
-            await self._keep_wal_small()
+            await self._before_write()
             await self._lock.acquire()
             try:
+                self._release_owed()
                 db = self._conn()
-                if self._to_release:
-                    ids, self._to_release = sorted(self._to_release), set()
-                    try:
-                        self._tx_on(db, lambda db: self._release_on(db, ids))
-                    except JournalUnavailable:
-                        self._to_release.update(ids)
-                        raise
                 self._set_synchronous(db, "NORMAL")
                 db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
