@@ -33,6 +33,7 @@ from responder.metrics import Metrics
 from responder.outbox import Notifier
 from responder.pipeline import Pipeline
 from responder.service import Service
+from responder.turns import Turns
 
 log = logging.getLogger("responder")
 TASKS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("tasks")
@@ -70,8 +71,9 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
                journal_synchronous: str = "FULL",
                sleep: scheduler.Sleep = scheduler.sleep) -> web.Application:
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
-    journal = _journal(runtime, clock, journal_synchronous)
-    service = Service(runtime, journal, metrics, clock=clock)
+    turns = Turns()   # one budget of event loop turns for the pipeline and the journal
+    journal = _journal(runtime, clock, journal_synchronous, turns)
+    service = Service(runtime, journal, metrics, clock=clock, turns=turns)
     _wake_on_notify(journal, service)
     app = web.Application(
         client_max_size=runtime.config.max_body_bytes,
@@ -157,7 +159,8 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
     return app
 
 
-def _journal(runtime: Runtime, clock: Callable[[], float], synchronous: str) -> Journal:
+def _journal(runtime: Runtime, clock: Callable[[], float], synchronous: str,
+             turns: Turns) -> Journal:
     postgres = runtime.config.postgres
     if postgres is not None:
         from responder.journal.postgres import PostgresJournal
@@ -166,7 +169,7 @@ def _journal(runtime: Runtime, clock: Callable[[], float], synchronous: str) -> 
                                lease=postgres.lease)
     return SqliteJournal(runtime.config.state_path, clock=clock, synchronous=synchronous,
                          owner=_owner(runtime),
-                         reserve_bytes=runtime.config.state_reserve_bytes)
+                         reserve_bytes=runtime.config.state_reserve_bytes, turns=turns)
 
 
 def _wake_on_notify(journal: Journal, service: Service) -> None:

@@ -44,7 +44,7 @@ class Service:
     CORRECTIONS_FRESH = 2.0
 
     def __init__(self, runtime: Runtime, journal: Journal, metrics: Metrics, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, turns: Turns | None = None) -> None:
         self.runtime = runtime
         self.journal = journal
         self.metrics = metrics
@@ -66,7 +66,7 @@ class Service:
         self.webhooks_in_flight = 0
         self._no_webhooks = asyncio.Event()
         self._no_webhooks.set()
-        self.turns = Turns()
+        self.turns = turns if turns is not None else Turns()   # the event loop's budget
         metrics.config_reload_ok.set(1)
         metrics.config_reload_time.set(runtime.loaded_at)
         metrics.runbooks_loaded(r.name for r in runtime.runbooks)

@@ -22,7 +22,7 @@ class Turns:
         self._last = 0.0
 
     async def take(self) -> None:
-        """Let whatever else is ready run, unless it could less than ``every`` ago."""
+        """Let whatever else is ready run, unless it last could less than ``every`` ago."""
         if self.clock() - self._last < self.every:
             return
         await asyncio.sleep(0)

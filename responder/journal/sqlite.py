@@ -112,7 +112,7 @@ class SqliteJournal:
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
                  synchronous: str = "FULL", owner: str | None = None,
-                 reserve_bytes: int = 0) -> None:
+                 reserve_bytes: int = 0, turns: Turns | None = None) -> None:
         self.path = path
         # Disk full: see responder.journal.reserve. ``full`` holds every write but the
         # webhooks' until the filesystem has room for the reserve again.
@@ -122,8 +122,9 @@ class SqliteJournal:
         self.disk_full_report = DiskFullReport(clock)
         self._wal_checked_at = 0.0
         # A turn of the event loop before a step of the pipeline, the scheduler or the
-        # outbox, at most every half millisecond (not at every one of a storm's writes).
-        self.turns = Turns()
+        # outbox, at most every half millisecond (not at every one of a storm's writes);
+        # the budget is the event loop's, shared with the service's (``create_app``).
+        self.turns = turns if turns is not None else Turns()
         self._holder: asyncio.Task[Any] | None = None   # see holding_commits
         self._held_since: float | None = None   # monotonic; None: no held transaction open
         self._to_release: set[int] = set()
