@@ -117,8 +117,7 @@ class Service:
         if older_than and now - self._corrections_read_at < older_than:
             return
         self._corrections_read_at = now
-        self.corrections.update((key, category)
-                                for key, category, _text in await self.journal.corrections())
+        self.corrections.update(await self.journal.correction_categories())
 
     async def is_paused(self, older_than: float = 0.0) -> bool:
         """Whether a pause without matchers holds everything, as the journal has it now

@@ -258,6 +258,10 @@ class Journal(Protocol):
     async def corrections(self) -> list[tuple[str, str, str]]:
         """Every correction as (text key, category, text), oldest first."""
 
+    async def correction_categories(self) -> list[tuple[str, str]]:
+        """Every correction as (text key, category), oldest first: what the analysis
+        applies, without the stored texts (only training reads those)."""
+
     # -- console sessions ended before their cookie expires (logging out) -------------
     async def revoke_session(self, session_id: str, *, until: float) -> None:
         """Refuse console session ``session_id`` on every replica until ``until`` (when

@@ -1085,6 +1085,13 @@ class PostgresJournal:
             rows = await cur.fetchall()
         return [(str(k), str(c), str(t)) for k, c, t in rows]
 
+    async def correction_categories(self) -> list[tuple[str, str]]:
+        async with self._tx() as cur:
+            await cur.execute("SELECT text_key, category FROM corrections "
+                              "ORDER BY corrected_at, text_key")
+            rows = await cur.fetchall()
+        return [(str(k), str(c)) for k, c in rows]
+
     async def acquire_rate(self, key: str, limit: int, window: float,
                            now: float) -> tuple[bool, float]:
         async with self._tx() as cur:

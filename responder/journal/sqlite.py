@@ -1168,6 +1168,12 @@ class SqliteJournal:
         ).fetchall())
         return [(str(k), str(c), str(t)) for k, c, t in rows]
 
+    async def correction_categories(self) -> list[tuple[str, str]]:
+        rows = await self._read(lambda db: db.execute(
+            "SELECT text_key, category FROM corrections ORDER BY corrected_at, text_key"
+        ).fetchall())
+        return [(str(k), str(c)) for k, c in rows]
+
     # -- health and retention ----------------------------------------------------------
     async def pending_count(self) -> int:
         def count(db: sqlite3.Connection) -> int:

@@ -18,6 +18,7 @@ async def test_a_correction_is_read_by_every_owner_and_replaced_not_duplicated(
                               previous="Network")
     assert await a.corrections() == [("k2", "Timeout", "ran too long"),
                                      ("k1", "Infrastructure", "dial tcp: refused")]
+    assert await b.correction_categories() == [("k2", "Timeout"), ("k1", "Infrastructure")]
     events = await b.events(kind="correction")
     assert sorted((e["receipt_id"], e["outcome"], e["detail"]["by"]) for e in events) == [
         (7, "Network", "alice"), (8, "Timeout", "bob"), (9, "Infrastructure", "carol")]
