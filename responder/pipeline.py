@@ -102,11 +102,8 @@ class Pipeline:
                     await self._finish(finished)
                     finished, since = [], time.monotonic()
             except JournalUnavailable as exc:
-                log.log(failure_level(exc),
-                        "journal unavailable while processing delivery %d: %s",
-                        delivery.id, exc)
-                unwritten = {f.delivery_id for f in finished}
-                await self._release([d for d in batch[:i] if d.id in unwritten] + list(batch[i:]))
+                await self._give_back(exc, f"processing delivery {delivery.id}",
+                                      batch, finished, reached=i)
                 return True
             except Exception:
                 log.exception("delivery %d failed to process; marking it failed", delivery.id)
@@ -119,12 +116,20 @@ class Pipeline:
         try:
             await self._finish(finished)
         except JournalUnavailable as exc:
-            log.log(failure_level(exc),
-                    "journal unavailable while finishing deliveries: %s", exc)
-            unwritten = {f.delivery_id for f in finished}
-            await self._release([d for d in batch if d.id in unwritten])
+            await self._give_back(exc, "finishing deliveries", batch, finished,
+                                  reached=len(batch))
             return True
         return False
+
+    async def _give_back(self, exc: JournalUnavailable, doing: str,
+                         batch: Sequence[PendingDelivery], finished: Sequence[FinishedDelivery],
+                         *, reached: int) -> None:
+        """The journal failed while ``doing``: log it and give back the deliveries of the
+        claim not written, those decided but not finished and those not reached yet."""
+        log.log(failure_level(exc), "journal unavailable while %s: %s", doing, exc)
+        unwritten = {f.delivery_id for f in finished}
+        await self._release([d for d in batch[:reached] if d.id in unwritten]
+                            + list(batch[reached:]))
 
     async def _finish(self, finished: Sequence[FinishedDelivery]) -> None:
         """Finish the deliveries in one transaction, then send the messages it queued
