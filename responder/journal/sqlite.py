@@ -16,10 +16,15 @@ loss the pipeline may redo a step, which is safe because every step is idempoten
 journal keys. The SQL sticks to what PostgreSQL also speaks (``ON CONFLICT``,
 ``RETURNING``, no JSON functions outside migrations).
 
-The WAL stays bounded: a passive checkpoint runs every second off the loop, and once the
-WAL passes ``WAL_LIMIT`` a truncating checkpoint runs between two transactions (holding
-the writer's lock, so it completes even while the pipeline writes without pause); a WAL
-with nothing new for a second is truncated too.
+The WAL stays bounded: a passive checkpoint runs four times a second off the loop. Under
+constant writes it never catches up with the last frames (more are committed while it
+runs), so the WAL would only grow; once a quarter of ``WAL_LIMIT`` is in use, one more
+passive checkpoint runs between two transactions, holding the writer's lock: with no
+writer it catches up in a few milliseconds, and the next transaction writes the WAL from
+its start again. Truncating instead (copy, fsync, shrink the file) holds the lock ten
+times as long, which every webhook then waits for; it is kept for a WAL past
+``WAL_LIMIT`` (a reader held it back) and for a WAL with nothing new for a second, so a
+quiet journal's WAL takes no space.
 
 The people's controls are journal records too. A pause is a row like an Alertmanager
 silence (matchers, reason, author, expiry); an action it covers is held (a scheduled
@@ -103,8 +108,9 @@ class SqliteJournal:
     of any other owner are claimable only once they expire.
     """
 
-    CHECKPOINT_EVERY = 1.0   # seconds between passive WAL checkpoints
+    CHECKPOINT_EVERY = 0.25   # seconds between passive WAL checkpoints
     WAL_LIMIT = 64 * 1024 * 1024   # past this, a truncating checkpoint between transactions
+    IDLE_AFTER = 1.0   # seconds with no new WAL frame: the WAL is truncated
     KEEP_FREE = 1024 * 1024   # bytes of free pages ``release_space`` keeps, at least
     # The longest a held transaction (``holding_commits``) stays open before the holder's
     # next write commits it: the scheduler, the outbox and the API wait for it meanwhile.
@@ -141,6 +147,7 @@ class SqliteJournal:
         self._checkpointer: asyncio.Task[None] | None = None
         self.healthy = False
         self._sync_now = synchronous
+        self._frame_bytes = 4096 + 24   # a WAL frame: a page and its header (page_size at open)
 
     # -- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
@@ -192,6 +199,7 @@ class SqliteJournal:
             # Checkpoints run on the reader connection, off the loop (see _checkpoint_loop).
             db.execute("PRAGMA wal_autocheckpoint=0")
             db.execute("PRAGMA journal_size_limit=67108864")
+            self._frame_bytes = int(db.execute("PRAGMA page_size").fetchone()[0]) + 24
             self._sync_now = self.synchronous
             self._tx_on(db, self._migrate, self.synchronous)
             self._tx_on(db, self._recover, self.synchronous)
@@ -249,7 +257,7 @@ class SqliteJournal:
         """Move committed WAL frames into the database, without blocking writers; when the
         WAL has grown past ``WAL_LIMIT`` anyway, truncate it between two transactions."""
         loop = asyncio.get_running_loop()
-        last_frames = 0
+        last_frames, changed_at = 0, time.monotonic()
         while True:
             await asyncio.sleep(self.CHECKPOINT_EVERY)
             reader = self._reader
@@ -263,13 +271,17 @@ class SqliteJournal:
             try:
                 _, frames, done = await loop.run_in_executor(
                     self._background, _checkpoint, reader, "PASSIVE")
-                # Past the limit, or idle (nothing committed since the last pass and all of
+                now = time.monotonic()
+                if frames != last_frames:
+                    last_frames, changed_at = frames, now
+                # Past the limit, or idle (nothing committed for ``IDLE_AFTER`` and all of
                 # it checkpointed): truncate, so a quiet journal's WAL takes no space.
-                idle = frames == done == last_frames and frames > 0
-                last_frames = frames
+                idle = frames == done and frames > 0 and now - changed_at >= self.IDLE_AFTER
                 if idle or self._wal_bytes() > self._wal_limit():
                     await self._truncate_wal()
                     last_frames = 0
+                elif frames * self._frame_bytes > self._wal_limit() // 4:
+                    await self._catch_up_wal()
             except sqlite3.Error as exc:  # a failing disk also shows on the writes (503)
                 log.warning("journal checkpoint failed: %s", exc)
 
@@ -329,6 +341,17 @@ class SqliteJournal:
             await self._truncate_wal()
         except sqlite3.Error as exc:
             log.debug("journal: checkpoint while the disk is full: %s", exc)
+
+    async def _catch_up_wal(self) -> None:
+        """A passive checkpoint between two transactions: with no writer it copies the
+        last frames too, and the next transaction writes the WAL from its start (unless
+        a reader still reads an older snapshot: then a later pass does)."""
+        async with self._lock:
+            db, committer = self._db, self._committer
+            if db is None or committer is None:
+                return
+            await asyncio.get_running_loop().run_in_executor(
+                committer, _checkpoint, db, "PASSIVE")
 
     async def _truncate_wal(self) -> None:
         async with self._lock:

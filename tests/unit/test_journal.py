@@ -173,6 +173,41 @@ async def test_pending_deliveries_come_in_slices_of_alerts_in_order(journal: Sql
     assert sizes == [[150, 40], [30], [300], [5]]
 
 
+async def test_under_constant_writes_the_wal_is_written_from_its_start_again_not_truncated(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Truncating holds the writer's lock for tens of milliseconds, which every webhook
+    # waits for: while writes go on, a checkpoint between two transactions catches up
+    # instead, and the next transaction reuses the WAL from its start.
+    import responder.journal.sqlite as sqlite_journal
+
+    modes: list[str] = []
+    real = sqlite_journal._checkpoint
+
+    def checkpoint(db: object, mode: str) -> tuple[int, int, int]:
+        modes.append(mode)
+        return real(db, mode)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite_journal, "_checkpoint", checkpoint)
+    j = SqliteJournal(tmp_path / "state.db")
+    j.CHECKPOINT_EVERY = 0.01
+    j.WAL_LIMIT = 4 << 20
+    await j.open()
+    wal = tmp_path / "state.db-wal"
+    try:
+        peak = 0
+        for i in range(300):            # ~12 MB of rows, three times the limit
+            await asyncio.gather(*(j.record_delivery(*decode_group(_big_delivery(i * 10 + k)))
+                                   for k in range(10)))
+            peak = max(peak, wal.stat().st_size)
+            await asyncio.sleep(0)
+        assert "TRUNCATE" not in modes
+        assert modes.count("PASSIVE") > 10
+        assert peak < j.WAL_LIMIT
+        assert len(await j.pending_deliveries(limit=5000, max_alerts=5000)) == 3000
+    finally:
+        await j.close()
+
+
 async def test_the_wal_stays_bounded_under_constant_writes_and_empties_when_idle(
         tmp_path: Path) -> None:
     j = SqliteJournal(tmp_path / "state.db")
