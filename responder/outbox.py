@@ -188,8 +188,12 @@ class Notifier:
             self.service.outbox_changed.set()
 
     async def _send_all(self, items: Sequence[OutboxItem]) -> list[OutboxUpdate]:
-        """Send claimed messages in order and record their tries in one transaction."""
-        updates = [await self._try(item) for item in items]
+        """Send claimed messages in order and record their tries in one transaction; the
+        event loop gets its turns between them (``Turns``), as between pipeline steps."""
+        updates = []
+        for item in items:
+            await self.service.turns.take()
+            updates.append(await self._try(item))
         if updates:
             await self._record(items, updates)
         return updates
