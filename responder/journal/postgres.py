@@ -491,9 +491,15 @@ class PostgresJournal:
             ids = sorted(int(r[0]) for r in await cur.fetchall())
             rounds: list[list[tuple[int, int]]] = []   # (batch index, alert index)
             seen: dict[tuple[str, str], int] = {}
+            repeats = [0] * len(batch)   # copies of an alert already in the same payload
             for b, (group, _, _) in enumerate(batch):
+                mine: set[tuple[str, str]] = set()
                 for i, alert in enumerate(group.alerts):
                     key = (alert.instance, alert.status)
+                    if key in mine:     # one receipt: counted a duplicate, not written again
+                        repeats[b] += 1
+                        continue
+                    mine.add(key)
                     n = seen[key] = seen.get(key, -1) + 1
                     if n == len(rounds):
                         rounds.append([])
@@ -517,7 +523,7 @@ class PostgresJournal:
                 for group, rejected, _ in batch for item in rejected], now)
             results, rows = [], []
             for b, (group, _, _) in enumerate(batch):
-                kinds = [got[(b, i)] for i in range(len(group.alerts))]
+                kinds = [got[(b, i)] for i in range(len(group.alerts)) if (b, i) in got]
                 new = [rid for is_new, rid in kinds if is_new]
                 dup = [rid for is_new, rid in kinds if not is_new]
                 done = not kinds
@@ -525,7 +531,7 @@ class PostgresJournal:
                              _json_encode(group.to_dict(with_alerts=False)), _json_encode(new),
                              _json_encode(dup), "done" if done else "pending",
                              now if done else None))
-                results.append(DeliveryResult(ids[b], len(new), len(dup)))
+                results.append(DeliveryResult(ids[b], len(new), len(dup) + repeats[b]))
             # The NOTIFY rides on the same statement, sent at commit when any is pending.
             await cur.execute(_INSERT_DELIVERIES, (now, *map(list, zip(*rows, strict=True)),
                                                    CHANNEL))

@@ -666,7 +666,13 @@ class SqliteJournal:
             delivery_id += 1
             new: list[int] = []
             dup: list[int] = []
+            # The same alert twice in one payload is one receipt: its copies are counted
+            # duplicates and not written again (nor re-sent to the actor as still failing).
+            seen: set[tuple[str, str]] = set()
             for alert in group.alerts:
+                if (alert.instance, alert.status) in seen:
+                    continue
+                seen.add((alert.instance, alert.status))
                 row = db.execute(
                     "INSERT INTO receipts (instance, status, fingerprint, alertname, alert, "
                     "delivery_id, received_at, last_delivery_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -689,7 +695,8 @@ class SqliteJournal:
                 (delivery_id, group.group_key, _json_encode(group.to_dict(with_alerts=False)),
                  now, _json_encode(new), _json_encode(dup), "done" if done else "pending",
                  now if done else None))
-            results.append(DeliveryResult(delivery_id, len(new), len(dup)))
+            results.append(DeliveryResult(delivery_id, len(new),
+                                          len(dup) + len(group.alerts) - len(seen)))
         return results
 
     async def record_rejection(self, detail: dict[str, Any]) -> None:
