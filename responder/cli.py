@@ -56,7 +56,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     setup_logging("text", args.log_level or "info")
     try:
-        runtime = _runtime(args)
+        # Templates are rendered against samples as ``check`` does: one that fails there
+        # fails every message, pages included.
+        runtime = _runtime(args, check_templates=True)
     except ConfigErrors as exc:
         return _errors(exc)
     config = runtime.config

@@ -93,6 +93,7 @@ class Notifier:
             message = runtime.templates.render(channel, context, target.template)
         except RenderError as exc:
             self.service.metrics.notification_failed.labels(target.channel).inc()
+            log.warning("notification to %s cannot be rendered: %s", target.channel, exc)
             return [base.but(outcome="render_failed", detail={"error": str(exc)})]
         stored: dict[str, Any] = {"body": message.body, "type": message.type,
                                   "template": target.template}

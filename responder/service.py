@@ -50,6 +50,7 @@ class Service:
         self.metrics = metrics
         self.clock = clock
         self.config_path: Path = runtime.config.path
+        self._started_with = runtime.config   # what keys that take effect at start are now
         # Every secret ever loaded: a message queued before a reload may still quote an
         # old one.
         self.redactor: Redactor = redactor_for(runtime.config)
@@ -177,7 +178,8 @@ class Service:
     async def _reload(self) -> ReloadResult:
         async with self._reload_lock:
             try:
-                runtime = await asyncio.to_thread(load_runtime, self.config_path)
+                runtime = await asyncio.to_thread(load_runtime, self.config_path,
+                                                  check_templates=True)
             except ConfigErrors as exc:
                 self.metrics.config_reload_ok.set(0)
                 errors = [self.redactor.scrub(str(e)) for e in exc.errors]
@@ -188,8 +190,11 @@ class Service:
                 self.metrics.config_reload_ok.set(0)
                 log.exception("reload failed")
                 return ReloadResult(False, [self.redactor.scrub(f"{self.config_path}: {exc}")])
-            old = self.runtime.config
+            old = self._started_with
             warnings = []
+            if runtime.model_error is not None:
+                warnings.append(f"analysis.model unusable, analysing with patterns only: "
+                                f"{self.redactor.scrub(runtime.model_error)}")
             for name in ("host", "port", "state_path", "log_format", "log_level"):
                 if getattr(old, name) != getattr(runtime.config, name):
                     warnings.append(f"{name} changed: takes effect after a restart")

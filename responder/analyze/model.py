@@ -146,7 +146,11 @@ def load_model(path: Path, shown: str | None = None) -> Model:
         raise ModelError(shown, "model file not found (build one with `responder train`)") \
             from None
     except (OSError, ValueError, EOFError) as exc:
-        raise ModelError(shown, f"not a readable model file: {exc}") from None
+        # numpy's own text may suggest loading the file with pickles allowed: never.
+        why = ("it holds pickled objects, which are never loaded" if "pickle" in str(exc)
+               else str(exc))
+        raise ModelError(shown, f"not a readable model file ({why}); build one with "
+                                "`responder train -o FILE`") from None
     if str(arrays.get("format", "")) != FORMAT:
         raise ModelError(shown, f"not a {FORMAT} model file")
     try:

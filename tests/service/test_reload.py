@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,3 +64,39 @@ async def test_a_reload_failing_on_an_unknown_filter_names_the_runbook_file_and_
     assert resp.status == 500
     assert body["errors"] == [
         "runbooks.yaml:5: broken.actions[0].breaker.trip.key: template: No filter named 'nope'."]
+
+
+async def test_a_template_that_fails_on_the_samples_fails_the_reload_as_it_fails_check(
+        tmp_path: Path, write_config: Callable[..., Path],
+        aiohttp_client: Callable[..., Any]) -> None:
+    """Else every message rendered with it fails, pages included, from the reload on."""
+    templates = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", templates)
+    config = write_config({"templates": str(templates)})
+    client = await aiohttp_client(create_app(load_runtime(config), registry=CollectorRegistry()))
+    (templates / "log.json.j2").write_text('{"text": "{{ nosuch.x }}"}\n')
+    resp = await client.post("/-/reload", headers=AUTH)
+    body = await resp.json()
+    assert resp.status == 500 and body["status"] == "failed"
+    assert any(e.startswith(f"{templates / 'log.json.j2'}:1: ") and "'nosuch' is undefined" in e
+               for e in body["errors"]), body["errors"]
+    metrics = await (await client.get("/metrics")).text()
+    assert "responder_config_last_reload_successful 0.0" in metrics
+
+
+async def test_a_reload_says_what_it_could_not_use_and_what_waits_for_a_restart(
+        tmp_path: Path, write_config: Callable[..., Path],
+        aiohttp_client: Callable[..., Any]) -> None:
+    config = write_config()
+    client = await aiohttp_client(create_app(load_runtime(config), registry=CollectorRegistry()))
+    started = config.read_text()
+    (tmp_path / "broken.npz").write_bytes(b"not a model at all")
+    write_config({"analysis": {"model": "broken.npz"}, "state": {"path": str(tmp_path / "b.db")}})
+    body = await (await client.post("/-/reload", headers=AUTH)).json()
+    assert body["status"] == "reloaded"
+    assert any(w.startswith("analysis.model unusable, analysing with patterns only: ")
+               and "broken.npz" in w for w in body["warnings"]), body["warnings"]
+    assert "state_path changed: takes effect after a restart" in body["warnings"]
+    config.write_text(started)   # back to what runs: nothing waits for a restart any more
+    body = await (await client.post("/-/reload", headers=AUTH)).json()
+    assert (body["status"], body["warnings"]) == ("reloaded", [])

@@ -21,6 +21,7 @@ from responder.analyze import (
     CATEGORIES,
     Analyzer,
     Corrections,
+    ModelError,
     load_model,
     normalize,
     shipped_model_path,
@@ -165,3 +166,14 @@ def test_train_rebuilds_a_model_from_a_corpus_and_reports_holdout_before_and_aft
     model = load_model(out)
     assert set(model.categories) == {"Network", "ResourceExhaustion", "Unknown"}
     assert load_model(shipped_model_path()).categories == tuple(sorted(CATEGORIES))
+
+
+def test_a_model_file_holding_pickles_is_refused_without_suggesting_to_load_it_unsafely(
+        tmp_path: Path) -> None:
+    path = tmp_path / "pickled.npz"
+    np.savez(path, format=np.array(["x"], dtype=object))
+    with pytest.raises(ModelError) as caught:
+        load_model(path)
+    message = str(caught.value)
+    assert str(path) in message and "pickled objects, which are never loaded" in message
+    assert "allow_pickle" not in message and "unsafely" not in message
