@@ -256,6 +256,12 @@ def _credentials(sec: Section) -> tuple[str | None, str | None, str | None]:
     if basic is not None:
         username = basic.str("username")
         password = basic.secret("password", required=True)
+        if username is not None and not username.strip():
+            basic.error(basic.at("username"), f"{basic.name('username')}: the username is empty")
+        if password is not None and not password:
+            # An empty mounted Secret: anyone who knows the username would get in.
+            key = "password_file" if basic.has("password_file") else "password"
+            basic.error(basic.at(key), f"{basic.name(key)}: the password is empty")
         basic.finish()
     return token, username, password
 
@@ -279,7 +285,7 @@ def _parse_operators(auth: Section) -> tuple[OperatorSpec, ...]:
         token, username, password = _credentials(op)
         if token is not None and not token:
             op.error(op.at("bearer_token_file"), f"{where}: bearer token is empty")
-        if bool(token) == bool(username):
+        elif bool(token) == bool(username):
             op.error(op.origin, f"{where}: give bearer_token(_file) or basic_auth, exactly one")
         if isinstance(name, str):
             if name in names:
