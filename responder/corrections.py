@@ -18,7 +18,7 @@ from aiohttp import web
 
 from responder.analyze import CATEGORIES, alert_text, clean, text_key
 from responder.approvals import Refused
-from responder.journal import JournalUnavailable
+from responder.journal import JournalUnavailable, journal_id
 from responder.service import Service
 
 _encode = msgspec.json.Encoder().encode
@@ -33,13 +33,14 @@ async def correct(service: Service, raw_id: str, category: object, by: str) -> d
     """Record ``by``'s ``category`` for receipt ``raw_id`` and apply it at once; returns
     ``{"id", "category", "previous"}``. ``Refused`` says why not (404 no such alert, 400
     unknown category or no failure text, 503 journal unavailable)."""
-    if not raw_id.isdigit():
-        raise Refused(404, f"no alert with id {raw_id!r}")
+    receipt_id = journal_id(raw_id)
+    if receipt_id is None:
+        raise Refused(404, f"no alert with id {raw_id[:40]!r}")
     if not isinstance(category, str) or category not in CATEGORIES:
         raise Refused(400, f"category: expected one of {', '.join(CATEGORIES)}, "
                            f"got {category!r}")
     try:
-        stored = await service.journal.receipt_alert(int(raw_id))
+        stored = await service.journal.receipt_alert(receipt_id)
         if stored is None:
             raise Refused(404, f"no alert with id {raw_id}")
         alert = stored["alert"]
@@ -51,7 +52,7 @@ async def correct(service: Service, raw_id: str, category: object, by: str) -> d
         key = text_key(text)
         await service.journal.record_correction(
             text_key=key, category=category, text=text[:MAX_TEXT],
-            receipt_id=int(raw_id), by=by, previous=previous)
+            receipt_id=receipt_id, by=by, previous=previous)
     except JournalUnavailable:
         raise Refused(503, "journal unavailable") from None
     service.corrections.add(key, category)
@@ -68,8 +69,8 @@ def category_handler(
     async def handler(request: web.Request) -> web.Response:
         service = service_of(request)
         raw_id = request.match_info["id"]
-        if not raw_id.isdigit():
-            return _answer({"error": f"no alert with id {raw_id!r}"}, 404)
+        if journal_id(raw_id) is None:
+            return _answer({"error": f"no alert with id {raw_id[:40]!r}"}, 404)
         try:
             body = await request.json()
         except ValueError:

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from responder.approvals import Refused
 from responder.config.channels import ChannelSpec, SlackSettings
+from responder.journal import journal_id
 from responder.operate import APPROVALS
 from responder.receive import SERVICE, json_response
 
@@ -109,8 +110,10 @@ async def interactions(request: web.Request) -> web.Response:
         payload = json.loads(parse_qs(body.decode())["payload"][0])
         action = payload["actions"][0]
         verb, done = VERBS[action["action_id"]]
-        approval_id = int(action["value"])
+        approval_id = journal_id(action["value"])
         user = payload["user"]
+        if approval_id is None or not isinstance(user, dict):
+            raise ValueError("not an approval button a Slack user clicked")
     except (KeyError, IndexError, ValueError, TypeError, UnicodeDecodeError):
         return json_response({"error": "not an Approve / Reject interaction"}, 400)
     name = str(user.get("username") or user.get("name") or user.get("id"))

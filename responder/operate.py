@@ -7,13 +7,14 @@ so an action taken in a browser and one taken with ``responder ctl`` are the sam
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
 
 from responder.act import pauses
 from responder.approvals import Approvals, Refused
-from responder.journal import Attempt, Event, JournalUnavailable, Pause
+from responder.journal import Attempt, Event, JournalUnavailable, Pause, journal_id
 from responder.receive import SERVICE, json_body, json_response, who
 from responder.service import Service
 
@@ -27,10 +28,11 @@ def _error(status: int, message: str) -> web.Response:
 
 def _id(request: web.Request, name: str = "id") -> int:
     raw = request.match_info[name]
-    if not raw.isdigit():
-        raise web.HTTPNotFound(text=f'{{"error": "no such {name} {raw!r}"}}',
+    value = journal_id(raw)
+    if value is None:
+        raise web.HTTPNotFound(text=json.dumps({"error": f"no such {name} {raw[:40]!r}"}),
                                content_type="application/json")
-    return int(raw)
+    return value
 
 
 async def create_pause(service: Service, body: dict[str, Any], by: str) -> Pause:

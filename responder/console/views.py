@@ -25,7 +25,7 @@ from responder.approvals import Refused
 from responder.config.durations import format_duration
 from responder.console import session
 from responder.corrections import correct
-from responder.journal import JournalUnavailable
+from responder.journal import JournalUnavailable, journal_id
 from responder.operate import APPROVALS, LISTED_STATES, attempt_dict, cancel_attempt, create_pause
 from responder.receive import ACTOR, BREAKERS, SERVICE, dry_run
 
@@ -142,13 +142,23 @@ async def config_page(request: web.Request) -> web.Response:
 
 
 # -- forms -----------------------------------------------------------------------------
+def _form_id(request: web.Request, form: Any, what: str) -> int:
+    """The row a form's path names; past what the journal stores: "no such", as for any
+    id nothing has."""
+    raw = request.match_info["id"]
+    value = journal_id(raw)
+    if value is None:
+        raise back(request, form, error=f"no {what} {raw[:40]}")
+    return value
+
+
 async def decide_form(request: web.Request) -> web.Response:
     form = await request.post()
     verb = request.match_info["verb"]
     comment = str(form.get("comment") or "").strip()[:500] or None
     try:
         decided = await request.app[APPROVALS].decide(
-            int(request.match_info["id"]), verb, _name(request), comment)
+            _form_id(request, form, "approval"), verb, _name(request), comment)
     except Refused as exc:
         raise back(request, form, error=exc.message) from None
     raise back(request, form, done=f"approval {decided.id} {decided.decision}")
@@ -169,8 +179,8 @@ async def correct_form(request: web.Request) -> web.Response:
 async def cancel_form(request: web.Request) -> web.Response:
     form = await request.post()
     try:
-        attempt = await cancel_attempt(request.app[SERVICE], int(request.match_info["id"]),
-                                       _name(request))
+        attempt = await cancel_attempt(request.app[SERVICE],
+                                       _form_id(request, form, "attempt"), _name(request))
     except Refused as exc:
         raise back(request, form, error=exc.message) from None
     raise back(request, form, done=f"{attempt.action} {attempt.target} cancelled")
@@ -192,7 +202,8 @@ async def pause_form(request: web.Request) -> web.Response:
 
 async def lift_form(request: web.Request) -> web.Response:
     form = await request.post()
-    lifted = await request.app[SERVICE].lift_pauses(_name(request), int(request.match_info["id"]))
+    lifted = await request.app[SERVICE].lift_pauses(_name(request),
+                                                    _form_id(request, form, "active pause"))
     if not lifted:
         raise back(request, form, error=f"no active pause {request.match_info['id']}")
     raise back(request, form, done=f"pause {lifted[0].id} lifted")

@@ -4,6 +4,7 @@ writes SQL or holds a connection."""
 
 from responder.journal.base import BreakerChange, Journal
 from responder.journal.records import (
+    MAX_ID,
     Approval,
     Attempt,
     Breaker,
@@ -21,12 +22,31 @@ from responder.journal.records import (
     Pause,
     PendingDelivery,
     Receipt,
+    journal_id,
 )
 from responder.journal.sqlite import SqliteJournal
 
 __all__ = [
-    "Approval", "Attempt", "Breaker", "BreakerChange", "DecidedDelivery", "DecidedReceipt",
-    "DeliveryResult", "Event", "FinishedDelivery", "Journal", "JournalFull",
-    "JournalUnavailable", "JournalVersionError", "OutboxItem", "OutboxMessage", "OutboxUpdate",
-    "Pause", "PendingDelivery", "Receipt", "SqliteJournal",
+    "MAX_ID",
+    "Approval",
+    "Attempt",
+    "Breaker",
+    "BreakerChange",
+    "DecidedDelivery",
+    "DecidedReceipt",
+    "DeliveryResult",
+    "Event",
+    "FinishedDelivery",
+    "Journal",
+    "JournalFull",
+    "JournalUnavailable",
+    "JournalVersionError",
+    "OutboxItem",
+    "OutboxMessage",
+    "OutboxUpdate",
+    "Pause",
+    "PendingDelivery",
+    "Receipt",
+    "SqliteJournal",
+    "journal_id",
 ]

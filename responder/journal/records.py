@@ -218,3 +218,15 @@ class DecidedDelivery:
     group: dict[str, Any]
     receipts: tuple[DecidedReceipt, ...]
 
+
+MAX_ID = 2**63 - 1   # the largest row id both backends store (SQLite INTEGER, bigint)
+
+
+def journal_id(raw: object) -> int | None:
+    """A row id given as text (a path, a form, a Slack button), or None when it cannot
+    name a row: not all digits, or past what the journal stores."""
+    text = str(raw)
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None

@@ -78,6 +78,14 @@ async def test_the_console_form_corrects_like_the_api_and_refuses_what_it_cannot
         "error": "no alert with id 999999"}
     assert banner((await post("abc", {"csrf": token, "category": "Network"}))[1]) == {
         "error": "no alert with id 'abc'"}
+    huge = "9" * 23       # past what the journal stores: no such alert, not a 500
+    assert banner((await post(huge, {"csrf": token, "category": "Network"}))[1]) == {
+        "error": f"no alert with id {huge!r}"}
+    for form in (f"/ui/approvals/{huge}/approve", f"/ui/attempts/{huge}/cancel",
+                 f"/ui/pauses/{huge}/lift"):
+        resp = await client.post(form, data={"csrf": token}, allow_redirects=False)
+        assert resp.status == 303 and banner(resp.headers["Location"])["error"].startswith(
+            "no "), form
     assert "no failure text" in banner((await post(quiet["id"], {
         "csrf": token, "category": "Network"}))[1])["error"]
     assert await corrections() == []

@@ -128,6 +128,14 @@ async def test_a_held_action_can_be_cancelled_and_is_not_run_after_resume(
     again = await call(client, "POST", f"/api/v1/attempts/{held['id']}/cancel", status=409)
     assert "is cancelled" in again["error"]
     await call(client, "POST", "/api/v1/attempts/99999/cancel", status=404)
+    huge = "9" * 23       # past what the journal stores: no such row, not a 500
+    for method, path in (("POST", f"/api/v1/attempts/{huge}/cancel"),
+                         ("DELETE", f"/api/v1/pauses/{huge}"),
+                         ("POST", f"/api/v1/approvals/{huge}/approve"),
+                         ("POST", f"/api/v1/approvals/{huge}/reject"),
+                         ("POST", f"/api/v1/alerts/{huge}/category")):
+        body = await call(client, method, path, {"category": "Network"}, status=404)
+        assert huge in body["error"], (path, body)
     assert (await call(client, "POST", "/api/v1/resume"))["lifted"] == 1
     (row,) = await attempts(client, "cancelled")
     assert (row["id"], row["detail"]) == (held["id"], "cancelled by bob")

@@ -5,10 +5,12 @@ Slack with buttons, a click signed as Slack signs decides, the message is update
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 import yaml
@@ -122,3 +124,21 @@ async def test_a_user_who_is_not_an_approver_cannot_decide(
     body = slack.interaction(message, "reject", user="U0BOB", username="bob")
     assert await click(client, body, sign(SECRET, body, int(time.time()))) == 200
     assert "Rejected by bob" in slack.responses[-1]["text"]
+
+
+async def test_a_signed_click_naming_no_approval_the_journal_can_hold_is_400_not_500(
+        start: Start, slack: FakeSlack) -> None:
+    client = await start()
+    await post(client, payload(alert("etl-33")))
+    message = await eventually(lambda: asyncio.sleep(0, asking(slack)))
+    body = slack.interaction(message, "approve")
+    payload_json = json.loads(parse_qs(body.decode())["payload"][0])
+    huge = dict(payload_json, actions=[dict(payload_json["actions"][0], value="9" * 23)])
+    flat = dict(payload_json, user="bob")
+    for changed in (huge, flat):
+        forged = urlencode({"payload": json.dumps(changed)}).encode()
+        resp = await client.post("/slack/interactions", data=forged,
+                                 headers=sign(SECRET, forged, int(time.time())))
+        assert resp.status == 400
+        assert "not an Approve / Reject interaction" in await resp.text()
+    assert slack.responses == []
