@@ -26,7 +26,7 @@ from responder.act.argo import ArgoSettings, Backend, KubeSettings, choose_backe
 from responder.act.breaker_store import BreakerStore
 from responder.actor import Actor
 from responder.approvals import Approvals
-from responder.journal import Journal, JournalUnavailable, SqliteJournal
+from responder.journal import Journal, JournalOpenError, JournalUnavailable, SqliteJournal
 from responder.journal.retention import Retention
 from responder.load import Runtime
 from responder.metrics import Metrics
@@ -122,6 +122,12 @@ def create_app(runtime: Runtime, *, registry: CollectorRegistry | None = None,
 
         try:
             await journal.open()
+        except JournalOpenError:
+            await backend.close()
+            await session.close()
+            for handler in handlers:
+                handler.removeFilter(service.log_filter)
+            raise
         except JournalUnavailable as exc:
             # A database that is down at start is not a crash loop: serve /-/ready false
             # (and 503 to webhooks) and start the workers once it answers.

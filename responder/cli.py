@@ -11,6 +11,7 @@ import argparse
 import gc
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,8 @@ async def _freeze_startup_objects(app: object) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from responder.app import create_app
-    from responder.journal import JournalUnavailable, JournalVersionError
-    from responder.server import run
+    from responder.journal import JournalOpenError, JournalUnavailable, JournalVersionError
+    from responder.server import listen, run
 
     setup_logging("text", args.log_level or "info")
     try:
@@ -63,6 +64,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _errors(exc)
     config = runtime.config
     setup_logging(config.log_format, args.log_level or config.log_level)
+    try:   # before anything starts: a port in use is one line, and nothing ran
+        sockets = listen(config.host, config.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {config.host}:{config.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
     app = create_app(runtime, handle_signals=True)
     app.on_startup.append(_freeze_startup_objects)
     log = logging.getLogger("responder")
@@ -72,8 +79,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
              extra={"version": __version__, "listen": f"{config.host}:{config.port}",
                     "config": str(config.path)})
     try:
-        run(app, host=config.host, port=config.port, limits=config.http, shutdown_timeout=10.0)
-    except (JournalVersionError, JournalUnavailable) as exc:   # at start: no traceback
+        run(app, sockets=sockets, limits=config.http, shutdown_timeout=10.0)
+    except (JournalVersionError, JournalUnavailable, JournalOpenError) as exc:   # no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
     log.info("alert-responder stopped")
@@ -371,7 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as a pipe's writer does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return result
 
 

@@ -1,6 +1,7 @@
 """``responder ctl``: the operator's client of the HTTP API, in the manner of ``amtool``.
 
-It only speaks HTTP to a running responder (``--url``, else ``$RESPONDER_URL``, else
+It only speaks HTTP to a running responder (``--url``, else ``$RESPONDER_URL``, else the
+``listen`` address of the configuration file ``-c`` names when it exists, else
 ``http://127.0.0.1:9095``) with an operator's credential (``--token-file`` /
 ``$RESPONDER_TOKEN_FILE``, or ``--user`` with ``--password-file`` /
 ``$RESPONDER_USER`` and ``$RESPONDER_PASSWORD_FILE``). Output is a table, or the API's own
@@ -24,6 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import yaml
+
 DEFAULT_URL = "http://127.0.0.1:9095"
 OK, REFUSED, USAGE, AUTH, UNREACHABLE, CONFLICT = 0, 1, 2, 3, 4, 5
 
@@ -41,9 +44,46 @@ def _read_secret(path: str, what: str) -> str:
         raise CtlError(USAGE, f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
+def _base_url(url: str) -> str:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port   # noqa: B018  (raises on a port that is not a number)
+    except ValueError as exc:
+        raise CtlError(USAGE, f"--url: {exc}: {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CtlError(USAGE, f"--url: expected http(s)://host:port, got {url!r}")
+    return url.rstrip("/")
+
+
+def url_of(a: argparse.Namespace) -> str:
+    """``--url``, ``$RESPONDER_URL``, the configuration's ``listen``, or the default."""
+    if a.url:
+        return str(a.url)
+    if os.environ.get("RESPONDER_URL"):
+        return os.environ["RESPONDER_URL"]
+    config = Path(a.config).expanduser()
+    explicit = a.config != "responder.yaml"
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if explicit:
+            raise CtlError(USAGE, f"-c: no configuration file {config}") from None
+        return DEFAULT_URL
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CtlError(USAGE, f"-c: cannot read {config}: {exc}") from None
+    listen = data.get("listen") if isinstance(data, dict) else None
+    if not isinstance(listen, str) or not listen.rpartition(":")[2].isdigit():
+        return DEFAULT_URL
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):   # every address: this machine's loopback is one
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
 class Client:
     def __init__(self, url: str, authorization: str | None, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
+        self.url = _base_url(url)
         self.authorization = authorization
         self.timeout = timeout
 
@@ -202,8 +242,8 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
                                    "amtool: pauses, approvals, breakers, the audit log. Exit "
                                    "codes: 0 done, 1 refused, 2 usage, 3 authentication or "
                                    "permission, 4 unreachable or server error, 5 conflict.")
-    p.add_argument("--url", default=os.environ.get("RESPONDER_URL", DEFAULT_URL),
-                   help="responder's base URL (env RESPONDER_URL; default %(default)s)")
+    p.add_argument("--url", help="responder's base URL (env RESPONDER_URL; default: the "
+                                 f"configuration's listen, else {DEFAULT_URL})")
     p.add_argument("--token-file", default=os.environ.get("RESPONDER_TOKEN_FILE"),
                    help="file with an operator's bearer token (env RESPONDER_TOKEN_FILE)")
     p.add_argument("--user", default=os.environ.get("RESPONDER_USER"),
@@ -267,7 +307,7 @@ def _authorization(a: argparse.Namespace) -> str | None:
 def main(a: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
-        client = Client(a.url, _authorization(a))
+        client = Client(url_of(a), _authorization(a))
         data, show = a.ctl(client, a)
     except CtlError as exc:
         print(f"responder ctl: {exc}", file=sys.stderr)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import OrderedDict
 from typing import Any
 
@@ -170,23 +171,54 @@ class GuardedAppRunner(web.AppRunner):
         return GuardedServer(await super()._make_server(), self.limits)
 
 
-async def _serve(app: web.Application, host: str, port: int, limits: HttpLimits,
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Bound, listening sockets for ``host:port`` (every address the name has, as
+    aiohttp's own site binds), made before the service starts anything: a port in use
+    fails here, before the journal is opened or a worker runs. OSError when one cannot be
+    bound."""
+    made: list[socket.socket] = []
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, address in dict.fromkeys(
+                (i[0], i[1], i[2], "", i[4]) for i in infos):
+            sock = socket.socket(family, kind, proto)
+            made.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(1024)
+            sock.setblocking(False)
+    except OSError:
+        for sock in made:
+            sock.close()
+        raise
+    return made
+
+
+async def _serve(app: web.Application, sockets: list[socket.socket], limits: HttpLimits,
                  shutdown_timeout: float) -> None:
     runner = GuardedAppRunner(app, limits, handle_signals=True, access_log=None,
                               shutdown_timeout=shutdown_timeout)
-    await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await runner.setup()   # a failed start still closes what started (sessions, threads)
+        for sock in sockets:
+            await web.SockSite(runner, sock).start()
         await asyncio.Event().wait()      # until SIGTERM/SIGINT raise GracefulExit
     finally:
         await runner.cleanup()
 
 
-def run(app: web.Application, *, host: str, port: int, limits: HttpLimits,
+def run(app: web.Application, *, sockets: list[socket.socket], limits: HttpLimits,
         shutdown_timeout: float = 10.0) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully (in-flight requests
-    are answered, for up to ``shutdown_timeout`` seconds), as ``web.run_app`` does."""
+    """Serve ``app`` on ``sockets`` (``listen``) until SIGINT or SIGTERM, then shut down
+    gracefully (in-flight requests are answered, for up to ``shutdown_timeout`` seconds),
+    as ``web.run_app`` does."""
     try:
-        asyncio.run(_serve(app, host, port, limits, shutdown_timeout))
+        asyncio.run(_serve(app, sockets, limits, shutdown_timeout))
     except (web.GracefulExit, KeyboardInterrupt):
         pass
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -26,6 +26,11 @@ class JournalVersionError(Exception):
     """The journal was written by a newer version of the responder than this one."""
 
 
+class JournalOpenError(Exception):
+    """The journal cannot be opened where the configuration puts it (a directory that
+    cannot be made, a file that is not a database): waiting will not help."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
     delivery_id: int

@@ -60,6 +60,7 @@ from responder.journal.records import (
     Event,
     FinishedDelivery,
     JournalFull,
+    JournalOpenError,
     JournalUnavailable,
     JournalVersionError,
     OutboxItem,
@@ -151,7 +152,13 @@ class SqliteJournal:
 
     # -- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
-        self._open_sync()
+        try:
+            self._open_sync()
+        except (JournalVersionError, JournalUnavailable):
+            raise
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalOpenError(f"cannot open the journal {self.path}: "
+                                   f"{getattr(exc, 'strerror', None) or exc}") from None
         if self.reserve is not None and not self.reserve.take():
             log.warning("journal: no room for the %d-byte disk reserve next to %s",
                         self.reserve.size, self.path)

@@ -100,3 +100,28 @@ async def test_exit_codes_say_what_went_wrong(ctl: Ctl, tmp_path: Path) -> None:
     assert (code, out.split()) == (0, ["KEY", "STATE", "FAILURES", "OPENED", "NEXT", "HALF-OPEN"])
     code = await asyncio.to_thread(cli.main, ["ctl", "--url", "http://127.0.0.1:9", "status"])
     assert code == 4
+
+
+async def test_a_url_that_is_not_one_is_a_usage_error_not_a_traceback(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for url in ("notaurl", "http://[::1", "ftp://127.0.0.1:9095", "http://127.0.0.1:x"):
+        code = await asyncio.to_thread(cli.main, ["ctl", "--url", url, "status"])
+        _, err = capsys.readouterr()
+        assert code == 2, (url, err)
+        assert err.startswith("responder ctl: --url: ") and "Traceback" not in err, err
+
+
+async def test_without_url_ctl_asks_the_address_its_configuration_listens_on(
+        server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RESPONDER_URL", raising=False)
+    config = tmp_path / "other.yaml"
+    config.write_text(f"listen: 0.0.0.0:{server.port}\n")
+    argv = ["ctl", "-c", str(config), "--token-file", str(tmp_path / "ctl-token"), "status"]
+    code = await asyncio.to_thread(cli.main, argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "paused" in out
+    missing = ["ctl", "-c", str(tmp_path / "nope.yaml"), "status"]
+    assert await asyncio.to_thread(cli.main, missing) == 2
+    assert "no configuration file" in capsys.readouterr().err

@@ -88,3 +88,46 @@ def test_explain_shows_one_message_per_alert_when_the_runbook_asks(
     assert result.returncode == 0, result.stderr
     sent = [(n["channel"], n["alerts"]) for n in json.loads(result.stdout)["notifications"]]
     assert sent == [("oncall", [0]), ("console", [0, 1]), ("oncall", [1])]
+
+
+def test_serve_that_cannot_listen_or_open_its_journal_says_so_in_one_line_and_starts_nothing(
+        tmp_path: Path, write_config: Callable[..., Path]) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        config = write_config({"listen": f"127.0.0.1:{port}"})
+        result = run("serve", "-c", str(config))
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"error: cannot listen on 127.0.0.1:{port}: Address already in use")
+        assert "Traceback" not in result.stderr and "listening on" not in result.stderr
+        assert not (tmp_path / "state.db").exists()     # nothing started: no journal opened
+    finally:
+        taken.close()
+    (tmp_path / "file").write_text("")
+    config = write_config({"state": {"path": str(tmp_path / "file" / "state.db")}})
+    result = run("serve", "-c", str(config))
+    assert result.returncode == 1
+    assert f"error: cannot open the journal {tmp_path / 'file' / 'state.db'}: " in result.stderr
+    assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr, result.stderr
+
+
+def test_a_reader_that_goes_away_is_no_traceback(tmp_path: Path) -> None:
+    payload = json.loads((REPO / "examples/workflow-failed.json").read_text())
+    alert = payload["alerts"][0]
+    payload["alerts"] = [{**alert, "labels": {**alert["labels"], "workflow": f"wf-{i}"},
+                          "fingerprint": f"{i:016x}"} for i in range(3000)]
+    (tmp_path / "storm.json").write_text(json.dumps(payload))
+    proc = subprocess.Popen([RESPONDER, "explain", "-c", "responder.yaml",
+                             str(tmp_path / "storm.json")],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()          # as `| head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
