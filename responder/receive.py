@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from aiohttp import web
@@ -49,10 +50,36 @@ def is_console_path(path: str) -> bool:
     return path in ("/", "/login", "/logout") or path.startswith("/ui/")
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def cross_site(request: web.Request) -> bool:
+    """A browser's request made by a page of another site (it says so: ``Origin`` or
+    ``Sec-Fetch-Site``). Alertmanager, Grafana, curl and ``responder ctl`` send neither."""
+    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    hosts = {request.host.lower()}
+    forwarded = request.headers.get("X-Forwarded-Host")
+    if forwarded:
+        hosts.add(forwarded.split(",")[0].strip().lower())
+    parts = urlsplit(origin)
+    return parts.scheme not in ("http", "https") or parts.netloc.lower() not in hosts
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     service = request.app[SERVICE]
     path = request.path
+    if (request.method not in SAFE_METHODS and not is_console_path(path)
+            and cross_site(request)):
+        # Without auth (or with basic auth, which a browser re-sends by itself) a page
+        # elsewhere could otherwise pause, approve or post alerts through a visitor's
+        # browser; the console's own forms carry CSRF tokens instead.
+        return _error(403, "cross-site request refused: the API takes no requests from "
+                           "other sites' pages")
     if path in OPEN_PATHS or is_console_path(path):
         return await handler(request)
     auth = service.runtime.config.auth
