@@ -86,10 +86,13 @@ def _name(request: web.Request) -> str:
 
 
 # -- pages -----------------------------------------------------------------------------
+ALERTS_SEARCHED = 500   # the latest alerts the Alerts page lists and filters
+
+
 async def alerts_page(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     q = request.query
-    recent = (await service.journal.recent(500))["alerts"]
+    recent = (await service.journal.recent(ALERTS_SEARCHED))["alerts"]
     namespaces = sorted({a["alert"]["labels"].get("namespace", "") for a in recent} - {""})
     runbooks = sorted({r for a in recent for r in a.get("runbooks") or []})
     since = SINCE.get(q.get("since", ""))
@@ -100,6 +103,7 @@ async def alerts_page(request: web.Request) -> web.Response:
              and (not q.get("runbook") or q["runbook"] in (a.get("runbooks") or []))
              and (since is None or a["last_delivery_at"] >= now - since)]
     return await render(request, "alerts.html.j2", alerts=shown[:100], total=len(shown),
+                        searched=len(recent) if len(recent) >= ALERTS_SEARCHED else None,
                         namespaces=namespaces, runbooks=runbooks, since=list(SINCE),
                         categories=CATEGORIES,
                         filters={k: q.get(k, "") for k in ("status", "namespace", "runbook",

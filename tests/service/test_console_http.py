@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
@@ -78,3 +79,19 @@ async def test_after_login_and_forms_the_browser_only_goes_back_to_this_server(
         ok = await client.post("/login", data={"csrf": login, "token": "alice-t0ken",
                                                "next": target}, allow_redirects=False)
         assert (ok.status, ok.headers["Location"]) == (303, "/")
+
+
+async def test_the_alerts_page_says_when_its_filters_cover_only_the_latest_alerts(
+        write_config: Callable[..., Path], aiohttp_client: Callable[..., Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from responder.console import views
+    from tests.service.test_webhook import alert, payload
+
+    monkeypatch.setattr(views, "ALERTS_SEARCHED", 3)
+    client = await start(aiohttp_client, write_config(token=None))
+    page = await (await client.get("/")).text()
+    assert "among the latest" not in page
+    for i in range(5):
+        assert (await client.post("/webhook", json=payload([alert(i)]))).status == 200
+    page = await (await client.get("/?status=firing")).text()
+    assert "among the latest 3 received" in page and "cover those only" in page
