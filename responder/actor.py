@@ -27,7 +27,7 @@ from responder.act.escalation import Escalation, Escalations
 from responder.act.plan import CHAINED, RunbookPlan
 from responder.act.transitions import Transitions
 from responder.config.durations import format_duration
-from responder.decide import PAUSED, RunbookDecision, State, decide_runbook
+from responder.decide import ASKED, PAUSED, RunbookDecision, State, decide_runbook
 from responder.grouping import Target
 from responder.journal import Attempt, Event, OutboxMessage, Receipt
 from responder.load import Runtime
@@ -38,7 +38,6 @@ from responder.service import Service
 from responder.work import AlertWork
 
 log = logging.getLogger("responder.act")
-ASKED = "waits for a person's approval"
 __all__ = ["Actor", "Escalation"]
 
 
@@ -148,8 +147,8 @@ class Actor:
         assert refusal is not None
         summaries = work.actions.setdefault(p.runbook.name, [])
         events: list[Event] = []
-        for action in p.actions:
-            summaries.append(summary(action, refusal.outcome, refusal.reason, 0,
+        for action, d in zip(p.actions, decided.actions, strict=True):
+            summaries.append(summary(action, *d.first_outcome(p.runbook),
                                      p.runbook.retry.limit))
             self.service.metrics.actions.labels(action.kind, refusal.outcome).inc()
             events.append(Event(kind="action", receipt_id=work.receipt.id,
@@ -181,11 +180,7 @@ class Actor:
                 state="approval" if ask else "scheduled")
             if attempt is not None and not ask:
                 self.scheduler.due(due_at)
-            summaries.append(
-                summary(action, "awaiting_approval", ASKED, 1, limit) if ask
-                else summary(action, "paused", PAUSED, 1, limit) if held else summary(
-                    action, "scheduled", f"attempt 1 of {limit} in {delay:g}s"
-                    if action.kind in CHAINED else "runs now", 1, limit))
+            summaries.append(summary(action, *d.first_outcome(p.runbook), limit))
             if attempt is None:
                 continue
             if ask:

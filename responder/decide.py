@@ -25,6 +25,7 @@ from responder.match import RunbookIndex
 from responder.model import Alert, AlertGroup
 
 PAUSED = "actions paused by the operator"
+ASKED = "waits for a person's approval"
 
 
 class AlertAnalyzer(Protocol):
@@ -79,6 +80,20 @@ class ActionDecision:
     @property
     def first_delay(self) -> float:
         return self.delays[0] if self.chained and self.delays else 0.0
+
+    def first_outcome(self, runbook: RunbookSpec) -> tuple[str, str, int]:
+        """(outcome, detail, attempt) a notification's ``actions`` shows of this action
+        when it is decided: refused (attempt 0), awaiting approval, held by a pause, or
+        scheduled. ``explain`` shows what the service records."""
+        if self.refusal is not None and self.refusal.escalates:
+            return self.refusal.outcome, self.refusal.reason, 0
+        if runbook.approval is not None:
+            return "awaiting_approval", ASKED, 1
+        if self.refusal is not None:
+            return "paused", PAUSED, 1
+        limit = runbook.retry.limit
+        return "scheduled", (f"attempt 1 of {limit} in {self.first_delay:g}s" if self.chained
+                             else "runs now"), 1
 
 
 @dataclass(frozen=True, slots=True)

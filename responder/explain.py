@@ -61,10 +61,10 @@ def _actions(d: AlertDecision, runbook: str) -> list[dict[str, Any]]:
         if r.name != runbook:
             continue
         for a in r.actions:
-            w = _would(a)
-            out.append({"kind": w["kind"], "target": w["target"], "params": w["params"],
-                        "outcome": w["would"], "detail": w.get("reason", ""), "attempt": 1,
-                        "limit": r.plan.runbook.retry.limit})
+            outcome, detail, attempt = a.first_outcome(r.plan.runbook)
+            out.append({"kind": a.action.kind, "target": a.action.target,
+                        "params": a.action.params, "outcome": outcome, "detail": detail,
+                        "attempt": attempt, "limit": r.plan.runbook.retry.limit})
     return out
 
 

@@ -410,6 +410,14 @@ class SqliteJournal:
             if self._db is not None:
                 if self._reader is self._db:   # opened read-only: one connection
                     self._reader = None
+                elif self._committer is not None and not self.full:
+                    # A clean stop leaves the WAL folded into the database, and the file
+                    # only as large as its pages (what retention freed is given back).
+                    try:
+                        await asyncio.get_running_loop().run_in_executor(
+                            self._committer, _checkpoint, self._db, "TRUNCATE")
+                    except sqlite3.Error as exc:
+                        log.warning("journal: checkpoint at close failed: %s", exc)
                 self._db.close()
                 self._db = None
         if self._background is not None:
