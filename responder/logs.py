@@ -26,6 +26,39 @@ def timestamp(record: logging.LogRecord) -> str:
         timespec="milliseconds")
 
 
+# Log pipelines refuse or split longer lines (Loki's default limit is 256 KB); a 1 MB label
+# must not make a 1 MB line. Only a line past MAX_LINE is rebuilt, with every text in it cut
+# at CLIP characters.
+MAX_LINE = 64 * 1024
+CLIP = 4096
+
+
+def clip(value: Any) -> Any:
+    """``value`` with every string longer than ``CLIP`` cut, saying how much was cut."""
+    if isinstance(value, str):
+        if len(value) <= CLIP:
+            return value
+        return f"{value[:CLIP]}… ({len(value) - CLIP} characters cut)"
+    if isinstance(value, dict):
+        return {clip(k): clip(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clip(v) for v in value]
+    return value
+
+
+def message_of(record: logging.LogRecord) -> str:
+    """The record's message; past ``MAX_LINE``, made again from its arguments cut."""
+    message = record.getMessage()
+    if len(message) <= MAX_LINE:
+        return message
+    if isinstance(record.args, tuple) and record.args:
+        try:
+            message = str(record.msg) % tuple(clip(a) for a in record.args)
+        except (TypeError, ValueError):
+            pass
+    return str(clip(message)) if len(message) > MAX_LINE else message
+
+
 def fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
@@ -35,7 +68,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = f"{timestamp(record)} {record.levelname.lower()} {record.name}: " \
-               f"{record.getMessage()}"
+               f"{message_of(record)}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -46,12 +79,15 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {"time": timestamp(record), "level": record.levelname.lower(),
-                               "logger": record.name, "message": record.getMessage()}
+                               "logger": record.name, "message": message_of(record)}
         for key, value in fields(record).items():
             out.setdefault(key, value)
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=str)
+        line = json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=str)
+        if len(line) > MAX_LINE:
+            line = json.dumps(clip(json.loads(line)), ensure_ascii=False, separators=(",", ":"))
+        return line
 
 
 def setup_logging(fmt: str = "text", level: str = "info", stream: TextIO | None = None) -> None:
