@@ -22,7 +22,7 @@ from responder.act import scheduler
 from responder.act.argo import Backend, DryRunBackend
 from responder.act.attempts import Attempts
 from responder.act.breaker_store import BreakerStore
-from responder.act.context import attempt_context, summary
+from responder.act.context import action_event, attempt_context, summary
 from responder.act.escalation import Escalation, Escalations
 from responder.act.plan import CHAINED, RunbookPlan
 from responder.act.transitions import Transitions
@@ -285,6 +285,9 @@ class Actor:
             if attempt.state in ("scheduled", "waiting", "approval"):
                 await journal.update_attempt(attempt.id, state="cancelled", outcome="resolved",
                                              detail="alert resolved")
+                # On the receipt that scheduled it: the audit log's last word on the firing
+                # alert is then this, not "scheduled".
+                events.append(action_event(attempt, "cancelled", {"reason": "alert resolved"}))
             if attempt.action in CHAINED and attempt.outcome in ("success", "dry_run"):
                 acted = True
             key = attempt.context.get("breaker_key")

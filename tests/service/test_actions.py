@@ -377,3 +377,22 @@ async def test_a_runbook_failing_to_render_at_run_time_is_logged_counted_and_esc
 
 async def _scheduled(client: TestClient[Any, Any], count: int) -> bool:
     return len(await action_events(client, "scheduled")) >= count
+
+
+async def test_a_resolve_before_the_retry_cancels_it_and_the_audit_log_says_so(
+        start: Start, argo: FakeArgoServer) -> None:
+    argo.add_workflow(NS, "etl-9", phase="Failed")
+    time = FakeTime()                  # the retry's backoff never elapses in this test
+    client = await start(time)
+    await post(client, payload(alert("etl-9")))
+    await eventually(lambda: action_events(client, "scheduled"))
+    await post(client, payload(alert("etl-9", status="resolved")))
+    shown = await eventually(lambda: action_events(client, "cancelled"))
+    (cancelled,) = {json.dumps(e, sort_keys=True) for e in shown}   # under both its rows
+    assert (json.loads(cancelled)["action"], json.loads(cancelled)["detail"]["reason"]) == (
+        "argo.retry", "alert resolved")
+    body = await (await client.get("/api/v1/events?limit=10", headers=AUTH)).json()
+    (firing,) = [a for a in body["alerts"] if a["status"] == "firing"]
+    actions = [e for e in firing["events"] if e["kind"] == "action"]
+    assert [e["outcome"] for e in actions] == ["scheduled", "cancelled"]
+    assert argo.calls("PUT", RETRY.format(ns=NS, wf="etl-9")) == []
