@@ -20,6 +20,7 @@ from responder.service import Service
 
 APPROVALS = web.AppKey("approvals", Approvals)
 LISTED_STATES = ("approval", "held", "scheduled", "waiting")
+ATTEMPT_STATES = (*LISTED_STATES, "running", "done", "failed", "cancelled")
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -113,6 +114,10 @@ async def resume_handler(request: web.Request) -> web.Response:
 
 async def attempts_handler(request: web.Request) -> web.Response:
     states = [s for s in request.query.get("state", ",".join(LISTED_STATES)).split(",") if s]
+    unknown = [s for s in states if s not in ATTEMPT_STATES]
+    if unknown:   # a typo is not "nothing in that state"
+        return _error(400, f"state: {', '.join(map(repr, unknown))} is not one of "
+                           f"{', '.join(ATTEMPT_STATES)}")
     attempts = await request.app[SERVICE].journal.attempts_in(states)
     return json_response({"attempts": [attempt_dict(a) for a in attempts]})
 

@@ -128,6 +128,9 @@ async def test_a_held_action_can_be_cancelled_and_is_not_run_after_resume(
     again = await call(client, "POST", f"/api/v1/attempts/{held['id']}/cancel", status=409)
     assert "is cancelled" in again["error"]
     await call(client, "POST", "/api/v1/attempts/99999/cancel", status=404)
+    assert "'bogus' is not one of approval, held" in (
+        await call(client, "GET", "/api/v1/attempts?state=held,bogus", status=400))["error"]
+    assert [a["id"] for a in await attempts(client, "cancelled,done")] == [held["id"]]
     huge = "9" * 23       # past what the journal stores: no such row, not a 500
     for method, path in (("POST", f"/api/v1/attempts/{huge}/cancel"),
                          ("DELETE", f"/api/v1/pauses/{huge}"),
