@@ -16,7 +16,10 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from responder.config.main import AuthSpec
@@ -155,3 +158,26 @@ def csrf_token(secret: bytes, session: str) -> str:
 def csrf_ok(secret: bytes, session: str, token: str | None) -> bool:
     return token is not None and hmac.compare_digest(token.encode(),
                                                      csrf_token(secret, session).encode())
+
+
+class FailedLogins:
+    """Refused credentials, logged as a warning at most once per ``every`` seconds with
+    the count of those in between (a scanner must not flood the log; an operator still
+    sees that someone is knocking). Never the credential itself."""
+
+    def __init__(self, every: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self._last: float | None = None
+        self._since = 0
+
+    def note(self, what: str, peer: str | None) -> None:
+        now = self.clock()
+        if self._last is not None and now - self._last < self.every:
+            self._since += 1
+            return
+        more = f" ({self._since} more refused since the last report)" if self._since else ""
+        logging.getLogger("responder.auth").warning(
+            "authentication failed: %s from %s%s", what, peer or "?", more)
+        self._last, self._since = now, 0

@@ -87,6 +87,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if who is None:
         if path == "/webhook":
             service.metrics.webhook_requests.labels("401").inc()
+        service.failed_logins.note(f"{request.method} {path}", request.remote)
         scheme = "Bearer" if auth.bearer_token or not auth.basic_username else "Basic"
         return web.Response(
             status=401, content_type="application/json",

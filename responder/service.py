@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from responder.access import FailedLogins
 from responder.act import pauses
 from responder.analyze import Corrections
 from responder.config.secrets import redactor_for
@@ -68,6 +69,7 @@ class Service:
         self._no_webhooks = asyncio.Event()
         self._no_webhooks.set()
         self.turns = turns if turns is not None else Turns()   # the event loop's budget
+        self.failed_logins = FailedLogins()
         metrics.config_reload_ok.set(1)
         metrics.config_reload_time.set(runtime.loaded_at)
         metrics.runbooks_loaded(r.name for r in runtime.runbooks)

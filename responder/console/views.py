@@ -269,6 +269,7 @@ async def login_post(request: web.Request) -> web.Response:
     if who is None or not who.operator:
         message = ("that credential may only post webhooks: use an operator's"
                    if who is not None else "not a valid operator token or password")
+        service.failed_logins.note("console login", request.remote)
         return await _login(request, message, 401)
     response = web.HTTPSeeOther(local(form.get("next")))
     session.start_session(response, request, who)
