@@ -14,6 +14,8 @@ and links to silence the alert, its dashboard, panel and image). Those alerts de
 from __future__ import annotations
 
 import functools
+import json
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -194,6 +196,33 @@ def _split_msgspec_error(exc: Exception, prefix: str) -> tuple[str, str]:
     return text, prefix
 
 
+_SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _name_the_key(path: str, message: str, raw: bytes) -> str:
+    """msgspec says ``labels[...]`` for "a value of this mapping": name the key whose
+    value is not text (the first one), as ``labels.alertname``."""
+    head, marker, tail = path.partition("[...]")
+    if not marker or tail or "`str`" not in message:
+        return path
+    try:
+        node: Any = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        return path
+    start = head.find("]") + 1 if head.startswith("$.alerts[") else 1
+    for name, index in _SEGMENT.findall(head[start:]):
+        node = node.get(name) if isinstance(node, dict) and name else (
+            node[int(index)] if isinstance(node, list) and index and int(index) < len(node)
+            else None)
+    if not isinstance(node, dict):
+        return path
+    for key, value in node.items():
+        if not isinstance(value, str):
+            return head + (f".{key}" if _NAME.fullmatch(key) else f"[{json.dumps(key)}]")
+    return path
+
+
 def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
     """Decode a webhook body: the group with its valid alerts, and what was rejected.
 
@@ -238,7 +267,7 @@ def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
             alerts.append(decoder.decode(raw))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             message, path = _split_msgspec_error(exc, f"$.alerts[{index}]")
-            rejected.append(Rejected(index, path, message))
+            rejected.append(Rejected(index, _name_the_key(path, message, raw), message))
         except RecursionError:
             rejected.append(Rejected(index, f"$.alerts[{index}]", "JSON nested too deeply"))
         except UnicodeDecodeError:

@@ -106,8 +106,13 @@ async def test_wrong_types_name_the_field_path(client: TestClient[Any, Any]) -> 
     broken["labels"]["namespace"] = 7
     status, body = await post(client, payload([broken]))
     assert status == 400
-    assert body["path"].startswith("$.alerts[0].labels")
+    assert body["path"] == "$.alerts[0].labels.namespace"
     assert "Expected `str`" in body["errors"][0]["error"]
+    odd = alert(2)
+    odd["annotations"] = {"runbook url": ["not", "text"]}
+    status, body = await post(client, payload([alert(3), odd]))
+    assert (status, body["rejected"]) == (200, 1)
+    assert body["errors"][0]["path"] == '$.alerts[1].annotations["runbook url"]'
 
 
 async def test_extra_fields_from_newer_alertmanagers_are_ignored(
