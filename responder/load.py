@@ -39,10 +39,17 @@ log = logging.getLogger("responder.load")
 def _pattern_paths(config: Config, errors: list[ConfigError]) -> list[Path]:
     paths: list[Path] = []
     for entry in config.patterns:
-        matches = sorted(config.base_dir.glob(entry)) if any(c in entry for c in "*?[") else [
-            config.base_dir / Path(entry).expanduser()]
+        origin = config.origins.get("patterns", Origin(str(config.path)))
+        if not any(c in entry for c in "*?["):
+            path = config.base_dir / Path(entry).expanduser()
+            if not path.exists():
+                errors.append(ConfigError(origin, f"patterns: {entry!r}: no such file"))
+                continue
+            paths.append(path)
+            continue
+        matches = sorted(config.base_dir.glob(entry))
         if not matches:
-            errors.append(ConfigError(Origin(str(config.path)), f"patterns: {entry!r} matches no file"))
+            errors.append(ConfigError(origin, f"patterns: {entry!r} matches no file"))
         paths.extend(matches)
     return paths
 
@@ -69,16 +76,20 @@ def load_runtime(path: Path, *, check_templates: bool = False,
     except ConfigErrors as exc:
         errors.extend(exc.errors)
     templates: Templates | None = None
-    try:
-        templates = Templates.load(config.templates)
-    except ConfigErrors as exc:
-        errors.extend(exc.errors)
+    if not config.templates.is_dir():
+        errors.append(ConfigError(config.origins.get("templates", Origin(str(config.path))),
+                                  f"templates: {config.templates} is not a directory"))
+    else:
+        try:
+            templates = Templates.load(config.templates)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
     runbooks: tuple[RunbookSpec, ...] = ()
     try:
         runbooks = load_runbooks(
             config.rules, base_dir=config.base_dir, channels=config.channels.keys(),
             templates=templates.names() if templates is not None else (),
-            display_base=config.base_dir)
+            display_base=config.base_dir, origin=config.origins.get("rules"))
     except ConfigErrors as exc:
         errors.extend(exc.errors)
     if templates is not None and check_templates:

@@ -101,6 +101,9 @@ class Config:
     analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
     http: HttpLimits = HttpLimits()
     state_reserve_bytes: int = DEFAULT_RESERVE_BYTES   # disk kept for webhooks (SQLite)
+    # Where ``rules``, ``patterns`` and ``templates`` are written (file:line), for errors
+    # about what they name.
+    origins: dict[str, Origin] = field(default_factory=dict)
 
     def display(self, path: Path) -> str:
         """A path as an operator wants to read it: relative to the config's directory."""
@@ -239,6 +242,8 @@ def load_config(path: Path) -> Config:
     return Config(
         path=path, base_dir=base_dir, host=host, port=port, auth=auth,
         insecure_allow_unauthenticated=insecure, dry_run=dry_run, state_path=state_path,
+        origins={key: root.at(key) or Origin(shown, 1)
+                 for key in ("rules", "patterns", "templates")},
         rules=rules, patterns=patterns, templates=templates, alert_rules=alert_rules, argo=argo,
         kubernetes=kube,
         channels=channels, max_body_bytes=max_body, dashboard_url=dashboard_url,

@@ -131,3 +131,19 @@ def test_a_reader_that_goes_away_is_no_traceback(tmp_path: Path) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_check_names_the_config_line_of_every_file_it_cannot_find(tmp_path: Path) -> None:
+    config = tmp_path / "responder.yaml"
+    config.write_text("listen: 127.0.0.1:9095\n"
+                      f"rules: [{tmp_path}/none/*.yaml]\n"
+                      f"patterns: [{tmp_path}/none/patterns.yaml]\n"
+                      f"templates: {tmp_path}/none\n"
+                      "channels: {console: {type: log}}\n")
+    result = run("check", "-c", str(config))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert f"{config}:2: rules: '{tmp_path}/none/*.yaml' matches no file" in lines, lines
+    assert f"{config}:3: patterns: '{tmp_path}/none/patterns.yaml': no such file" in lines, lines
+    assert f"{config}:4: templates: {tmp_path}/none is not a directory" in lines, lines
+    assert lines[-1] == "3 error(s)"
