@@ -106,6 +106,8 @@ def test_delivery_retries_are_bounded_per_channel(tmp_path: Path) -> None:
     ("channels:\n  a: {url: https://x/}\n", "responder.yaml:2: channels.a.type: required"),
     ("channels:\n  a:\n    type: slack\n    url_file: nope\n",
      "responder.yaml:4: channels.a.url_file: cannot read"),
+    ("channels:\n  a:\n    type: pagerduty\n    routing_key: ''\n",
+     "responder.yaml:4: channels.a.routing_key: the routing key is empty"),
     ("channels:\n  a: {type: pagerduty, routing_key: k, rate_limit: {rate: 0}}\n",
      "responder.yaml:2: channels.a.rate_limit.rate: must be at least"),
     ("channels:\n  a: {type: email, host: h, from: a@b.c, to: [x@y.z], starttls: true,\n"
