@@ -39,9 +39,12 @@ class CtlError(Exception):
 
 def _read_secret(path: str, what: str) -> str:
     try:
-        return Path(path).expanduser().read_text(encoding="utf-8").strip()
+        secret = Path(path).expanduser().read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise CtlError(USAGE, f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if not secret:
+        raise CtlError(USAGE, f"{what} {path} is empty")
+    return secret
 
 
 def _base_url(url: str) -> str:

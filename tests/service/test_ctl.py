@@ -100,6 +100,9 @@ async def test_exit_codes_say_what_went_wrong(ctl: Ctl, tmp_path: Path) -> None:
     assert (code, out.split()) == (0, ["KEY", "STATE", "FAILURES", "OPENED", "NEXT", "HALF-OPEN"])
     code = await asyncio.to_thread(cli.main, ["ctl", "--url", "http://127.0.0.1:9", "status"])
     assert code == 4
+    (tmp_path / "empty").write_text("\n")
+    code, _, err = await ctl("status", token="empty")
+    assert code == 2 and f"token file {tmp_path / 'empty'} is empty" in err
 
 
 async def test_a_url_that_is_not_one_is_a_usage_error_not_a_traceback(
