@@ -261,8 +261,10 @@ class SqliteJournal:
         return db
 
     async def _checkpoint_loop(self) -> None:
-        """Move committed WAL frames into the database, without blocking writers; when the
-        WAL has grown past ``WAL_LIMIT`` anyway, truncate it between two transactions."""
+        """Move committed WAL frames into the database, without blocking writers; once a
+        quarter of ``WAL_LIMIT`` is in use, catch up between two transactions so the WAL
+        is reused from its start (``_catch_up_wal``); past ``WAL_LIMIT`` anyway, or idle,
+        truncate it between two transactions."""
         loop = asyncio.get_running_loop()
         last_frames, changed_at = 0, time.monotonic()
         while True:
