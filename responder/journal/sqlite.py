@@ -355,20 +355,18 @@ class SqliteJournal:
         """A passive checkpoint between two transactions: with no writer it copies the
         last frames too, and the next transaction writes the WAL from its start (unless
         a reader still reads an older snapshot: then a later pass does)."""
-        async with self._lock:
-            db, committer = self._db, self._committer
-            if db is None or committer is None:
-                return
-            await asyncio.get_running_loop().run_in_executor(
-                committer, _checkpoint, db, "PASSIVE")
+        await self._between_transactions("PASSIVE")
 
     async def _truncate_wal(self) -> None:
+        await self._between_transactions("TRUNCATE")
+
+    async def _between_transactions(self, mode: str) -> None:
+        """A checkpoint in ``mode`` on the writer's connection, holding its lock."""
         async with self._lock:
             db, committer = self._db, self._committer
             if db is None or committer is None:
                 return
-            await asyncio.get_running_loop().run_in_executor(
-                committer, _checkpoint, db, "TRUNCATE")
+            await asyncio.get_running_loop().run_in_executor(committer, _checkpoint, db, mode)
 
     async def _keep_wal_small(self) -> None:
         """Before a write of the pipeline, the scheduler or the outbox: a WAL past its limit

@@ -173,6 +173,21 @@ async def test_pending_deliveries_come_in_slices_of_alerts_in_order(journal: Sql
     assert sizes == [[150, 40], [30], [300], [5]]
 
 
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+async def _write_without_pause(j: SqliteJournal, wal: Path, batches: int) -> int:
+    """``batches`` of ten 4 KB deliveries, each batch written together; the WAL's peak."""
+    peak = 0
+    for i in range(batches):
+        await asyncio.gather(*(j.record_delivery(*decode_group(_big_delivery(i * 10 + k)))
+                               for k in range(10)))
+        peak = max(peak, _size(wal))
+        await asyncio.sleep(0)
+    return peak
+
+
 async def test_under_constant_writes_the_wal_is_written_from_its_start_again_not_truncated(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Truncating holds the writer's lock for tens of milliseconds, which every webhook
@@ -192,14 +207,8 @@ async def test_under_constant_writes_the_wal_is_written_from_its_start_again_not
     j.CHECKPOINT_EVERY = 0.01
     j.WAL_LIMIT = 4 << 20
     await j.open()
-    wal = tmp_path / "state.db-wal"
     try:
-        peak = 0
-        for i in range(300):            # ~12 MB of rows, three times the limit
-            await asyncio.gather(*(j.record_delivery(*decode_group(_big_delivery(i * 10 + k)))
-                                   for k in range(10)))
-            peak = max(peak, wal.stat().st_size)
-            await asyncio.sleep(0)
+        peak = await _write_without_pause(j, tmp_path / "state.db-wal", 300)  # ~12 MB
         assert "TRUNCATE" not in modes
         assert modes.count("PASSIVE") > 10
         assert peak < j.WAL_LIMIT
@@ -216,11 +225,7 @@ async def test_the_wal_stays_bounded_under_constant_writes_and_empties_when_idle
     await j.open()
     wal = tmp_path / "state.db-wal"
     try:
-        peak = 0
-        for i in range(60):             # ~2.5 MB of rows, written without a pause
-            await asyncio.gather(*(j.record_delivery(*decode_group(_big_delivery(i * 10 + k)))
-                                   for k in range(10)))
-            peak = max(peak, wal.stat().st_size)
+        peak = await _write_without_pause(j, wal, 60)   # ~2.5 MB of rows
         assert peak < 3 * j.WAL_LIMIT
         for _ in range(200):
             if wal.stat().st_size == 0:
