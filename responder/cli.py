@@ -19,7 +19,7 @@ from typing import Any
 from responder import __version__, ctl
 from responder.config.main import LEVELS
 from responder.errors import ConfigErrors
-from responder.load import Runtime, load_analyzer, load_runtime
+from responder.load import Runtime, load_analyzer, load_runtime, template_problems
 from responder.logs import setup_logging
 from responder.model import DecodeError, decode_group
 
@@ -57,13 +57,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     setup_logging("text", args.log_level or "info")
     try:
-        # Templates are rendered against samples as ``check`` does: one that fails there
-        # fails every message, pages included.
-        runtime = _runtime(args, check_templates=True)
+        runtime = _runtime(args)
     except ConfigErrors as exc:
         return _errors(exc)
     config = runtime.config
     setup_logging(config.log_format, args.log_level or config.log_level)
+    for problem in template_problems(runtime):
+        logging.getLogger("responder.load").warning("%s", problem)
     try:   # before anything starts: a port in use is one line, and nothing ran
         sockets = listen(config.host, config.port)
     except OSError as exc:

@@ -109,6 +109,16 @@ def load_runtime(path: Path, *, check_templates: bool = False,
     )
 
 
+def template_problems(runtime: Runtime) -> list[str]:
+    """What ``responder check`` says of the templates (each rendered against the firing,
+    resolved, escalation and bare samples), as warnings for ``serve`` and reload: a
+    template may fail on a sample only for a label the samples lack (``labels.team``)
+    and render every real alert, so it does not stop the service; but one that fails
+    every message, pages included, must not pass without a word."""
+    return [f"{e} (messages rendered with it may fail; `responder check` fails on it)"
+            for e in runtime.templates.check(runtime.config.channels)]
+
+
 def _model(config: Config) -> tuple[Model | None, str | None]:
     """The configured model, or None and why not (``analysis.model: false`` is no error)."""
     spec = config.analysis

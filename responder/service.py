@@ -21,7 +21,7 @@ from responder.analyze import Corrections
 from responder.config.secrets import redactor_for
 from responder.errors import ConfigErrors
 from responder.journal import Event, Journal, Pause
-from responder.load import Runtime, load_runtime
+from responder.load import Runtime, load_runtime, template_problems
 from responder.metrics import Metrics
 from responder.redact import RedactingFilter, Redactor
 from responder.turns import Turns
@@ -180,8 +180,8 @@ class Service:
     async def _reload(self) -> ReloadResult:
         async with self._reload_lock:
             try:
-                runtime = await asyncio.to_thread(load_runtime, self.config_path,
-                                                  check_templates=True)
+                runtime = await asyncio.to_thread(load_runtime, self.config_path)
+                problems = await asyncio.to_thread(template_problems, runtime)
             except ConfigErrors as exc:
                 self.metrics.config_reload_ok.set(0)
                 errors = [self.redactor.scrub(str(e)) for e in exc.errors]
@@ -193,7 +193,7 @@ class Service:
                 log.exception("reload failed")
                 return ReloadResult(False, [self.redactor.scrub(f"{self.config_path}: {exc}")])
             old = self._started_with
-            warnings = []
+            warnings = [self.redactor.scrub(p) for p in problems]
             if runtime.model_error is not None:
                 warnings.append(f"analysis.model unusable, analysing with patterns only: "
                                 f"{self.redactor.scrub(runtime.model_error)}")
