@@ -73,6 +73,8 @@ def url_of(a: argparse.Namespace) -> str:
             raise CtlError(USAGE, f"-c: no configuration file {config}") from None
         return DEFAULT_URL
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        if not explicit:   # ./responder.yaml is only a guess at where the service listens
+            return DEFAULT_URL
         raise CtlError(USAGE, f"-c: cannot read {config}: {exc}") from None
     listen = data.get("listen") if isinstance(data, dict) else None
     if not isinstance(listen, str) or not listen.rpartition(":")[2].isdigit():
