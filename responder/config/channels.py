@@ -271,10 +271,6 @@ def _pagerduty(sec: Section, timeout: float) -> PagerDutySettings | None:
         sec.error(sec.at("url"), f"{sec.name('url')}: expected an http:// or https:// URL")
     if key is None:
         return None
-    if not key:
-        name = "routing_key_file" if sec.has("routing_key_file") else "routing_key"
-        sec.error(sec.at(name), f"{sec.name(name)}: the routing key is empty")
-        return None
     return PagerDutySettings(Secret(key), url, timeout)
 
 

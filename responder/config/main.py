@@ -263,10 +263,6 @@ def _credentials(sec: Section) -> tuple[str | None, str | None, str | None]:
         password = basic.secret("password", required=True)
         if username is not None and not username.strip():
             basic.error(basic.at("username"), f"{basic.name('username')}: the username is empty")
-        if password is not None and not password:
-            # An empty mounted Secret: anyone who knows the username would get in.
-            key = "password_file" if basic.has("password_file") else "password"
-            basic.error(basic.at(key), f"{basic.name(key)}: the password is empty")
         basic.finish()
     return token, username, password
 

@@ -51,7 +51,7 @@ def parse_postgres(section: Section) -> PostgresSpec | None:
     (by default 2 minutes for a delivery or message, 5 for an action): a replica that
     dies holds its work that long. Shorter means faster take-over and, for an action that
     runs longer than the lease, a second run (guarded by the workflow's phase check)."""
-    dsn = section.secret("dsn", required=True)
+    dsn = section.secret("dsn", required=True, noun="DSN")
     lease = section.duration("lease", None)
     if lease is not None and lease < 1:
         section.error(section.at("lease"), f"{section.name('lease')}: must be at least 1s")
@@ -60,9 +60,6 @@ def parse_postgres(section: Section) -> PostgresSpec | None:
     if dsn is None:
         return None
     key = "dsn_file" if section.has("dsn_file") else "dsn"
-    if not dsn:
-        section.error(section.at(key), f"{section.name(key)}: the DSN is empty")
-        return None
     if not dsn.startswith(("postgresql://", "postgres://")) and not _KEYWORD.match(dsn):
         section.error(section.at(key), f"{section.name(key)}: expected a postgresql:// URL or "
                       "libpq key=value pairs")

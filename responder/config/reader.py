@@ -196,22 +196,31 @@ class Section:
             return value
         return (self.base_dir / Path(value).expanduser()).resolve()
 
-    def secret(self, key: builtins.str, *, required: builtins.bool = False) -> builtins.str | None:
-        """``key`` inline or ``key_file`` read relative to the config file; never echoed."""
+    def secret(self, key: builtins.str, *, required: builtins.bool = False,
+               noun: builtins.str | None = None) -> builtins.str | None:
+        """``key`` inline or ``key_file`` read relative to the config file; never echoed.
+        A required secret that is empty (an empty mounted Secret) is an error at its line,
+        naming it as ``noun`` (by default the key's words), and None."""
         inline = self.str(key, None)
         file_key = f"{key}_file"
         file_value = self.str(file_key, None)
         if inline is not None and file_value is not None:
             self.error(self.at(file_key), f"{self.name(key)}: give {key} or {file_key}, not both")
             return None
+        value = inline
         if file_value is not None:
             target = (self.base_dir / Path(file_value).expanduser())
             try:
-                return target.read_text(encoding="utf-8").strip()
+                value = target.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 self.error(self.at(file_key),
                            f"{self.name(file_key)}: cannot read {target}: {exc.strerror or exc}")
                 return None
-        if inline is None and required:
+        if value is None and required:
             self.error(self.origin, f"{self.name(key)}: required ({key} or {file_key})")
-        return inline  # type: ignore[no-any-return]
+        elif value == "" and required:
+            used = file_key if file_value is not None else key
+            self.error(self.at(used),
+                       f"{self.name(used)}: the {noun or key.replace('_', ' ')} is empty")
+            return None
+        return value  # type: ignore[no-any-return]
