@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from responder.act.context import summary
 from responder.config.runbooks import RunbookSpec
 from responder.decide import ActionDecision, AlertDecision, decide
 from responder.grouping import Bucket, event_of
@@ -55,17 +56,9 @@ def _would(a: ActionDecision) -> dict[str, Any]:
 
 
 def _actions(d: AlertDecision, runbook: str) -> list[dict[str, Any]]:
-    """The ``actions`` a message shows: each as it would be recorded at attempt 1."""
-    out = []
-    for r in d.runbooks:
-        if r.name != runbook:
-            continue
-        for a in r.actions:
-            outcome, detail, attempt = a.first_outcome(r.plan.runbook)
-            out.append({"kind": a.action.kind, "target": a.action.target,
-                        "params": a.action.params, "outcome": outcome, "detail": detail,
-                        "attempt": attempt, "limit": r.plan.runbook.retry.limit})
-    return out
+    """The ``actions`` a message shows: each as the service records it when decided."""
+    return [summary(a.action, *a.first_outcome(r.plan.runbook), r.plan.runbook.retry.limit)
+            for r in d.runbooks if r.name == runbook for a in r.actions]
 
 
 def _render(runtime: Runtime, group: AlertGroup,
