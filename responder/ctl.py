@@ -27,6 +27,8 @@ from typing import Any, TextIO
 
 import yaml
 
+from responder.config.main import parse_listen
+
 DEFAULT_URL = "http://127.0.0.1:9095"
 OK, REFUSED, USAGE, AUTH, UNREACHABLE, CONFLICT = 0, 1, 2, 3, 4, 5
 
@@ -77,11 +79,13 @@ def url_of(a: argparse.Namespace) -> str:
             return DEFAULT_URL
         raise CtlError(USAGE, f"-c: cannot read {config}: {exc}") from None
     listen = data.get("listen") if isinstance(data, dict) else None
-    if not isinstance(listen, str) or not listen.rpartition(":")[2].isdigit():
+    try:
+        host, port = parse_listen(listen) if isinstance(listen, str) else ("", 0)
+    except ValueError:   # the service refuses it too: the default is the best guess
         return DEFAULT_URL
-    host, _, port = listen.rpartition(":")
-    host = host.strip("[]")
-    if host in ("", "0.0.0.0", "::"):   # every address: this machine's loopback is one
+    if not port:
+        return DEFAULT_URL
+    if host in ("0.0.0.0", "::"):   # every address: this machine's loopback is one
         host = "127.0.0.1"
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 

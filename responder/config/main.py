@@ -113,7 +113,8 @@ class Config:
             return str(path)
 
 
-def _parse_listen(value: str) -> tuple[str, int]:
+def parse_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port``); an empty host is every address."""
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"listen: expected host:port, got {value!r}")
@@ -142,7 +143,7 @@ def load_config(path: Path) -> Config:
     listen = root.str("listen", DEFAULT_LISTEN)
     host, port = "127.0.0.1", 9095
     try:
-        host, port = _parse_listen(listen)
+        host, port = parse_listen(listen)
     except ValueError as exc:
         root.error(root.at("listen"), str(exc))
 
