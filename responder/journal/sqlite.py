@@ -363,10 +363,14 @@ class SqliteJournal:
     async def _between_transactions(self, mode: str) -> None:
         """A checkpoint in ``mode`` on the writer's connection, holding its lock."""
         async with self._lock:
-            db, committer = self._db, self._committer
-            if db is None or committer is None:
-                return
-            await asyncio.get_running_loop().run_in_executor(committer, _checkpoint, db, mode)
+            await self._checkpoint_writer(mode)
+
+    async def _checkpoint_writer(self, mode: str) -> None:
+        """A checkpoint in ``mode`` on the writer's connection; the caller holds its lock."""
+        db, committer = self._db, self._committer
+        if db is None or committer is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(committer, _checkpoint, db, mode)
 
     async def _keep_wal_small(self) -> None:
         """Before a write of the pipeline, the scheduler or the outbox: a WAL past its limit
@@ -410,12 +414,11 @@ class SqliteJournal:
             if self._db is not None:
                 if self._reader is self._db:   # opened read-only: one connection
                     self._reader = None
-                elif self._committer is not None and not self.full:
+                elif not self.full:
                     # A clean stop leaves the WAL folded into the database, and the file
                     # only as large as its pages (what retention freed is given back).
                     try:
-                        await asyncio.get_running_loop().run_in_executor(
-                            self._committer, _checkpoint, self._db, "TRUNCATE")
+                        await self._checkpoint_writer("TRUNCATE")
                     except sqlite3.Error as exc:
                         log.warning("journal: checkpoint at close failed: %s", exc)
                 self._db.close()
