@@ -68,6 +68,12 @@ def asking(slack: FakeSlack) -> dict[str, Any] | None:
     return None
 
 
+async def asked(client: TestClient[Any, Any], slack: FakeSlack, workflow: str) -> dict[str, Any]:
+    """Post a failure of ``workflow``; the Slack message asking for its approval."""
+    await post(client, payload(alert(workflow)))
+    return await eventually(lambda: asyncio.sleep(0, asking(slack)))  # type: ignore[no-any-return]
+
+
 async def click(client: TestClient[Any, Any], body: bytes, headers: dict[str, str]) -> int:
     resp = await client.post("/slack/interactions", data=body, headers=headers)
     return resp.status
@@ -77,8 +83,7 @@ async def test_an_approve_click_signed_by_slack_runs_the_retry_and_updates_the_m
         start: Start, slack: FakeSlack, argo: FakeArgoServer) -> None:  # noqa: F811
     argo.add_workflow(NS, "etl-30", phase="Failed")
     client = await start()
-    await post(client, payload(alert("etl-30")))
-    message = await eventually(lambda: asyncio.sleep(0, asking(slack)))
+    message = await asked(client, slack, "etl-30")
     body = slack.interaction(message, "approve")
     headers = sign(SECRET, body, int(time.time()))
     assert await click(client, body, headers) == 200
@@ -95,8 +100,7 @@ async def test_an_approve_click_signed_by_slack_runs_the_retry_and_updates_the_m
 async def test_unsigned_stale_or_wrongly_signed_clicks_are_401_and_change_nothing(
         start: Start, slack: FakeSlack) -> None:
     client = await start()
-    await post(client, payload(alert("etl-31")))
-    message = await eventually(lambda: asyncio.sleep(0, asking(slack)))
+    message = await asked(client, slack, "etl-31")
     body = slack.interaction(message, "approve")
     now = int(time.time())
     assert await click(client, body, {"Content-Type": "application/x-www-form-urlencoded"}) == 401
@@ -113,8 +117,7 @@ async def test_unsigned_stale_or_wrongly_signed_clicks_are_401_and_change_nothin
 async def test_a_user_who_is_not_an_approver_cannot_decide(
         start: Start, slack: FakeSlack) -> None:
     client = await start(approvers=["U0BOB"])
-    await post(client, payload(alert("etl-32")))
-    message = await eventually(lambda: asyncio.sleep(0, asking(slack)))
+    message = await asked(client, slack, "etl-32")
     body = slack.interaction(message, "reject", user="U0MALLORY", username="mallory")
     assert await click(client, body, sign(SECRET, body, int(time.time()))) == 200
     assert "mallory is not among this channel's approvers" in slack.responses[-1]["text"]
@@ -129,8 +132,7 @@ async def test_a_user_who_is_not_an_approver_cannot_decide(
 async def test_a_signed_click_naming_no_approval_the_journal_can_hold_is_400_not_500(
         start: Start, slack: FakeSlack) -> None:
     client = await start()
-    await post(client, payload(alert("etl-33")))
-    message = await eventually(lambda: asyncio.sleep(0, asking(slack)))
+    message = await asked(client, slack, "etl-33")
     body = slack.interaction(message, "approve")
     payload_json = json.loads(parse_qs(body.decode())["payload"][0])
     huge = dict(payload_json, actions=[dict(payload_json["actions"][0], value="9" * 23)])
