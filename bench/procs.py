@@ -118,6 +118,21 @@ def wait_ready(url: str, proc: Proc, timeout: float = 60.0) -> None:
     wait_until(lambda: http_get(url, timeout=2.0)[0] == 200, timeout, f"{proc.name} ready", proc)
 
 
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """User + system CPU seconds of a process so far: its main thread (the event loop's,
+    for the responder) and its other threads together, from ``/proc/<pid>/task``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"main": 0.0, "other": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:   # the thread ended meanwhile
+            continue
+        out["main" if task.name == str(pid) else "other"] += (int(fields[11])
+                                                                + int(fields[12])) / tick
+    return out
+
+
 def memory_mb(pid: int) -> dict[str, float]:
     """Peak (VmHWM) and current (VmRSS) resident memory of a process, in MB."""
     out: dict[str, float] = {}

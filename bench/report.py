@@ -127,6 +127,69 @@ def _load(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, int | float) else "?"
 
 
+def paced_cpu(p: dict[str, Any]) -> dict[str, float] | None:
+    """What one alert of a paced run costs in CPU, and what the machine had for it (ms):
+    processing from the drain after the load (no webhooks competing), ingest as what is
+    left of the event loop thread's CPU during the run, the generator's own. None when
+    the row has no CPU readings or the drain processed nothing to measure it by."""
+    cpu, end = p.get("cpu"), p.get("at_load_end")
+    if not cpu or not end or not cpu.get("load_generator_s"):
+        return None
+    alerts = p["requests"] * p["alerts_per_request"]
+    generator = cpu["load_generator_s"] / alerts
+    drained = p.get("processed", 0) - p.get("processed_at_load_end", 0)
+    if end["backlog"] == 0:
+        # Kept up: the run's CPU did all of it (ingest and processing are not told apart).
+        loop, others = cpu["run_loop_s"] / alerts, cpu["run_other_s"] / alerts
+        return {k: round(v * 1000, 3) for k, v in {
+            "threads": others, "generator": generator, "loop_needed": loop,
+            "loop_had": p["elapsed_s"] / alerts, "needed": loop + others + generator,
+            "had": cpu["cpus"] * p["elapsed_s"] / alerts}.items()}
+    if drained <= 0:
+        return None
+    processing = cpu["drain_loop_s"] / drained
+    ingest = max(0.0, cpu["run_loop_s"] - end["processed"] * processing) / alerts
+    others = cpu["run_other_s"] / alerts + cpu["drain_other_s"] / drained
+    return {k: round(v * 1000, 3) for k, v in {
+        "ingest": ingest, "processing": processing, "threads": others,
+        "generator": generator, "loop_needed": ingest + processing,
+        "loop_had": p["elapsed_s"] / alerts,
+        "needed": ingest + processing + others + generator,
+        "had": cpu["cpus"] * p["elapsed_s"] / alerts}.items()}
+
+
+def _paced_cpu_section(paced: list[dict[str, Any]]) -> list[str]:
+    rows = []
+    for p in paced:
+        c, cpu = paced_cpu(p), p.get("cpu") or {}
+        if c is None:
+            continue
+        rows.append([f"{p['alerts_per_request']} x {p['target_rps']:g} req/s",
+                     f"{p['elapsed_s']:.1f}", cpu["run_loop_s"], cpu["run_other_s"],
+                     cpu["load_generator_s"], c.get("ingest", "kept up"),
+                     c.get("processing", "kept up"), c["threads"],
+                     c["generator"], f"{c['loop_needed']} of {c['loop_had']}",
+                     f"{c['needed']} of {c['had']}"])
+    if not rows:
+        return []
+    return [
+        "CPU of the paced runs: the responder's event loop thread and its other threads (the "
+        "webhooks' `COMMIT`s, WAL checkpoints) from `/proc/<pid>/task` while the load ran, "
+        "and the generator's own CPU while it sent. Per alert: *processing* is the loop "
+        "thread's CPU per alert in the drain after the load (no webhooks competing); *ingest* "
+        "what is left of its CPU during the run once the alerts processed meanwhile are "
+        "charged at that cost (a run that kept up has no drain to tell them apart by: its "
+        "loop thread's CPU is both). Keeping up needs the loop thread's share (ingest + processing) "
+        "within the time one alert has, and everything within what the machine's CPUs have "
+        "per alert; the generator runs on the same CPUs.",
+        "",
+        *_table(["load", "run s", "responder loop thread CPU s", "responder other threads "
+                 "CPU s", "load generator CPU s", "ingest ms/alert", "processing ms/alert",
+                 "other threads ms/alert", "generator ms/alert",
+                 "loop thread: needed of had, ms/alert",
+                 "all CPUs: needed of had, ms/alert"], rows)]
+
+
 def _processing_section(results: dict[str, Any]) -> list[str]:
     """Fully processed alerts/s with one-alert groups beside the bare framework's rate."""
     tp = results.get("throughput", [])
@@ -426,6 +489,7 @@ def write_results(path: Path, results: dict[str, Any], command: str) -> None:
                          "backlog at the end (deliveries + messages)", "drain after s",
                          "backlog left after drain wait", "peak RSS MB", "load avg before",
                          "target"], rows)
+        lines += _paced_cpu_section(paced)
 
     micro = results.get("micro")
     if micro:

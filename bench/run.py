@@ -52,7 +52,7 @@ from typing import Any
 
 import payloads
 import yaml
-from procs import Proc, Procs, free_port, http_get, memory_mb, wait_ready
+from procs import Proc, Procs, free_port, http_get, memory_mb, thread_cpu_s, wait_ready
 from report import write_results
 
 BENCH = Path(__file__).resolve().parent
@@ -255,8 +255,10 @@ class Run:
         for n, rps in ((1, rate), (50, rate / 50)):
             proc, url, auth, db = self.start_responder()
             load = round(os.getloadavg()[0], 2)
+            cpu0 = thread_cpu_s(proc.pid)
             result = self.loadgen("paced", url, self.bodies[("webhook", n)], n, auth,
                                   "--rate", str(rps), "--duration", str(self.args.duration))
+            cpu1 = thread_cpu_s(proc.pid)
             # The moment the load stops, before any drain: did processing keep up?
             at_end = self.backlog_parts(db)
             result["at_load_end"] = at_end | {
@@ -264,6 +266,16 @@ class Run:
                 "processed_alerts_per_s": round(at_end["processed"] / result["elapsed_s"], 1)}
             result["loadavg_after"] = round(os.getloadavg()[0], 2)
             result.update(self.settle(db, proc))
+            cpu2 = thread_cpu_s(proc.pid)
+            # Where the CPU went: the responder's event loop thread and its other threads
+            # (the webhooks' COMMITs, WAL checkpoints) while the load ran, and again while
+            # it worked off the backlog with no webhooks; the generator's own CPU.
+            result["cpu"] = {
+                "run_loop_s": round(cpu1["main"] - cpu0["main"], 2),
+                "run_other_s": round(cpu1["other"] - cpu0["other"], 2),
+                "drain_loop_s": round(cpu2["main"] - cpu1["main"], 2),
+                "drain_other_s": round(cpu2["other"] - cpu1["other"], 2),
+                "load_generator_s": result.get("cpu_s"), "cpus": os.cpu_count()}
             result["memory"] = memory_mb(proc.pid)
             result["counters"] = self.counters(url)
             result["loadavg_before"] = load
