@@ -219,7 +219,39 @@ def _name_the_key(path: str, message: str, raw: bytes) -> str:
         return path
     for key, value in node.items():
         if not isinstance(value, str):
-            return head + (f".{key}" if _NAME.fullmatch(key) else f"[{json.dumps(key)}]")
+            return head + _key_path(key)
+    return path
+
+
+def _key_path(key: str) -> str:
+    return f".{key}" if _NAME.fullmatch(key) else f"[{json.dumps(key)}]"
+
+
+def _invalid_text_at(raw: bytes, path: str) -> str:
+    """The path of the first key or string in ``raw`` that is not valid UTF-8 (a label
+    value, say, as ``$.alerts[1].labels.namespace``); ``path`` when none is found."""
+    try:
+        # Bytes that are not UTF-8 become lone surrogates, which no valid text holds.
+        node: Any = json.loads(bytes(raw).decode("utf-8", "surrogateescape"))
+    except (ValueError, RecursionError):
+        return path
+
+    def bad(text: str) -> bool:
+        return any("\udc80" <= c <= "\udcff" for c in text)
+
+    todo: list[tuple[Any, str]] = [(node, path)]
+    while todo:
+        node, at = todo.pop(0)
+        if isinstance(node, str) and bad(node):
+            return at
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if bad(key):
+                    return at + _key_path(key.encode("utf-8", "surrogateescape")
+                                          .decode("utf-8", "replace"))
+                todo.append((value, at + _key_path(key)))
+        elif isinstance(node, list):
+            todo.extend((value, f"{at}[{i}]") for i, value in enumerate(node))
     return path
 
 
@@ -267,6 +299,8 @@ def decode_group(body: bytes) -> tuple[AlertGroup, list[Rejected]]:
             alerts.append(decoder.decode(raw))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             message, path = _split_msgspec_error(exc, f"$.alerts[{index}]")
+            if "UTF-8" in message:
+                path = _invalid_text_at(raw, path)
             rejected.append(Rejected(index, _name_the_key(path, message, raw), message))
         except RecursionError:
             rejected.append(Rejected(index, f"$.alerts[{index}]", "JSON nested too deeply"))

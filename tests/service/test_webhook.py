@@ -151,6 +151,18 @@ async def test_non_utf8_bytes_are_a_400(client: TestClient[Any, Any]) -> None:
     await still_healthy(client)
 
 
+async def test_bytes_that_are_not_utf8_in_a_label_reject_that_alert_at_the_label(
+        client: TestClient[Any, Any]) -> None:
+    broken = alert(2)
+    broken["labels"]["namespace"] = "@@BAD@@"
+    raw = json.dumps(payload([alert(1), broken])).encode().replace(b"@@BAD@@", b"etl\xff")
+    status, body = await post(client, raw)
+    assert (status, body["accepted"], body["rejected"]) == (200, 1, 1)
+    assert body["errors"][0]["path"] == "$.alerts[1].labels.namespace"
+    assert "UTF-8" in body["errors"][0]["error"]
+    await still_healthy(client)
+
+
 async def test_an_empty_body_is_a_400(client: TestClient[Any, Any]) -> None:
     status, body = await post(client, b"")
     assert status == 400 and "empty body" in body["error"]
