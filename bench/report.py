@@ -138,23 +138,21 @@ def paced_cpu(p: dict[str, Any]) -> dict[str, float] | None:
     alerts = p["requests"] * p["alerts_per_request"]
     generator = cpu["load_generator_s"] / alerts
     drained = p.get("processed", 0) - p.get("processed_at_load_end", 0)
+    split: dict[str, float] = {}
     if end["backlog"] == 0:
         # Kept up: the run's CPU did all of it (ingest and processing are not told apart).
         loop, others = cpu["run_loop_s"] / alerts, cpu["run_other_s"] / alerts
-        return {k: round(v * 1000, 3) for k, v in {
-            "threads": others, "generator": generator, "loop_needed": loop,
-            "loop_had": p["elapsed_s"] / alerts, "needed": loop + others + generator,
-            "had": cpu["cpus"] * p["elapsed_s"] / alerts}.items()}
-    if drained <= 0:
+    elif drained > 0:
+        processing = cpu["drain_loop_s"] / drained
+        ingest = max(0.0, cpu["run_loop_s"] - end["processed"] * processing) / alerts
+        split = {"ingest": ingest, "processing": processing}
+        loop = ingest + processing
+        others = cpu["run_other_s"] / alerts + cpu["drain_other_s"] / drained
+    else:
         return None
-    processing = cpu["drain_loop_s"] / drained
-    ingest = max(0.0, cpu["run_loop_s"] - end["processed"] * processing) / alerts
-    others = cpu["run_other_s"] / alerts + cpu["drain_other_s"] / drained
     return {k: round(v * 1000, 3) for k, v in {
-        "ingest": ingest, "processing": processing, "threads": others,
-        "generator": generator, "loop_needed": ingest + processing,
-        "loop_had": p["elapsed_s"] / alerts,
-        "needed": ingest + processing + others + generator,
+        **split, "threads": others, "generator": generator, "loop_needed": loop,
+        "loop_had": p["elapsed_s"] / alerts, "needed": loop + others + generator,
         "had": cpu["cpus"] * p["elapsed_s"] / alerts}.items()}
 
 
